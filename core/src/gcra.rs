@@ -1,0 +1,378 @@
+//! The generic cell rate algorithm (GCRA): pacing with one integer of state.
+//!
+//! A bucket's whole state is its *theoretical arrival time* (TAT): the
+//! instant at which the bucket would be fully replenished. With an
+//! emission interval `T` (the time one unit of cost takes to replenish) and
+//! a burst `B` (the most cost admitted at once from a full bucket), the
+//! tolerance is `τ = T·B`, and a request of cost `n` arriving at `now` is
+//! admitted when
+//!
+//! ```text
+//! max(TAT, now) + n·T − now ≤ τ
+//! ```
+//!
+//! after which the stored TAT becomes `max(TAT, now) + n·T`. This is exactly
+//! a token bucket of capacity `B` refilled one token per `T`, without the
+//! refill bookkeeping: the tokens present are `(τ − (TAT − now)) / T`.
+//!
+//! [`Gcra::decide`] is a pure function: it reads the stored TAT and returns
+//! the new one, and the store (memory, Redis, Embassy) owns the atomicity of
+//! "read, decide, write". All arithmetic is done in `u128` and every result
+//! saturates at the [`Instant`] horizon, so no input overflows or panics.
+//!
+//! # Check and reserve
+//!
+//! `decide` takes a `max_wait`. With `max_wait == 0` it is a plain check:
+//! admit now or say when to retry. With `max_wait > 0` it is a reservation:
+//! when the request would conform within `max_wait`, the slot is taken *now*
+//! (the TAT advances) and the caller is told how long to wait before
+//! sending. Many waiters then queue on one bucket in arrival order without
+//! polling, each sleeping exactly its own wait. A reservation that waits `w`
+//! leaves the bucket in the same state as a check made at `now + w`.
+
+use crate::time::{Instant, Nanos};
+
+/// The parameters of one bucket's GCRA: an emission interval and a burst.
+///
+/// Built validated, so every `Gcra` in existence has `T ≥ 1 ns`, `B ≥ 1` and
+/// `T·B` within the [`Nanos`] range.
+///
+/// ```
+/// use ratekeeper_core::{Gcra, Instant, Nanos};
+///
+/// // 10 requests per second, bursts of up to 5.
+/// let gcra = Gcra::new(Nanos::from_millis(100), 5).unwrap();
+/// let now = Instant::from_nanos(0);
+/// let mut tat = None;
+/// for _ in 0..5 {
+///     let allowed = gcra.decide(tat, now, 1, Nanos::ZERO).allowed().unwrap();
+///     tat = Some(allowed.tat);
+/// }
+/// let denied = gcra.decide(tat, now, 1, Nanos::ZERO).denied().unwrap();
+/// assert_eq!(denied.retry_after, Nanos::from_millis(100));
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct Gcra {
+    emission_interval: Nanos,
+    burst: u32,
+    tolerance: Nanos,
+}
+
+/// Why a [`Gcra`] could not be built.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[non_exhaustive]
+pub enum GcraError {
+    /// The emission interval was zero: an infinite rate is not a limit.
+    ZeroInterval,
+    /// The burst was zero: nothing could ever be admitted.
+    ZeroBurst,
+    /// `interval × burst` is longer than the [`Nanos`] range (~584 years).
+    ToleranceOverflow,
+}
+
+impl core::fmt::Display for GcraError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str(match self {
+            GcraError::ZeroInterval => "the emission interval must be at least 1 ns",
+            GcraError::ZeroBurst => "the burst must be at least 1",
+            GcraError::ToleranceOverflow => "interval × burst exceeds about 584 years",
+        })
+    }
+}
+
+impl core::error::Error for GcraError {}
+
+impl Gcra {
+    /// One request per ~584 years: the answer when arithmetic elsewhere
+    /// would otherwise have to panic or admit freely.
+    pub const SLOWEST: Gcra = Gcra {
+        emission_interval: Nanos::MAX,
+        burst: 1,
+        tolerance: Nanos::MAX,
+    };
+
+    /// A GCRA admitting one unit of cost per `emission_interval`, up to
+    /// `burst` at once.
+    pub const fn new(emission_interval: Nanos, burst: u32) -> Result<Gcra, GcraError> {
+        if emission_interval.is_zero() {
+            return Err(GcraError::ZeroInterval);
+        }
+        if burst == 0 {
+            return Err(GcraError::ZeroBurst);
+        }
+        match emission_interval.checked_mul(burst as u64) {
+            Some(tolerance) => Ok(Gcra {
+                emission_interval,
+                burst,
+                tolerance,
+            }),
+            None => Err(GcraError::ToleranceOverflow),
+        }
+    }
+
+    /// The time one unit of cost takes to replenish (`T`).
+    pub const fn emission_interval(&self) -> Nanos {
+        self.emission_interval
+    }
+
+    /// The most cost admitted at once from a full bucket (`B`).
+    pub const fn burst(&self) -> u32 {
+        self.burst
+    }
+
+    /// `τ = T·B`: how far ahead of now the TAT may run.
+    pub const fn tolerance(&self) -> Nanos {
+        self.tolerance
+    }
+
+    /// Decides a request of `cost` at `now` against the stored TAT
+    /// (`None` for a bucket never used, which is a full bucket), waiting at
+    /// most `max_wait`. See the [module docs](self) for the rule.
+    ///
+    /// A cost of zero is always allowed and changes nothing: it reads the
+    /// bucket.
+    ///
+    /// ```
+    /// use ratekeeper_core::{Decision, Gcra, Instant, Nanos};
+    ///
+    /// let gcra = Gcra::new(Nanos::from_secs(1), 1).unwrap();
+    /// let now = Instant::from_nanos(0);
+    /// let first = gcra.decide(None, now, 1, Nanos::ZERO).allowed().unwrap();
+    /// // A reservation queues behind the first request instead of failing.
+    /// let second = gcra.decide(Some(first.tat), now, 1, Nanos::from_secs(5));
+    /// assert_eq!(second.allowed().unwrap().wait, Nanos::from_secs(1));
+    /// // More than the burst can never pass.
+    /// assert!(matches!(gcra.decide(None, now, 2, Nanos::MAX), Decision::Impossible { .. }));
+    /// ```
+    pub fn decide(&self, tat: Option<Instant>, now: Instant, cost: u32, max_wait: Nanos) -> Decision {
+        if cost > self.burst {
+            return Decision::Impossible {
+                cost,
+                burst: self.burst,
+            };
+        }
+        let now_ns = u128::from(now.as_nanos());
+        let interval = u128::from(self.emission_interval.as_nanos());
+        let tolerance = u128::from(self.tolerance.as_nanos());
+        // A TAT in the past is a full bucket; so is no TAT at all.
+        let base = match tat {
+            Some(tat) => u128::from(tat.as_nanos()).max(now_ns),
+            None => now_ns,
+        };
+        // Saturating ops only to satisfy the lint: with each operand below
+        // 2^64 the sum is below 2^97 and never saturates.
+        let new_tat = base.saturating_add(interval.saturating_mul(u128::from(cost)));
+        // The earliest instant at which `new_tat − t ≤ τ` holds.
+        let conforming_at = new_tat.saturating_sub(tolerance);
+        let wait = conforming_at.saturating_sub(now_ns);
+        if wait > u128::from(max_wait.as_nanos()) || new_tat > u128::from(u64::MAX) {
+            // Beyond the horizon the bucket counts as exhausted: denying is
+            // the conservative answer, and it is 584 years away.
+            let in_bucket = units(now_ns.saturating_add(tolerance).saturating_sub(base), interval);
+            return Decision::Denied(Denied {
+                retry_after: saturate(wait),
+                remaining: saturate_u32(in_bucket),
+                reset_after: saturate(base.saturating_sub(now_ns)),
+                cause: DenialCause::Limit,
+            });
+        }
+        // Allowed: `ready` is when the caller may send.
+        let ready = now_ns.saturating_add(wait);
+        let remaining = units(ready.saturating_add(tolerance).saturating_sub(new_tat), interval);
+        Decision::Allowed(Allowed {
+            tat: Instant::from_nanos(saturate(new_tat).as_nanos()),
+            wait: saturate(wait),
+            remaining: saturate_u32(remaining),
+            reset_after: saturate(new_tat.saturating_sub(now_ns)),
+        })
+    }
+
+    /// How much cost the bucket holds at `now` given its stored TAT,
+    /// without changing anything.
+    ///
+    /// ```
+    /// use ratekeeper_core::{Gcra, Instant, Nanos};
+    ///
+    /// let gcra = Gcra::new(Nanos::from_millis(10), 4).unwrap();
+    /// assert_eq!(gcra.available(None, Instant::ZERO), 4);
+    /// assert_eq!(gcra.available(Some(Instant::from_nanos(25_000_000)), Instant::ZERO), 1);
+    /// ```
+    pub fn available(&self, tat: Option<Instant>, now: Instant) -> u32 {
+        let now_ns = u128::from(now.as_nanos());
+        let base = tat.map_or(now_ns, |t| u128::from(t.as_nanos()).max(now_ns));
+        let credit = now_ns
+            .saturating_add(u128::from(self.tolerance.as_nanos()))
+            .saturating_sub(base);
+        saturate_u32(units(credit, u128::from(self.emission_interval.as_nanos())))
+    }
+}
+
+/// Whole units of cost in `credit` nanoseconds (the interval is never zero).
+fn units(credit: u128, interval: u128) -> u128 {
+    credit.checked_div(interval).unwrap_or(0)
+}
+
+fn saturate(value: u128) -> Nanos {
+    Nanos::from_nanos(u64::try_from(value).unwrap_or(u64::MAX))
+}
+
+fn saturate_u32(value: u128) -> u32 {
+    u32::try_from(value).unwrap_or(u32::MAX)
+}
+
+/// The outcome of [`Gcra::decide`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum Decision {
+    /// The request conforms now, or after [`Allowed::wait`]; its slot is
+    /// taken.
+    Allowed(Allowed),
+    /// The request would not conform within the allowed wait; nothing
+    /// changed.
+    Denied(Denied),
+    /// The cost exceeds the burst: no amount of waiting admits it.
+    Impossible {
+        /// The cost asked for.
+        cost: u32,
+        /// The bucket's burst, the largest cost it can ever admit.
+        burst: u32,
+    },
+}
+
+impl Decision {
+    /// The admission, if allowed.
+    pub const fn allowed(self) -> Option<Allowed> {
+        match self {
+            Decision::Allowed(a) => Some(a),
+            _ => None,
+        }
+    }
+
+    /// The refusal, if denied.
+    pub const fn denied(self) -> Option<Denied> {
+        match self {
+            Decision::Denied(d) => Some(d),
+            _ => None,
+        }
+    }
+
+    /// Whether the request was admitted (possibly after a wait).
+    pub const fn is_allowed(&self) -> bool {
+        matches!(self, Decision::Allowed(_))
+    }
+}
+
+/// An admitted request.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct Allowed {
+    /// The TAT to store.
+    pub tat: Instant,
+    /// How long to wait before sending: zero for a check, up to `max_wait`
+    /// for a reservation.
+    pub wait: Nanos,
+    /// Cost still available once the request is sent, rounded down.
+    pub remaining: u32,
+    /// Time from now until the bucket is full again.
+    pub reset_after: Nanos,
+}
+
+/// A refused request.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct Denied {
+    /// The shortest wait after which the same request would be admitted;
+    /// one nanosecond less would still be refused.
+    pub retry_after: Nanos,
+    /// Cost available now, rounded down (less than the cost asked for).
+    pub remaining: u32,
+    /// Time from now until the bucket is full again.
+    pub reset_after: Nanos,
+    /// What stands in the way.
+    pub cause: DenialCause,
+}
+
+/// Why a request was refused.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum DenialCause {
+    /// The bucket's rate: the request does not conform yet.
+    Limit,
+    /// The bucket is paused (the server said 429 or 503 and when to come
+    /// back); `retry_after` is at least the rest of the pause.
+    Paused,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn construction_is_validated() {
+        assert_eq!(Gcra::new(Nanos::ZERO, 1), Err(GcraError::ZeroInterval));
+        assert_eq!(Gcra::new(Nanos::from_nanos(1), 0), Err(GcraError::ZeroBurst));
+        assert_eq!(Gcra::new(Nanos::MAX, 2), Err(GcraError::ToleranceOverflow));
+        assert!(Gcra::new(Nanos::MAX, 1).is_ok());
+    }
+
+    #[test]
+    fn burst_then_steady_rate() {
+        let gcra = Gcra::new(Nanos::from_millis(100), 3).unwrap();
+        let mut tat = None;
+        let now = Instant::from_nanos(1_000_000_000);
+        for expected_remaining in [2, 1, 0] {
+            let a = gcra.decide(tat, now, 1, Nanos::ZERO).allowed().unwrap();
+            assert_eq!(a.remaining, expected_remaining);
+            tat = Some(a.tat);
+        }
+        let d = gcra.decide(tat, now, 1, Nanos::ZERO).denied().unwrap();
+        assert_eq!(d.retry_after, Nanos::from_millis(100));
+        assert_eq!(d.reset_after, Nanos::from_millis(300));
+        // One nanosecond early is still too early.
+        let early = now + Nanos::from_nanos(99_999_999);
+        assert!(!gcra.decide(tat, early, 1, Nanos::ZERO).is_allowed());
+        assert!(
+            gcra.decide(tat, now + Nanos::from_millis(100), 1, Nanos::ZERO)
+                .is_allowed()
+        );
+    }
+
+    #[test]
+    fn reservation_queues_waiters_in_order() {
+        let gcra = Gcra::new(Nanos::from_millis(50), 1).unwrap();
+        let now = Instant::ZERO;
+        let mut tat = None;
+        for i in 0..5u64 {
+            let a = gcra.decide(tat, now, 1, Nanos::from_secs(1)).allowed().unwrap();
+            assert_eq!(a.wait, Nanos::from_millis(50 * i));
+            tat = Some(a.tat);
+        }
+    }
+
+    #[test]
+    fn extreme_inputs_do_not_panic() {
+        let gcra = Gcra::new(Nanos::MAX, 1).unwrap();
+        let d = gcra.decide(Some(Instant::MAX), Instant::MAX, 1, Nanos::MAX);
+        assert!(!d.is_allowed());
+        let d = gcra.decide(None, Instant::ZERO, 1, Nanos::MAX);
+        assert!(d.is_allowed());
+        let tiny = Gcra::new(Nanos::from_nanos(1), u32::MAX).unwrap();
+        let latest = Instant::MAX - tiny.tolerance();
+        assert!(tiny.decide(None, latest, u32::MAX, Nanos::ZERO).is_allowed());
+        // Past the horizon the new TAT cannot be stored: refused, not wrapped.
+        let past = latest + Nanos::from_nanos(1);
+        assert!(!tiny.decide(None, past, u32::MAX, Nanos::ZERO).is_allowed());
+        assert_eq!(tiny.available(Some(Instant::ZERO), Instant::MAX), u32::MAX);
+    }
+
+    #[test]
+    fn zero_cost_reads_without_changing() {
+        let gcra = Gcra::new(Nanos::from_millis(10), 2).unwrap();
+        let tat = Some(Instant::from_nanos(15_000_000));
+        let a = gcra.decide(tat, Instant::ZERO, 0, Nanos::ZERO).allowed().unwrap();
+        assert_eq!(a.tat, Instant::from_nanos(15_000_000));
+        assert_eq!(a.remaining, 0);
+    }
+}

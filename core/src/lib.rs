@@ -10,6 +10,8 @@
 //!   test and the simulator use;
 //! - [`gcra`]: pacing as a pure function over one stored integer, with
 //!   check and reserve forms;
+//! - [`learn`]: limits learned from headers, or from 429s alone, and
+//!   reconciled with what the server says is left;
 //! - [`policy`]: what is known about a bucket's limit and how it becomes
 //!   GCRA parameters under a safety margin;
 //! - [`store`]: the [`Store`] and [`AsyncStore`] contracts that the memory,
@@ -66,6 +68,7 @@ extern crate std;
 
 pub mod clock;
 pub mod gcra;
+pub mod learn;
 pub mod policy;
 pub mod store;
 pub mod time;

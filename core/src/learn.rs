@@ -84,6 +84,9 @@ pub struct Observation {
     pub status: u16,
     /// `Retry-After`, if stated.
     pub retry_after: Option<Nanos>,
+    /// How long the request took, from sending to the response: the server
+    /// stated its figures somewhere in that span.
+    pub round_trip: Nanos,
     quotas: [Quota; MAX_WINDOWS],
     quota_count: u8,
 }
@@ -94,6 +97,7 @@ impl Observation {
         Observation {
             status,
             retry_after: None,
+            round_trip: Nanos::ZERO,
             quotas: [Quota {
                 limit: None,
                 window: None,
@@ -107,6 +111,12 @@ impl Observation {
     /// The same observation with a stated `Retry-After`.
     pub const fn with_retry_after(mut self, retry_after: Nanos) -> Observation {
         self.retry_after = Some(retry_after);
+        self
+    }
+
+    /// The same observation, made `round_trip` after the request was sent.
+    pub const fn with_round_trip(mut self, round_trip: Nanos) -> Observation {
+        self.round_trip = round_trip;
         self
     }
 
@@ -250,6 +260,16 @@ pub struct Learner {
     slow_start: bool,
     /// Headerless: when the rate was last decreased.
     last_decrease: Option<Instant>,
+    /// One of the governing window's boundaries lies in `(earliest,
+    /// latest]`, and the others a whole number of windows from it: narrowed
+    /// response by response, since a reset stated in whole seconds is
+    /// rounded, but a fixed window's boundaries recur a window apart.
+    boundary: Option<(Instant, Instant)>,
+    /// The last statement of the governing quota: the earliest instant it
+    /// can have been made, and the remaining it stated.
+    last_statement: Option<(Instant, u32)>,
+    /// Which stated quota governs (its index in the last observation).
+    governing_index: Option<usize>,
 }
 
 impl Learner {
@@ -267,15 +287,27 @@ impl Learner {
             throttled_in_a_row: 0,
             slow_start: true,
             last_decrease: None,
+            boundary: None,
+            last_statement: None,
+            governing_index: None,
         }
     }
 
-    /// Starts from what the fleet already knows (a policy read from the
-    /// store). A stored policy replaces the default and any estimate less
-    /// trusted than it.
-    pub fn adopt(&mut self, policy: Policy) {
-        if policy.source >= self.policy.source {
-            self.policy = policy;
+    /// Starts from what the fleet already knows: a policy read from the
+    /// store at `now`. Its limit, window and source replace this learner's
+    /// when they are at least as trusted; the instants in it (another
+    /// instance's clock) and its server view are not taken, since this
+    /// learner reconciles with what the server tells *it*.
+    pub fn adopt(&mut self, policy: Policy, now: Instant) {
+        let same = (policy.limit(), policy.window(), policy.source)
+            == (self.policy.limit(), self.policy.window(), self.policy.source);
+        if same || policy.source < self.policy.source {
+            return;
+        }
+        let server = self.policy.server;
+        if let Ok(mut adopted) = Policy::new(policy.limit(), policy.window(), policy.source, now) {
+            adopted.server = server;
+            self.policy = adopted;
         }
     }
 
@@ -291,16 +323,23 @@ impl Learner {
         let Some(server) = self.policy.server else {
             return paced;
         };
-        let reset_at = server.observed_at.saturating_add(server.reset_after);
-        let left = reset_at.saturating_duration_since(now);
-        if left.is_zero() || server.remaining == 0 {
+        let (earliest, latest) = match self.next_boundary(now) {
+            // The statement is about an earlier window: no brake.
+            Some((_, _, true)) => return paced,
+            Some((earliest, latest, false)) => (earliest, latest),
+            None => {
+                let stated = server.observed_at.saturating_add(server.reset_after);
+                (stated.saturating_sub(rounding(server.reset_after)), stated)
+            }
+        };
+        if now >= latest || server.remaining == 0 {
             // The window has reset (or the pause covers it).
             return paced;
         }
-        // The shortest time the reset can mean, so the brake only acts when
-        // the remaining requests surely cannot last.
-        let spread = left
-            .saturating_sub(rounding(server.reset_after))
+        // The earliest the reset can be, so the brake only acts when the
+        // remaining requests surely cannot last.
+        let spread = earliest
+            .saturating_duration_since(now)
             .checked_div_floor(u64::from(server.remaining))
             .unwrap_or(Nanos::ZERO);
         if spread > paced.emission_interval() {
@@ -327,12 +366,13 @@ impl Learner {
                 LearnEvent::Discovered
             };
             self.policy = stated;
+            self.track_reset(now, observation.round_trip);
         }
 
         let mut pause = None;
         if observation.is_throttled() {
             self.throttled_in_a_row = self.throttled_in_a_row.saturating_add(1);
-            pause = Some(self.pause_for(observation, quotas));
+            pause = Some(self.pause_for(observation, quotas, now));
             if quotas.is_empty() && self.policy.source <= PolicySource::Observed && self.decrease(now) {
                 event = LearnEvent::Decreased;
             } else if event == LearnEvent::Unchanged {
@@ -341,7 +381,11 @@ impl Learner {
             self.streak_since = now;
         } else {
             self.throttled_in_a_row = 0;
-            if let Some(reset) = exhausted(quotas) {
+            // Pacing spaces the next request by an emission interval anyway:
+            // a reset due sooner needs no pause (and a pause would make
+            // every reservation already queued start over).
+            let paced = self.gcra(now).emission_interval();
+            if let Some(reset) = self.exhausted(quotas, now).filter(|&reset| reset > paced) {
                 pause = Some(reset);
                 if event == LearnEvent::Unchanged {
                     event = LearnEvent::Exhausted;
@@ -364,8 +408,8 @@ impl Learner {
     /// The stated quota that governs, as a header policy with the server's
     /// view attached; `None` when no quota states a limit.
     fn governing(&mut self, quotas: &[Quota], now: Instant) -> Option<Policy> {
-        let mut best: Option<(Policy, u128)> = None;
-        for quota in quotas {
+        let mut best: Option<(Policy, u128, usize)> = None;
+        for (index, quota) in quotas.iter().enumerate() {
             let Some(limit) = quota.limit.filter(|&l| l > 0) else {
                 continue;
             };
@@ -404,11 +448,12 @@ impl Learner {
             let per_request = u128::from(window.as_nanos())
                 .checked_div(u128::from(limit))
                 .unwrap_or(u128::MAX);
-            if best.is_none_or(|(_, slowest)| per_request > slowest) {
-                best = Some((policy, per_request));
+            if best.is_none_or(|(_, slowest, _)| per_request > slowest) {
+                best = Some((policy, per_request, index));
             }
         }
-        let (mut policy, _) = best?;
+        let (mut policy, _, index) = best?;
+        self.governing_index = Some(index);
         if self.policy.source == PolicySource::Header
             && (policy.limit(), policy.window()) == (self.policy.limit(), self.policy.window())
         {
@@ -418,11 +463,114 @@ impl Learner {
         Some(policy)
     }
 
-    fn pause_for(&self, observation: &Observation, quotas: &[Quota]) -> Nanos {
+    /// Narrows where the governing window's boundaries lie, from what the
+    /// server just stated: its reset (known to a second when rounded, and
+    /// to the round trip), and a jump of its remaining count (a boundary
+    /// passed since the last statement).
+    fn track_reset(&mut self, now: Instant, round_trip: Nanos) {
+        let Some(server) = self.policy.server else {
+            return;
+        };
+        let window = self.policy.window();
+        let made_after = now.saturating_sub(round_trip);
+        let latest = now.saturating_add(server.reset_after);
+        let earliest = made_after
+            .saturating_add(server.reset_after)
+            .saturating_sub(rounding(server.reset_after));
+        self.narrow(earliest, latest, window);
+        if let Some((previous, remaining)) = self.last_statement {
+            // Out-of-order responses move the count by a few; a window
+            // that began moves it by most of the limit.
+            let jump = (self.policy.limit() / 4).max(1);
+            if server.remaining >= remaining.saturating_add(jump) {
+                self.narrow(previous, now, window);
+            }
+        }
+        self.last_statement = Some((made_after, server.remaining));
+    }
+
+    /// Keeps what both the estimate and a new `(earliest, latest]` allow,
+    /// a whole number of windows apart. A candidate a window wide or more
+    /// says nothing; one that fits nowhere means the windows are not what
+    /// was thought, and it replaces the estimate.
+    fn narrow(&mut self, earliest: Instant, latest: Instant, window: Nanos) {
+        if latest.saturating_duration_since(earliest) >= window || latest <= earliest {
+            return;
+        }
+        let Some((old_earliest, old_latest)) = self.boundary else {
+            self.boundary = Some((earliest, latest));
+            return;
+        };
+        // Move the estimate by the whole number of windows that brings its
+        // middle nearest the candidate's.
+        let middle = |lo: Instant, hi: Instant| {
+            i128::from(lo.as_nanos()).saturating_add(i128::from(hi.as_nanos())) / 2
+        };
+        let width = i128::from(window.as_nanos()).max(1);
+        let distance = middle(earliest, latest).saturating_sub(middle(old_earliest, old_latest));
+        let shift = distance
+            .saturating_add(width / 2)
+            .div_euclid(width)
+            .saturating_mul(width);
+        let moved = |at: Instant| {
+            let at = i128::from(at.as_nanos()).saturating_add(shift);
+            Instant::from_nanos(u64::try_from(at.max(0)).unwrap_or(u64::MAX))
+        };
+        let (lo, hi) = (moved(old_earliest).max(earliest), moved(old_latest).min(latest));
+        self.boundary = Some(if lo < hi { (lo, hi) } else { (earliest, latest) });
+    }
+
+    /// The first boundary whose latest instant is after `now`, and whether
+    /// the last statement was made before the window that ends there.
+    fn next_boundary(&self, now: Instant) -> Option<(Instant, Instant, bool)> {
+        let (earliest, latest) = self.boundary?;
+        let window = self.policy.window();
+        let windows = match now.checked_duration_since(latest) {
+            Some(behind) => behind
+                .as_nanos()
+                .checked_div(window.as_nanos())
+                .unwrap_or(0)
+                .saturating_add(1),
+            None => 0,
+        };
+        let shift = window.saturating_mul(windows);
+        let (earliest, latest) = (earliest.saturating_add(shift), latest.saturating_add(shift));
+        // Stale: the last statement may have been made before the window
+        // that ends at `latest` began, so its count may be another window's.
+        let stale = self
+            .last_statement
+            .is_none_or(|(made_after, _)| made_after <= latest.saturating_sub(window));
+        Some((earliest, latest, stale))
+    }
+
+    /// How long to pause when a stated quota is used up: until the latest
+    /// its reset can be, for the governing quota (whose reset is tracked
+    /// most closely), or as stated for any other.
+    fn exhausted(&self, quotas: &[Quota], now: Instant) -> Option<Nanos> {
+        quotas
+            .iter()
+            .enumerate()
+            .filter(|(_, quota)| quota.remaining == Some(0))
+            .filter_map(|(index, quota)| {
+                if self.governing_index == Some(index) {
+                    // The boundary that ends the window the statement was
+                    // made in, which may have passed while it travelled.
+                    let made_after = self.last_statement.map_or(now, |(made_after, _)| made_after);
+                    if let Some((_, latest, _)) = self.next_boundary(made_after) {
+                        return Some(latest.saturating_duration_since(now));
+                    }
+                }
+                quota.reset_after
+            })
+            .filter(|pause| !pause.is_zero())
+            .max()
+    }
+
+    fn pause_for(&self, observation: &Observation, quotas: &[Quota], now: Instant) -> Nanos {
         if let Some(retry_after) = observation.retry_after {
             return retry_after;
         }
-        if let Some(reset) = exhausted(quotas) {
+        if let Some(reset) = self.exhausted(quotas, now) {
             return reset;
         }
         let doublings = self.throttled_in_a_row.saturating_sub(1).min(32);
@@ -539,17 +687,4 @@ fn rounding(reset: Nanos) -> Nanos {
     } else {
         Nanos::ZERO
     }
-}
-
-/// The pause until the reset of a stated quota that is used up, if any: the
-/// shortest time the stated reset can mean, since pacing spaces the next
-/// request anyway and a 429 would say exactly how long to wait.
-fn exhausted(quotas: &[Quota]) -> Option<Nanos> {
-    quotas
-        .iter()
-        .filter(|q| q.remaining == Some(0))
-        .filter_map(|q| q.reset_after)
-        .map(|reset| reset.saturating_sub(rounding(reset)))
-        .filter(|pause| !pause.is_zero())
-        .max()
 }

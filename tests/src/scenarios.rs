@@ -98,6 +98,24 @@ pub const SCENARIOS: &[Scenario] = &[
         run: run(4, 4, 600),
     },
     Scenario {
+        name: "Close /me/, half the quota used elsewhere",
+        kind: Kind::WithHeaders,
+        upstream: || {
+            Box::new(
+                FixedWindow::new(160, Nanos::from_secs(8), Headers::LimitRemainingReset).with_outside_use(80),
+            )
+        },
+        run: run(1, 8, 600),
+    },
+    Scenario {
+        name: "IETF draft 30 per 3 s, a third used elsewhere",
+        kind: Kind::WithHeaders,
+        upstream: || {
+            Box::new(FixedWindow::new(30, Nanos::from_secs(3), Headers::IetfDraft).with_outside_use(10))
+        },
+        run: run(1, 4, 600),
+    },
+    Scenario {
         name: "GoHighLevel, 100 per 10 s and 200,000 a day",
         kind: Kind::WithHeaders,
         upstream: || Box::new(GoHighLevel::new()),

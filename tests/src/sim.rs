@@ -45,7 +45,8 @@ pub struct FixedWindow {
     limit: u64,
     window: Nanos,
     headers: Headers,
-    current: u64,
+    outside: u64,
+    current: Option<u64>,
     used: u64,
 }
 
@@ -56,18 +57,26 @@ impl FixedWindow {
             limit,
             window,
             headers,
-            current: 0,
+            outside: 0,
+            current: None,
             used: 0,
         }
+    }
+
+    /// The same server, with `outside` requests of each window spent at its
+    /// start by callers that do not use ratekeeper.
+    pub fn with_outside_use(mut self, outside: u64) -> FixedWindow {
+        self.outside = outside.min(self.limit);
+        self
     }
 }
 
 impl Upstream for FixedWindow {
     fn handle(&mut self, now: Instant) -> Observation {
         let index = now.as_nanos() / self.window.as_nanos();
-        if index != self.current {
-            self.current = index;
-            self.used = 0;
+        if self.current != Some(index) {
+            self.current = Some(index);
+            self.used = self.outside;
         }
         let allowed = self.used < self.limit;
         if allowed {
@@ -89,7 +98,7 @@ impl Upstream for FixedWindow {
     }
 
     fn binding_limit(&self) -> (u64, Nanos) {
-        (self.limit, self.window)
+        (self.limit - self.outside, self.window)
     }
 }
 
@@ -334,9 +343,13 @@ pub fn simulate(upstream: &mut dyn Upstream, config: LearnerConfig, run: Run) ->
             Event::Ready { client } => {
                 let learner = &mut learners[client];
                 if let Ok(Some(policy)) = store.policy(KEY) {
-                    learner.adopt(policy);
+                    learner.adopt(policy, at);
                 }
-                let request = Acquire::reserve(learner.gcra(at), Nanos::from_secs(2));
+                // Reserve no further ahead than a couple of intervals: a slot
+                // taken now is paced by what is known now, and a deep queue
+                // would lock in a rate that the next response may change.
+                let gcra = learner.gcra(at);
+                let request = Acquire::reserve(gcra, gcra.emission_interval() * 2);
                 match store.acquire(KEY, &request) {
                     Ok(Decision::Allowed(allowed)) => {
                         push(&mut queue, at + allowed.wait, Event::Send { client })
@@ -369,10 +382,11 @@ pub fn simulate(upstream: &mut dyn Upstream, config: LearnerConfig, run: Run) ->
                 rng ^= rng >> 7;
                 rng ^= rng << 17;
                 let jitter = Nanos::from_nanos(rng % run.jitter.as_nanos().max(1));
-                observations.push(observation);
+                let round_trip = run.latency * 2 + jitter;
+                observations.push(observation.with_round_trip(round_trip));
                 push(
                     &mut queue,
-                    at + run.latency * 2 + jitter,
+                    at + round_trip,
                     Event::Arrive {
                         client,
                         status: observation.status,

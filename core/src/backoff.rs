@@ -229,10 +229,8 @@ impl BackoffConfig {
         if cap.as_nanos() < base.as_nanos() {
             return Err(BackoffError::CapBelowBase);
         }
-        if let Jitter::Proportional(bp) = jitter {
-            if bp > 10_000 {
-                return Err(BackoffError::JitterOutOfRange);
-            }
+        if let Jitter::Proportional(10_001..) = jitter {
+            return Err(BackoffError::JitterOutOfRange);
         }
         Ok(BackoffConfig {
             base,
@@ -293,7 +291,7 @@ impl BackoffConfig {
         match self.jitter {
             Jitter::None => capped,
             Jitter::Full => uniform(rng, Nanos::ZERO, capped),
-            Jitter::Equal => uniform(rng, capped.saturating_sub(capped / 2), capped),
+            Jitter::Equal => uniform(rng, capped.saturating_sub(capped.checked_div_floor(2).unwrap_or(Nanos::ZERO)), capped),
             Jitter::Decorrelated => {
                 let previous = previous.unwrap_or(self.base).max(self.base);
                 let high = previous.saturating_mul(3).min(self.cap);

@@ -291,7 +291,11 @@ impl BackoffConfig {
         match self.jitter {
             Jitter::None => capped,
             Jitter::Full => uniform(rng, Nanos::ZERO, capped),
-            Jitter::Equal => uniform(rng, capped.saturating_sub(capped.checked_div_floor(2).unwrap_or(Nanos::ZERO)), capped),
+            Jitter::Equal => uniform(
+                rng,
+                capped.saturating_sub(capped.checked_div_floor(2).unwrap_or(Nanos::ZERO)),
+                capped,
+            ),
             Jitter::Decorrelated => {
                 let previous = previous.unwrap_or(self.base).max(self.base);
                 let high = previous.saturating_mul(3).min(self.cap);

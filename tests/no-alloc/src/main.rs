@@ -19,12 +19,7 @@ use ratekeeper_core::{
 fn exercise() -> u64 {
     let clock = ManualClock::new();
     clock.advance(Nanos::from_millis(black_box(5)));
-    let policy = Policy::new(
-        black_box(16),
-        Nanos::from_secs(1),
-        PolicySource::Header,
-        clock.now(),
-    );
+    let policy = Policy::new(black_box(16), Nanos::from_secs(1), PolicySource::Header, clock.now());
     let gcra = match policy {
         Ok(policy) => policy.to_gcra(&PolicyConfig::default()),
         Err(_) => Gcra::SLOWEST,

@@ -16,6 +16,10 @@
 //!   GCRA parameters under a safety margin;
 //! - [`store`]: the [`Store`] and [`AsyncStore`] contracts that the memory,
 //!   Redis and Embassy stores implement.
+//! - [`backoff`], [`retry`], [`breaker`], [`error`]: exponential
+//!   [`Backoff`] with jitter that never retries before `Retry-After`,
+//!   [`RetryState`] deciding what is worth retrying and when to give up,
+//!   the circuit [`Breaker`], and the stable error codes ([`ErrorKind`]).
 //!
 //! ```
 //! use ratekeeper_core::{Acquire, BucketState, Clock, ManualClock, Nanos, Policy, PolicyConfig, PolicySource};
@@ -66,17 +70,27 @@
 #[cfg(feature = "std")]
 extern crate std;
 
+pub mod backoff;
+pub mod breaker;
 pub mod clock;
+pub mod error;
 pub mod gcra;
 pub mod learn;
 pub mod policy;
+pub mod retry;
 pub mod store;
 pub mod time;
 
+pub use backoff::{Backoff, BackoffConfig, BackoffError, Jitter, RandomSource, SplitMix64};
+pub use breaker::{
+    Breaker, BreakerConfig, BreakerError, BreakerSnapshot, BreakerState, CallResult, Permit, Rejected,
+};
 #[cfg(feature = "std")]
 pub use clock::MonotonicClock;
 pub use clock::{Clock, ManualClock};
+pub use error::{Error, ErrorKind};
 pub use gcra::{Allowed, Decision, DenialCause, Denied, Gcra, GcraError};
 pub use policy::{Policy, PolicyConfig, PolicyError, PolicySource, SafetyMargin, ServerView};
+pub use retry::{GiveUp, GiveUpReason, Method, Outcome, RequestKind, RetryDecision, RetryPolicy, RetryState};
 pub use store::{Acquire, AsyncStore, BucketState, Store};
 pub use time::{Instant, Nanos};

@@ -14,6 +14,8 @@
 //!   GCRA parameters under a safety margin;
 //! - [`store`]: the [`Store`] and [`AsyncStore`] contracts that the memory,
 //!   Redis and Embassy stores implement.
+//! - [`headers`]: what a response says about rate limits ([`RateLimitInfo`]),
+//!   read from its header pairs in every family in use, without allocating.
 //!
 //! ```
 //! use ratekeeper_core::{Acquire, BucketState, Clock, ManualClock, Nanos, Policy, PolicyConfig, PolicySource};
@@ -66,6 +68,7 @@ extern crate std;
 
 pub mod clock;
 pub mod gcra;
+pub mod headers;
 pub mod policy;
 pub mod store;
 pub mod time;
@@ -74,6 +77,9 @@ pub mod time;
 pub use clock::MonotonicClock;
 pub use clock::{Clock, ManualClock};
 pub use gcra::{Allowed, Decision, DenialCause, Denied, Gcra, GcraError};
+pub use headers::{
+    Format, ParseOptions, Profile, Quota, QuotaUnit, RateLimitInfo, UnixTime, Warning, WarningKind,
+};
 pub use policy::{Policy, PolicyConfig, PolicyError, PolicySource, SafetyMargin, ServerView};
 pub use store::{Acquire, AsyncStore, BucketState, Store};
 pub use time::{Instant, Nanos};

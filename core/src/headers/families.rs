@@ -890,9 +890,6 @@ impl<'a> Reader<'a> {
             (Some(limit), None, Some(used)) => quota.remaining = Some(limit.saturating_sub(used)),
             _ => {}
         }
-        if quota.limit.is_none() && quota.remaining.is_none() {
-            return;
-        }
         let unit = if group.reset_follows_profile() {
             self.reset_unit
         } else {
@@ -920,6 +917,9 @@ impl<'a> Reader<'a> {
                 _ => self.reset(raw, unit),
             };
             quota.reset_after = self.span(at, read);
+        }
+        if quota.limit.is_none() && quota.remaining.is_none() && quota.reset_after.is_none() {
+            return;
         }
         quota.window = group.named_window();
         if let Some((at, raw)) = self.singleton(role(Role::WindowMillis)) {
@@ -975,10 +975,18 @@ impl<'a> Reader<'a> {
             }
         };
         let mut members = SplitOutsideQuotes::new(raw, b',');
-        let first = members.next().unwrap_or_default();
-        let first = SplitOutsideQuotes::new(first, b';').next().unwrap_or_default();
+        let first_member = members.next().unwrap_or_default();
+        let first = SplitOutsideQuotes::new(first_member, b';')
+            .next()
+            .unwrap_or_default();
         let limit = self.count(header, first)?;
         let mut policies: [Option<Policy<'a>>; POLICY_CAPACITY] = [None; POLICY_CAPACITY];
+        // The limit itself may carry its window (`10;window=60`, polli-00).
+        if let Ok(policy) = self.read_policy(owner, first_member, header) {
+            if policy.window.is_some() {
+                self.add_policy(policy);
+            }
+        }
         for (slot, member) in policies.iter_mut().zip(members.by_ref()) {
             match self.read_policy(owner, member, header) {
                 Ok(policy) if policy.window.is_some() => *slot = Some(policy),

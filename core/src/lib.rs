@@ -20,6 +20,8 @@
 //!   [`Backoff`] with jitter that never retries before `Retry-After`,
 //!   [`RetryState`] deciding what is worth retrying and when to give up,
 //!   the circuit [`Breaker`], and the stable error codes ([`ErrorKind`]).
+//! - [`headers`]: what a response says about rate limits ([`RateLimitInfo`]),
+//!   read from its header pairs in every family in use, without allocating.
 //!
 //! ```
 //! use ratekeeper_core::{Acquire, BucketState, Clock, ManualClock, Nanos, Policy, PolicyConfig, PolicySource};
@@ -75,6 +77,7 @@ pub mod breaker;
 pub mod clock;
 pub mod error;
 pub mod gcra;
+pub mod headers;
 pub mod learn;
 pub mod policy;
 pub mod retry;
@@ -90,6 +93,10 @@ pub use clock::MonotonicClock;
 pub use clock::{Clock, ManualClock};
 pub use error::{Error, ErrorKind};
 pub use gcra::{Allowed, Decision, DenialCause, Denied, Gcra, GcraError};
+pub use headers::{
+    Format, ParseOptions, Profile, Quota, QuotaUnit, RateLimitInfo, UnixTime, Warning, WarningKind,
+};
+pub use learn::{LearnEvent, Learned, Learner, LearnerConfig, Observation};
 pub use policy::{Policy, PolicyConfig, PolicyError, PolicySource, SafetyMargin, ServerView};
 pub use retry::{GiveUp, GiveUpReason, Method, Outcome, RequestKind, RetryDecision, RetryPolicy, RetryState};
 pub use store::{Acquire, AsyncStore, BucketState, Store};

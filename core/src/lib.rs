@@ -13,7 +13,10 @@
 //! - [`policy`]: what is known about a bucket's limit and how it becomes
 //!   GCRA parameters under a safety margin;
 //! - [`store`]: the [`Store`] and [`AsyncStore`] contracts that the memory,
-//!   Redis and Embassy stores implement.
+//!   Redis and Embassy stores implement;
+//! - [`endpoint`]: URL -> [`EndpointKey`] (host, tenant and path template,
+//!   ids as `{id}`), bounded and safe in a Redis key, with user
+//!   [`EndpointRules`] over the guess.
 //!
 //! ```
 //! use ratekeeper_core::{Acquire, BucketState, Clock, ManualClock, Nanos, Policy, PolicyConfig, PolicySource};
@@ -65,6 +68,7 @@
 extern crate std;
 
 pub mod clock;
+pub mod endpoint;
 pub mod gcra;
 pub mod policy;
 pub mod store;
@@ -73,6 +77,7 @@ pub mod time;
 #[cfg(feature = "std")]
 pub use clock::MonotonicClock;
 pub use clock::{Clock, ManualClock};
+pub use endpoint::{EndpointKey, EndpointKeyError, EndpointRule, EndpointRules};
 pub use gcra::{Allowed, Decision, DenialCause, Denied, Gcra, GcraError};
 pub use policy::{Policy, PolicyConfig, PolicyError, PolicySource, SafetyMargin, ServerView};
 pub use store::{Acquire, AsyncStore, BucketState, Store};

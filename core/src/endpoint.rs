@@ -17,7 +17,7 @@
 //! ```text
 //! key      = host [ "%3A" port ] [ "#" tenant ] ( path / "@" bucket ) [ "+" hash ]
 //! path     = "/" / 1*( "/" segment ) [ "/" ]
-//! segment  = "{id}" / 1*( unreserved / pct )
+//! segment  = "{id}" [ "." extension ] / 1*( unreserved / pct )
 //! ```
 //!
 //! - **host**: percent-decoded, ASCII-lowercased, trailing dots removed, then
@@ -64,10 +64,14 @@
 //!   two digits, or with no digit but lowercase letters and at least 30 %
 //!   of its letters uppercase (GoHighLevel `ve9EPM428h8vShlRW1KT`, ULIDs,
 //!   KSUIDs); with `-` or `_` inside, it needs both cases and a digit
-//!   (nanoid `V1StGXR8_Z5jdHi6B-myT`); or 20 or more lowercase letters
-//!   (Supabase project refs). camelCase words (`getContactsByBusinessId`) have
+//!   (nanoid `V1StGXR8_Z5jdHi6B-myT`); or 20 to 32 lowercase letters
+//!   (Supabase project refs), longer than words and shorter than slugs. camelCase words (`getContactsByBusinessId`) have
 //!   too few capitals to count;
 //! - an email address: one `@` with text before it and a dotted domain after.
+//!
+//! A segment that is not an id but is an id, a dot and an extension of 1 to
+//! 5 alphanumerics starting with a letter keeps its extension:
+//! `632910392.json` (Shopify) becomes `{id}.json`.
 //!
 //! The guess errs towards keeping words: a word taken for an id merges two
 //! endpoints into one bucket (too slow, never 429), an id taken for a word
@@ -371,10 +375,10 @@ impl<'r> EndpointRule<'r> {
     /// ```
     /// use ratekeeper_core::{EndpointRule, EndpointRules};
     ///
-    /// // `2fa_setup1` looks like a prefixed id; keep it.
-    /// const RULES: EndpointRules<'static> = EndpointRules::new(&[EndpointRule::template("/api/v1/2fa_setup1")]);
-    /// let key = RULES.key("https://example.com/api/v1/2fa_setup1/user_77").unwrap();
-    /// assert_eq!(key.as_str(), "example.com/api/v1/2fa_setup1/{id}");
+    /// // `report_2024` looks like a prefixed id; keep it.
+    /// const RULES: EndpointRules<'static> = EndpointRules::new(&[EndpointRule::template("/api/v1/report_2024")]);
+    /// let key = RULES.key("https://example.com/api/v1/report_2024/user_77").unwrap();
+    /// assert_eq!(key.as_str(), "example.com/api/v1/report_2024/{id}");
     /// ```
     pub const fn template(pattern: &'r str) -> EndpointRule<'r> {
         EndpointRule {
@@ -880,7 +884,7 @@ struct Counts {
 }
 
 impl Counts {
-    fn of(bytes: Decoded<'_>) -> Counts {
+    fn of(bytes: impl Iterator<Item = u8>) -> Counts {
         let mut counts = Counts::default();
         for b in bytes {
             counts.len = counts.len.saturating_add(1);
@@ -907,9 +911,49 @@ impl Counts {
     }
 }
 
-/// Whether a raw path segment is an id; see the module documentation.
-fn looks_like_id(raw: &[u8]) -> bool {
+/// What a path segment becomes in a key.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Shape {
+    /// Itself.
+    Word,
+    /// `{id}`.
+    Id,
+    /// `{id}` and the segment's extension (`632910392.json` is `{id}.json`,
+    /// as Shopify's REST paths end), of this many bytes after the dot.
+    IdWithExtension(usize),
+}
+
+/// The shape of a raw path segment; see the module documentation.
+fn shape(raw: &[u8]) -> Shape {
     let bytes = Decoded::new(raw);
+    if looks_like_id(bytes.clone()) {
+        return Shape::Id;
+    }
+    let mut len = 0usize;
+    let mut last_dot = None;
+    for b in bytes.clone() {
+        if b == b'.' {
+            last_dot = Some(len);
+        }
+        len = len.saturating_add(1);
+    }
+    let Some(dot) = last_dot.filter(|&dot| dot > 0) else {
+        return Shape::Word;
+    };
+    let mut extension = bytes.clone().skip(dot.saturating_add(1));
+    let extension_len = len.saturating_sub(dot).saturating_sub(1);
+    let extension_ok = (1..=5).contains(&extension_len)
+        && extension.next().is_some_and(|b| b.is_ascii_alphabetic())
+        && extension.all(|b| b.is_ascii_alphanumeric());
+    if extension_ok && looks_like_id(bytes.take(dot)) {
+        Shape::IdWithExtension(extension_len)
+    } else {
+        Shape::Word
+    }
+}
+
+/// Whether the decoded bytes of a segment are an id.
+fn looks_like_id(bytes: impl Iterator<Item = u8> + Clone) -> bool {
     if bytes.clone().eq(PLACEHOLDER.iter().copied()) {
         return true;
     }
@@ -925,7 +969,7 @@ fn looks_like_id(raw: &[u8]) -> bool {
         || is_email(bytes, &counts)
 }
 
-fn is_uuid(bytes: Decoded<'_>, counts: &Counts) -> bool {
+fn is_uuid(bytes: impl Iterator<Item = u8>, counts: &Counts) -> bool {
     counts.len == 36
         && counts.dashes == 4
         && bytes.enumerate().all(|(i, b)| {
@@ -952,10 +996,10 @@ fn is_random_token(counts: &Counts) -> bool {
     let letters = counts.upper.saturating_add(counts.lower);
     counts.digits >= 2
         || (counts.lower > 0 && counts.upper.saturating_mul(10) >= letters.saturating_mul(3))
-        || (counts.len >= 20 && counts.lower == counts.len)
+        || ((20..=32).contains(&counts.len) && counts.lower == counts.len)
 }
 
-fn is_prefixed_id(bytes: Decoded<'_>, counts: &Counts) -> bool {
+fn is_prefixed_id(bytes: impl Iterator<Item = u8>, counts: &Counts) -> bool {
     if counts.underscores == 0 {
         return false;
     }
@@ -989,7 +1033,7 @@ fn is_prefixed_id(bytes: Decoded<'_>, counts: &Counts) -> bool {
     tail_digits > 0 && (tail_digits == tail_len || tail_len >= 4)
 }
 
-fn is_email(bytes: Decoded<'_>, counts: &Counts) -> bool {
+fn is_email(bytes: impl Iterator<Item = u8>, counts: &Counts) -> bool {
     if counts.ats != 1 || counts.controls > 0 {
         return false;
     }
@@ -1106,14 +1150,21 @@ impl KeyWriter {
         }
         for segment in path.iter() {
             self.token(b"/");
-            let id = match pattern.next() {
-                Some(pattern) => is_wildcard(pattern),
-                None => looks_like_id(segment),
+            let shape = match pattern.next() {
+                Some(pattern) if is_wildcard(pattern) => Shape::Id,
+                Some(_) => Shape::Word,
+                None => shape(segment),
             };
-            if id {
-                self.token(PLACEHOLDER);
-            } else {
-                self.encoded(Decoded::new(segment));
+            match shape {
+                Shape::Word => self.encoded(Decoded::new(segment)),
+                Shape::Id => self.token(PLACEHOLDER),
+                Shape::IdWithExtension(len) => {
+                    self.token(PLACEHOLDER);
+                    self.token(b".");
+                    let decoded = Decoded::new(segment);
+                    let skip = decoded.clone().count().saturating_sub(len);
+                    self.encoded(decoded.skip(skip));
+                }
             }
         }
         if path.trailing_slash {

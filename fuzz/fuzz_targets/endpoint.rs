@@ -12,7 +12,7 @@ const RULES: EndpointRules<'static> = EndpointRules::new(&[
     EndpointRule::bucket("api.close.com/api/v1/data/search/", "search"),
     EndpointRule::bucket("*.instantly.ai", "work space{}"),
     EndpointRule::template("/v1/items/*/%7Bid%7D"),
-    EndpointRule::template("/api/v1/2fa_setup1"),
+    EndpointRule::template("/api/v1/report_2024"),
 ]);
 
 /// Every byte in the key alphabet; braces only in `{id}`; `%` always

@@ -22,6 +22,10 @@
 //!   the circuit [`Breaker`], and the stable error codes ([`ErrorKind`]).
 //! - [`headers`]: what a response says about rate limits ([`RateLimitInfo`]),
 //!   read from its header pairs in every family in use, without allocating.
+//!   Redis and Embassy stores implement;
+//! - [`endpoint`]: URL -> [`EndpointKey`] (host, tenant and path template,
+//!   ids as `{id}`), bounded and safe in a Redis key, with user
+//!   [`EndpointRules`] over the guess.
 //!
 //! ```
 //! use ratekeeper_core::{Acquire, BucketState, Clock, ManualClock, Nanos, Policy, PolicyConfig, PolicySource};
@@ -75,6 +79,7 @@ extern crate std;
 pub mod backoff;
 pub mod breaker;
 pub mod clock;
+pub mod endpoint;
 pub mod error;
 pub mod gcra;
 pub mod headers;
@@ -91,6 +96,7 @@ pub use breaker::{
 #[cfg(feature = "std")]
 pub use clock::MonotonicClock;
 pub use clock::{Clock, ManualClock};
+pub use endpoint::{EndpointKey, EndpointKeyError, EndpointRule, EndpointRules};
 pub use error::{Error, ErrorKind};
 pub use gcra::{Allowed, Decision, DenialCause, Denied, Gcra, GcraError};
 pub use headers::{

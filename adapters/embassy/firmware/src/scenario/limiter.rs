@@ -13,58 +13,120 @@ use ratekeeper_core::{
 };
 use ratekeeper_embassy::{EmbassyClock, FixedStore, FixedStoreError, acquire, acquire_with_delay, key_hash};
 
-use super::millis;
+use super::{checks, millis};
 use crate::report::Report;
 
 /// Close's search endpoint: 16 requests per second.
 const SEARCH: &str = "api.close.com/api/v1/data/search/";
 /// Close's lead endpoint, here paused by a 429.
 const LEADS: &str = "api.close.com/api/v1/lead/{id}/";
+/// Eight more endpoints, to fill the store.
+const FILL: [&str; 9] = [
+    "api.example.com/0",
+    "api.example.com/1",
+    "api.example.com/2",
+    "api.example.com/3",
+    "api.example.com/4",
+    "api.example.com/5",
+    "api.example.com/6",
+    "api.example.com/7",
+    "api.example.com/8",
+];
 // Distinct keys must not share a bucket: proven at compile time.
-const _: () = assert!(key_hash(SEARCH) != key_hash(LEADS));
+const _: () = {
+    let mut hashes = [key_hash(SEARCH), key_hash(LEADS), 0, 0, 0, 0, 0, 0, 0, 0, 0];
+    let mut i = 0;
+    while i < FILL.len() {
+        hashes[i + 2] = key_hash(FILL[i]);
+        i += 1;
+    }
+    let mut a = 0;
+    while a < hashes.len() {
+        let mut b = a + 1;
+        while b < hashes.len() {
+            assert!(hashes[a] != hashes[b]);
+            b += 1;
+        }
+        a += 1;
+    }
+};
 
 /// 16 per second under the default 3% margin: ⌈1 s / (16 × 0.97)⌉.
 const INTERVAL: Nanos = Nanos::from_nanos(64_432_990);
 /// The pause a 429 with `Retry-After` would set (shortened for the run).
 const PAUSE: Nanos = Nanos::from_millis(500);
+/// How long a request is willing to wait for its slot.
+const MAX_WAIT: Nanos = Nanos::from_secs(5);
 
-type Limiter<const BUCKETS: usize, const POLICIES: usize> =
-    FixedStore<CriticalSectionRawMutex, BUCKETS, POLICIES, EmbassyClock>;
-
-static STORE: Limiter<8, 2> = Limiter::new(EmbassyClock);
-static ONE_BUCKET: Limiter<1, 1> = Limiter::new(EmbassyClock);
+const BUCKETS: usize = 8;
+/// The firmware's one store: eight buckets, one policy.
+static STORE: FixedStore<CriticalSectionRawMutex, BUCKETS, 1, EmbassyClock> = FixedStore::new(EmbassyClock);
 
 pub async fn run(report: &mut Report) {
-    report.check(
-        "bucket: 16 bytes of RAM each",
-        Limiter::<8, 2>::BUCKET_BYTES == 16,
-    );
+    sizes(report);
+    policy(report);
+    exact_reservations(report);
+    timer_wait(report).await;
+    delay_wait(report).await;
+    pause(report).await;
+    capacity(report).await;
+}
+
+fn sizes(report: &mut Report) {
+    report.check(checks::BUCKET_BYTES, STORE_BUCKET_BYTES == 16);
     report.note(format_args!(
-        "store of 8 buckets and 2 policies: {} bytes",
+        "bucket table: {} buckets x {} bytes = {} bytes; whole store: {} bytes",
+        BUCKETS,
+        STORE_BUCKET_BYTES,
+        BUCKETS * STORE_BUCKET_BYTES,
         core::mem::size_of_val(&STORE)
     ));
+}
 
-    // The policy. Once the header parser and the learner land, it is learned
-    // from a Close `ratelimit: limit=16, remaining=15, reset=1` header here
-    // instead of configured.
-    let policy = Policy::new(16, Nanos::from_secs(1), PolicySource::Configured, EmbassyClock.now());
-    let stored = policy.map_err(drop).and_then(|p| STORE.set_policy(SEARCH, &p).map_err(drop));
+const STORE_BUCKET_BYTES: usize =
+    FixedStore::<CriticalSectionRawMutex, BUCKETS, 1, EmbassyClock>::BUCKET_BYTES;
+
+/// The policy. Once the header parser and the learner land, it is learned
+/// from a Close `ratelimit: limit=16, remaining=15, reset=1` header here
+/// instead of configured.
+fn policy(report: &mut Report) {
+    let policy = Policy::new(
+        16,
+        Nanos::from_secs(1),
+        PolicySource::Configured,
+        EmbassyClock.now(),
+    );
+    let stored = policy
+        .map_err(drop)
+        .and_then(|p| STORE.set_policy(SEARCH, &p).map_err(drop));
     report.check(
-        "policy: stored and read back",
+        checks::POLICY_STORED,
         stored.is_ok() && STORE.policy(SEARCH).ok().flatten() == policy.ok(),
     );
-    let gcra = STORE
+    report.check(checks::POLICY_INTERVAL, gcra().emission_interval() == INTERVAL);
+}
+
+/// The search endpoint's pacing, from its stored policy.
+fn gcra() -> Gcra {
+    STORE
         .policy(SEARCH)
         .ok()
         .flatten()
-        .map_or(Gcra::SLOWEST, |p| p.to_gcra(&PolicyConfig::default()));
-    report.check("policy: 16/s paces one request per 64.432990 ms", gcra.emission_interval() == INTERVAL);
+        .map_or(Gcra::SLOWEST, |p| p.to_gcra(&PolicyConfig::default()))
+}
 
-    let reserve = Acquire::reserve(gcra, Nanos::from_secs(5));
-    let check = Acquire::check(gcra);
+fn reserve() -> Acquire {
+    Acquire::reserve(gcra(), MAX_WAIT)
+}
+
+fn check() -> Acquire {
+    Acquire::check(gcra())
+}
+
+fn exact_reservations(report: &mut Report) {
     let (waits, refusal) = critical_section::with(|_| {
-        let waits: [Option<Nanos>; 4] = core::array::from_fn(|_| wait_of(STORE.acquire(SEARCH, &reserve)));
-        (waits, STORE.acquire(SEARCH, &check))
+        let waits: [Option<Nanos>; 4] = core::array::from_fn(|_| wait_of(STORE.acquire(SEARCH, &reserve())));
+        (waits, STORE.acquire(SEARCH, &check()))
     });
     #[allow(unused_mut)]
     let mut expected = [0, 1, 2, 3].map(|k| Some(INTERVAL * k));
@@ -73,15 +135,17 @@ pub async fn run(report: &mut Report) {
         // Broken on purpose: one nanosecond off.
         expected[3] = Some(INTERVAL * 3 + Nanos::from_nanos(1));
     }
-    report.check("reserve: four requests wait exactly 0, T, 2T, 3T", waits == expected);
+    report.check(checks::RESERVE_EXACT, waits == expected);
     report.check(
-        "check: the spent bucket refuses, retry after exactly 4T",
+        checks::CHECK_REFUSED,
         is_refused(refusal, DenialCause::Limit, INTERVAL * 4),
     );
+}
 
-    // Real waits: the fifth request sleeps on the timer until its slot.
+/// The fifth request sleeps on the timer until its slot.
+async fn timer_wait(report: &mut Report) {
     let start = Instant::now();
-    let wait = wait_of(acquire(&STORE, SEARCH, &reserve).await);
+    let wait = wait_of(acquire(&STORE, SEARCH, &reserve()).await);
     let slept = nanos(start.elapsed());
     report.note(format_args!(
         "fifth request: wait {} ms, slept {} ms",
@@ -89,69 +153,91 @@ pub async fn run(report: &mut Report) {
         slept.as_millis_floor()
     ));
     report.check(
-        "acquire: the fifth sleeps on the Timer for its wait (at most 4T)",
+        checks::TIMER_SLEEPS,
         wait.is_some_and(|w| w <= INTERVAL * 4 && slept >= w),
     );
     // Woken in its slot, the next slot is at most T away (or here already,
     // had the host held QEMU up for longer than T).
-    let next = STORE.acquire(SEARCH, &check);
+    let next = STORE.acquire(SEARCH, &check());
     report.check(
-        "acquire: after the sleep, the next slot is at most T away",
+        checks::TIMER_NEXT_SLOT,
         next.is_ok_and(|d| d.is_allowed() || d.denied().is_some_and(|d| d.retry_after <= INTERVAL)),
     );
+}
 
-    // The same on an `embedded_hal_async` delay, for HALs without Embassy.
+/// The same on an `embedded_hal_async` delay, for HALs without Embassy.
+async fn delay_wait(report: &mut Report) {
     let start = Instant::now();
-    let wait = wait_of(acquire_with_delay(&STORE, &mut Delay, SEARCH, &reserve).await);
+    let wait = wait_of(acquire_with_delay(&STORE, &mut Delay, SEARCH, &reserve()).await);
     let slept = nanos(start.elapsed());
     report.check(
-        "acquire_with_delay: sleeps on DelayNs for its wait (at most T)",
+        checks::DELAY_SLEEPS,
         wait.is_some_and(|w| w <= INTERVAL && slept >= w),
     );
+}
 
-    // A 429 pauses the lead endpoint: checks are refused for exactly the
-    // pause, reservations queue behind it at the bucket's rate.
+/// A 429 pauses the lead endpoint: checks are refused for exactly the
+/// pause, reservations queue behind it at the bucket's rate.
+async fn pause(report: &mut Report) {
     let (paused, refusal, queued) = critical_section::with(|_| {
         let paused = STORE.pause(LEADS, PAUSE);
-        let refusal = STORE.acquire(LEADS, &check);
-        let queued = [wait_of(STORE.acquire(LEADS, &reserve)), wait_of(STORE.acquire(LEADS, &reserve))];
+        let refusal = STORE.acquire(LEADS, &check());
+        let queued = [
+            wait_of(STORE.acquire(LEADS, &reserve())),
+            wait_of(STORE.acquire(LEADS, &reserve())),
+        ];
         (paused, refusal, queued)
     });
     report.check(
-        "pause: checks are refused for exactly the pause",
+        checks::PAUSE_REFUSES,
         paused.is_ok() && is_refused(refusal, DenialCause::Paused, PAUSE),
     );
     report.check(
-        "pause: reservations queue behind it, one interval apart",
+        checks::PAUSE_QUEUES,
         queued == [Some(PAUSE), Some(PAUSE + INTERVAL)],
     );
     let start = Instant::now();
-    let wait = wait_of(acquire(&STORE, LEADS, &reserve).await);
+    let wait = wait_of(acquire(&STORE, LEADS, &reserve()).await);
     let slept = nanos(start.elapsed());
     report.check(
-        "pause: the third reservation sleeps through the pause and two intervals",
+        checks::PAUSE_SLEEPS,
         wait.is_some_and(|w| w <= PAUSE + INTERVAL * 2 && slept >= w),
     );
+}
 
-    // Capacity: one bucket slot, taken by a bucket that still matters.
-    let (first, second) = critical_section::with(|_| {
-        (ONE_BUCKET.acquire(SEARCH, &check), ONE_BUCKET.acquire(LEADS, &check))
+/// Eight buckets that matter fill the store; a ninth key is an error
+/// until one of them no longer matters.
+async fn capacity(report: &mut Report) {
+    // Let every bucket so far go stale: they make room for new keys.
+    Timer::after(Duration::from_millis(INTERVAL.as_millis_ceil() + 1)).await;
+    let (filled, full) = critical_section::with(|_| {
+        let filled = FILL[..8]
+            .iter()
+            .all(|key| STORE.acquire(key, &check()).is_ok_and(|d| d.is_allowed()));
+        (filled, STORE.acquire(FILL[8], &check()))
     });
+    report.check(checks::CAPACITY_FILLED, filled);
     report.check(
-        "capacity: a full store says so and changes nothing",
-        first.is_ok_and(|d| d.is_allowed()) && second == Err(FixedStoreError::BucketsFull { capacity: 1 }),
+        checks::CAPACITY_FULL,
+        full == Err(FixedStoreError::BucketsFull { capacity: 8 }),
     );
     Timer::after(Duration::from_millis(INTERVAL.as_millis_ceil() + 1)).await;
     report.check(
-        "capacity: a bucket whose state no longer matters makes room",
-        ONE_BUCKET.acquire(LEADS, &check).is_ok_and(|d| d.is_allowed()),
+        checks::CAPACITY_ROOM,
+        STORE.acquire(FILL[8], &check()).is_ok_and(|d| d.is_allowed()),
     );
-    report.note(format_args!("limiter stage done at {} ms", millis(Instant::now().duration_since(Instant::MIN))));
+    report.note(format_args!(
+        "limiter stage done at {} ms",
+        millis(Instant::now().duration_since(Instant::MIN))
+    ));
 }
 
 /// The wait of an admitted request.
 fn wait_of<E>(decision: Result<Decision, E>) -> Option<Nanos> {
-    decision.ok().and_then(Decision::allowed).map(|allowed| allowed.wait)
+    decision
+        .ok()
+        .and_then(Decision::allowed)
+        .map(|allowed| allowed.wait)
 }
 
 /// Whether `decision` is a refusal for `cause`, to retry after exactly `after`.

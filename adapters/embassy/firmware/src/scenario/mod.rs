@@ -6,6 +6,7 @@
 
 #[cfg(not(feature = "ratekeeper"))]
 pub mod baseline;
+pub mod checks;
 #[cfg(feature = "ratekeeper")]
 pub mod limiter;
 

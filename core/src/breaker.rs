@@ -399,6 +399,7 @@ pub struct BreakerSnapshot {
 /// The last `window` results as bits (1 = failure) in a ring of `WORDS`
 /// 64-bit words.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 struct Ring<const WORDS: usize> {
     bits: [u64; WORDS],
     window: u32,
@@ -451,6 +452,7 @@ impl<const WORDS: usize> Ring<WORDS> {
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 enum Phase {
     Closed,
     Open { until: Instant },
@@ -462,6 +464,7 @@ enum Phase {
 ///
 /// `WORDS` sets the capacity of the failure-rate window: 64 calls per word.
 #[derive(Clone, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct Breaker<const WORDS: usize = 1> {
     config: BreakerConfig,
     phase: Phase,

@@ -551,10 +551,11 @@ impl<'a> Reader<'a> {
     /// Appends a quota, clamping remaining to limit.
     fn push_quota(&mut self, mut quota: Quota, header: u16) {
         if let (Some(limit), Some(remaining)) = (quota.limit, quota.remaining)
-            && remaining > limit {
-                self.warn(header, WarningKind::RemainingAboveLimit);
-                quota.remaining = Some(limit);
-            }
+            && remaining > limit
+        {
+            self.warn(header, WarningKind::RemainingAboveLimit);
+            quota.remaining = Some(limit);
+        }
         match self.info.quotas.get_mut(usize::from(self.info.quota_count)) {
             Some(slot) => {
                 *slot = quota;
@@ -758,13 +759,14 @@ impl<'a> Reader<'a> {
             }
         }
         if let Some(header) = dictionary_header
-            && (dictionary.limit.is_some() || dictionary.remaining.is_some()) {
-                if semicolons || self.close_profile {
-                    dictionary.format = Format::Close;
-                }
-                dictionary.window = self.join_by_quota(Owner::Ietf, dictionary.limit, header);
-                self.push_quota(dictionary, header);
+            && (dictionary.limit.is_some() || dictionary.remaining.is_some())
+        {
+            if semicolons || self.close_profile {
+                dictionary.format = Format::Close;
             }
+            dictionary.window = self.join_by_quota(Owner::Ietf, dictionary.limit, header);
+            self.push_quota(dictionary, header);
+        }
         self.resolve_items(item_count);
     }
 
@@ -981,9 +983,10 @@ impl<'a> Reader<'a> {
         let mut policies: [Option<Policy<'a>>; POLICY_CAPACITY] = [None; POLICY_CAPACITY];
         // The limit itself may carry its window (`10;window=60`, polli-00).
         if let Ok(policy) = self.read_policy(owner, first_member, header)
-            && policy.window.is_some() {
-                self.add_policy(policy);
-            }
+            && policy.window.is_some()
+        {
+            self.add_policy(policy);
+        }
         for (slot, member) in policies.iter_mut().zip(members.by_ref()) {
             match self.read_policy(owner, member, header) {
                 Ok(policy) if policy.window.is_some() => *slot = Some(policy),

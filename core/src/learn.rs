@@ -45,8 +45,9 @@ use crate::gcra::Gcra;
 use crate::policy::{Policy, PolicyConfig, PolicySource, ServerView};
 use crate::time::{Instant, Nanos};
 
-/// The most windows an [`Observation`] carries.
-pub const MAX_WINDOWS: usize = 4;
+/// The most windows an [`Observation`] carries: as many as the header
+/// parser reads.
+pub const MAX_WINDOWS: usize = crate::headers::QUOTA_CAPACITY;
 
 /// One stated quota: `limit` per `window`, of which `remaining` is left until
 /// `reset_after`. Any part may be missing.
@@ -133,6 +134,35 @@ impl Observation {
     /// The stated quotas.
     pub fn quotas(&self) -> &[Quota] {
         self.quotas.get(..usize::from(self.quota_count)).unwrap_or(&[])
+    }
+
+    /// What a parsed response says, in the learner's terms: its status,
+    /// its `Retry-After`, and every stated quota that counts requests
+    /// (quotas of LLM tokens or bytes are not what ratekeeper paces).
+    ///
+    /// ```
+    /// use ratekeeper_core::headers::{ParseOptions, RateLimitInfo};
+    /// use ratekeeper_core::{Nanos, Observation};
+    ///
+    /// let headers: [(&[u8], &[u8]); 1] = [(b"ratelimit", b"limit=16; remaining=14; reset=1")];
+    /// let info = RateLimitInfo::parse(Some(200), headers, &ParseOptions::new());
+    /// let observation = Observation::from_info(&info).with_round_trip(Nanos::from_millis(40));
+    /// assert_eq!(observation.quotas()[0].limit, Some(16));
+    /// ```
+    pub fn from_info(info: &crate::headers::RateLimitInfo) -> Observation {
+        let mut observation = Observation::status(info.status().unwrap_or(0));
+        observation.retry_after = info.retry_after();
+        info.quotas()
+            .iter()
+            .filter(|quota| quota.unit == crate::headers::QuotaUnit::Requests)
+            .fold(observation, |observation, quota| {
+                observation.with_quota(Quota {
+                    limit: quota.limit,
+                    window: quota.window,
+                    remaining: quota.remaining,
+                    reset_after: quota.reset_after,
+                })
+            })
     }
 
     /// Whether the server refused for rate (429) or overload (503).

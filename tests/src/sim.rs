@@ -13,14 +13,52 @@
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;
 
-use ratekeeper_core::learn::{Learner, LearnerConfig, Observation, Quota};
+use ratekeeper_core::headers::{ParseOptions, RateLimitInfo};
+use ratekeeper_core::learn::{Learner, LearnerConfig, Observation};
 use ratekeeper_core::{Acquire, Clock, Decision, Instant, ManualClock, Nanos, Store};
 use ratekeeper_memory::MemoryStore;
 
+/// One simulated response: a status and the header lines a real server of
+/// that kind sends. The client reads them with ratekeeper's header parser.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Response {
+    /// The HTTP status.
+    pub status: u16,
+    /// Header lines, name and value.
+    pub headers: Vec<(&'static str, String)>,
+}
+
+impl Response {
+    fn new(status: u16) -> Response {
+        Response {
+            status,
+            headers: Vec::new(),
+        }
+    }
+
+    fn header(mut self, name: &'static str, value: impl ToString) -> Response {
+        self.headers.push((name, value.to_string()));
+        self
+    }
+
+    /// What the client learns from it, through the header parser.
+    pub fn observe(&self) -> Observation {
+        let pairs = self
+            .headers
+            .iter()
+            .map(|(name, value)| (name.as_bytes(), value.as_bytes()));
+        Observation::from_info(&RateLimitInfo::parse(
+            Some(self.status),
+            pairs,
+            &ParseOptions::new(),
+        ))
+    }
+}
+
 /// An upstream API's rate limit, as the server enforces and reports it.
 pub trait Upstream {
-    /// Decides a request arriving at `now` and says what the response says.
-    fn handle(&mut self, now: Instant) -> Observation;
+    /// Decides a request arriving at `now` and answers it.
+    fn handle(&mut self, now: Instant) -> Response;
     /// The sustained limit that binds: `limit` requests per `window`.
     fn binding_limit(&self) -> (u64, Nanos);
 }
@@ -30,11 +68,12 @@ pub trait Upstream {
 pub enum Headers {
     /// Nothing at all.
     None,
-    /// Limit, remaining and the reset in whole seconds rounded up; no
-    /// window (Close's `ratelimit`, `X-RateLimit-*` delta forms).
+    /// Close's `ratelimit: limit=16; remaining=14; reset=1`: the reset in
+    /// whole seconds rounded up, no window.
     LimitRemainingReset,
-    /// The IETF draft: limit and window stated (`RateLimit-Policy`),
-    /// remaining, and the reset in seconds rounded up.
+    /// The IETF draft-08 pair, `RateLimit-Policy: "default";q=30;w=3` and
+    /// `RateLimit: "default";r=29;t=3`: the window stated, the reset in
+    /// seconds rounded up.
     IetfDraft,
 }
 
@@ -72,7 +111,7 @@ impl FixedWindow {
 }
 
 impl Upstream for FixedWindow {
-    fn handle(&mut self, now: Instant) -> Observation {
+    fn handle(&mut self, now: Instant) -> Response {
         let index = now.as_nanos() / self.window.as_nanos();
         if self.current != Some(index) {
             self.current = Some(index);
@@ -83,17 +122,21 @@ impl Upstream for FixedWindow {
             self.used += 1;
         }
         let window_end = Instant::from_nanos((index + 1) * self.window.as_nanos());
-        let reset = Nanos::from_secs(window_end.saturating_duration_since(now).as_secs_ceil());
-        let quota = Quota {
-            limit: Some(self.limit),
-            window: (self.headers == Headers::IetfDraft).then_some(self.window),
-            remaining: Some(self.limit - self.used),
-            reset_after: Some(reset),
-        };
-        let status = if allowed { 200 } else { 429 };
+        let reset = window_end.saturating_duration_since(now).as_secs_ceil();
+        let remaining = self.limit - self.used;
+        let response = Response::new(if allowed { 200 } else { 429 });
         match self.headers {
-            Headers::None => Observation::status(status),
-            _ => Observation::status(status).with_quota(quota),
+            Headers::None => response,
+            Headers::LimitRemainingReset => response.header(
+                "ratelimit",
+                format!("limit={}; remaining={remaining}; reset={reset}", self.limit),
+            ),
+            Headers::IetfDraft => response
+                .header(
+                    "RateLimit-Policy",
+                    format!("\"default\";q={};w={}", self.limit, self.window.as_secs_ceil()),
+                )
+                .header("RateLimit", format!("\"default\";r={remaining};t={reset}")),
         }
     }
 
@@ -124,7 +167,7 @@ impl SlidingWindow {
 }
 
 impl Upstream for SlidingWindow {
-    fn handle(&mut self, now: Instant) -> Observation {
+    fn handle(&mut self, now: Instant) -> Response {
         while self
             .log
             .front()
@@ -139,12 +182,10 @@ impl Upstream for SlidingWindow {
         let reset = self.log.front().map_or(Nanos::ZERO, |&oldest| {
             (oldest + self.window).saturating_duration_since(now)
         });
-        Observation::status(if allowed { 200 } else { 429 }).with_quota(Quota {
-            limit: Some(self.limit),
-            window: None,
-            remaining: Some(self.limit - self.log.len() as u64),
-            reset_after: Some(Nanos::from_secs(reset.as_secs_ceil())),
-        })
+        Response::new(if allowed { 200 } else { 429 })
+            .header("X-RateLimit-Limit", self.limit)
+            .header("X-RateLimit-Remaining", self.limit - self.log.len() as u64)
+            .header("X-RateLimit-Reset", reset.as_secs_ceil())
     }
 
     fn binding_limit(&self) -> (u64, Nanos) {
@@ -176,7 +217,7 @@ impl LeakyBucket {
 }
 
 impl Upstream for LeakyBucket {
-    fn handle(&mut self, now: Instant) -> Observation {
+    fn handle(&mut self, now: Instant) -> Response {
         let elapsed_ms = self.last.map_or(u64::MAX, |last| {
             now.saturating_duration_since(last).as_millis_floor()
         });
@@ -185,11 +226,11 @@ impl Upstream for LeakyBucket {
         let excess = self.excess_milli.saturating_add(1000).saturating_sub(drained);
         let excess = if self.last.is_none() { 0 } else { excess };
         if excess > self.burst * 1000 {
-            return Observation::status(429);
+            return Response::new(429);
         }
         self.excess_milli = excess;
         self.last = Some(now);
-        Observation::status(200)
+        Response::new(200)
     }
 
     fn binding_limit(&self) -> (u64, Nanos) {
@@ -222,7 +263,7 @@ impl GoHighLevel {
 }
 
 impl Upstream for GoHighLevel {
-    fn handle(&mut self, now: Instant) -> Observation {
+    fn handle(&mut self, now: Instant) -> Response {
         let interval = now.as_nanos() / Self::INTERVAL.as_nanos();
         if interval != self.interval {
             (self.interval, self.interval_used) = (interval, 0);
@@ -237,19 +278,15 @@ impl Upstream for GoHighLevel {
             self.interval_used += 1;
             self.day_used += 1;
         }
-        Observation::status(if allowed { 200 } else { 429 })
-            .with_quota(Quota {
-                limit: Some(Self::BURST),
-                window: Some(Self::INTERVAL),
-                remaining: Some(Self::BURST - self.interval_used),
-                reset_after: None,
-            })
-            .with_quota(Quota {
-                limit: Some(Self::DAILY),
-                window: Some(Self::DAY),
-                remaining: Some(Self::DAILY - self.day_used),
-                reset_after: None,
-            })
+        Response::new(if allowed { 200 } else { 429 })
+            .header("X-RateLimit-Max", Self::BURST)
+            .header("X-RateLimit-Remaining", Self::BURST - self.interval_used)
+            .header(
+                "X-RateLimit-Interval-Milliseconds",
+                Self::INTERVAL.as_millis_floor(),
+            )
+            .header("X-RateLimit-Limit-Daily", Self::DAILY)
+            .header("X-RateLimit-Daily-Remaining", Self::DAILY - self.day_used)
     }
 
     fn binding_limit(&self) -> (u64, Nanos) {
@@ -368,7 +405,7 @@ pub fn simulate(upstream: &mut dyn Upstream, config: LearnerConfig, run: Run) ->
                     push(&mut queue, at + denied.retry_after, Event::Ready { client });
                     continue;
                 }
-                let observation = upstream.handle(at);
+                let observation = upstream.handle(at).observe();
                 sent_at.push(at);
                 if observation.status == 200 {
                     report.succeeded += 1;

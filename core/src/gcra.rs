@@ -17,8 +17,10 @@
 //!
 //! [`Gcra::decide`] is a pure function: it reads the stored TAT and returns
 //! the new one, and the store (memory, Redis, Embassy) owns the atomicity of
-//! "read, decide, write". All arithmetic is done in `u128` and every result
-//! saturates at the [`Instant`] horizon, so no input overflows or panics.
+//! "read, decide, write". Every quantity fits `u64` by construction
+//! (`cost ≤ B` keeps `n·T ≤ τ`, and a TAT past the [`Instant`] horizon is
+//! refused before it is formed), so the arithmetic is exact in `u64`
+//! without a wider type, and no input overflows or panics.
 //!
 //! # Check and reserve
 //!
@@ -153,51 +155,54 @@ impl Gcra {
                 burst: self.burst,
             };
         }
-        let now_ns = u128::from(now.as_nanos());
-        let interval = u128::from(self.emission_interval.as_nanos());
-        let tolerance = u128::from(self.tolerance.as_nanos());
+        let now_ns = now.as_nanos();
+        let interval = self.emission_interval.as_nanos();
+        let tolerance = self.tolerance.as_nanos();
         // A TAT in the past is a full bucket; so is no TAT at all.
         let base = match tat {
-            Some(tat) => u128::from(tat.as_nanos()).max(now_ns),
+            Some(tat) => tat.as_nanos().max(now_ns),
             None => now_ns,
         };
+        // How far the bucket runs ahead of now (`base ≥ now`, so exact).
+        let ahead = base.saturating_sub(now_ns);
         if cost == 0 {
             // A read: always allowed, changes nothing (a reservation queue
             // may have run the TAT far ahead; that is no reason to refuse
             // a question).
-            let in_bucket = units(now_ns.saturating_add(tolerance).saturating_sub(base), interval);
             return Decision::Allowed(Allowed {
-                tat: Instant::from_nanos(saturate(base).as_nanos()),
+                tat: Instant::from_nanos(base),
                 wait: Nanos::ZERO,
-                remaining: saturate_u32(in_bucket),
-                reset_after: saturate(base.saturating_sub(now_ns)),
+                remaining: units(tolerance.saturating_sub(ahead), interval),
+                reset_after: Nanos::from_nanos(ahead),
             });
         }
-        // Saturating ops only to satisfy the lint: with each operand below
-        // 2^64 the sum is below 2^97 and never saturates.
-        let new_tat = base.saturating_add(interval.saturating_mul(u128::from(cost)));
-        // The earliest instant at which `new_tat − t ≤ τ` holds.
-        let conforming_at = new_tat.saturating_sub(tolerance);
+        // `cost ≤ B`, so `n·T ≤ T·B = τ`, which fits: exact.
+        let cost_ns = interval.saturating_mul(u64::from(cost));
+        // The earliest instant at which `new_tat − t ≤ τ` holds:
+        // `base + n·T − τ = base − (τ − n·T)`, never below zero.
+        let conforming_at = base.saturating_sub(tolerance.saturating_sub(cost_ns));
         let wait = conforming_at.saturating_sub(now_ns);
-        if wait > u128::from(max_wait.as_nanos()) || new_tat > u128::from(u64::MAX) {
+        let new_tat = match base.checked_add(cost_ns) {
+            Some(new_tat) if wait <= max_wait.as_nanos() => new_tat,
             // Beyond the horizon the bucket counts as exhausted: denying is
             // the conservative answer, and it is 584 years away.
-            let in_bucket = units(now_ns.saturating_add(tolerance).saturating_sub(base), interval);
-            return Decision::Denied(Denied {
-                retry_after: saturate(wait),
-                remaining: saturate_u32(in_bucket),
-                reset_after: saturate(base.saturating_sub(now_ns)),
-                cause: DenialCause::Limit,
-            });
-        }
-        // Allowed: `ready` is when the caller may send.
+            _ => {
+                return Decision::Denied(Denied {
+                    retry_after: Nanos::from_nanos(wait),
+                    remaining: units(tolerance.saturating_sub(ahead), interval),
+                    reset_after: Nanos::from_nanos(ahead),
+                    cause: DenialCause::Limit,
+                });
+            }
+        };
+        // Allowed: `ready` is when the caller may send; `new_tat ≥ ready`
+        // since `new_tat ≥ base ≥ now` and `new_tat ≥ conforming_at`.
         let ready = now_ns.saturating_add(wait);
-        let remaining = units(ready.saturating_add(tolerance).saturating_sub(new_tat), interval);
         Decision::Allowed(Allowed {
-            tat: Instant::from_nanos(saturate(new_tat).as_nanos()),
-            wait: saturate(wait),
-            remaining: saturate_u32(remaining),
-            reset_after: saturate(new_tat.saturating_sub(now_ns)),
+            tat: Instant::from_nanos(new_tat),
+            wait: Nanos::from_nanos(wait),
+            remaining: units(tolerance.saturating_sub(new_tat.saturating_sub(ready)), interval),
+            reset_after: Nanos::from_nanos(new_tat.saturating_sub(now_ns)),
         })
     }
 
@@ -212,26 +217,19 @@ impl Gcra {
     /// assert_eq!(gcra.available(Some(Instant::from_nanos(25_000_000)), Instant::ZERO), 1);
     /// ```
     pub fn available(&self, tat: Option<Instant>, now: Instant) -> u32 {
-        let now_ns = u128::from(now.as_nanos());
-        let base = tat.map_or(now_ns, |t| u128::from(t.as_nanos()).max(now_ns));
-        let credit = now_ns
-            .saturating_add(u128::from(self.tolerance.as_nanos()))
-            .saturating_sub(base);
-        saturate_u32(units(credit, u128::from(self.emission_interval.as_nanos())))
+        let now_ns = now.as_nanos();
+        let ahead = tat.map_or(0, |t| t.as_nanos().saturating_sub(now_ns));
+        units(
+            self.tolerance.as_nanos().saturating_sub(ahead),
+            self.emission_interval.as_nanos(),
+        )
     }
 }
 
-/// Whole units of cost in `credit` nanoseconds (the interval is never zero).
-fn units(credit: u128, interval: u128) -> u128 {
-    credit.checked_div(interval).unwrap_or(0)
-}
-
-fn saturate(value: u128) -> Nanos {
-    Nanos::from_nanos(u64::try_from(value).unwrap_or(u64::MAX))
-}
-
-fn saturate_u32(value: u128) -> u32 {
-    u32::try_from(value).unwrap_or(u32::MAX)
+/// Whole units of cost in `credit` nanoseconds, saturating at `u32::MAX`
+/// (the interval is never zero).
+fn units(credit: u64, interval: u64) -> u32 {
+    u32::try_from(credit.checked_div(interval).unwrap_or(0)).unwrap_or(u32::MAX)
 }
 
 /// The outcome of [`Gcra::decide`].

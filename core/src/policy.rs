@@ -181,16 +181,26 @@ impl Policy {
     pub fn to_gcra(&self, config: &PolicyConfig) -> Gcra {
         let burst = config.burst.min(self.limit);
         // `limit − burst + 1 ≥ 1` since `burst ≤ limit`.
-        let intervals = u128::from(self.limit.saturating_sub(burst)).saturating_add(1);
-        let usable_bp = u128::from(BASIS_POINTS.saturating_sub(config.safety_margin.basis_points()));
-        let numerator = u128::from(self.window.as_nanos()).saturating_mul(u128::from(BASIS_POINTS));
+        let intervals = u64::from(self.limit.saturating_sub(burst)).saturating_add(1);
+        let usable_bp = u64::from(BASIS_POINTS.saturating_sub(config.safety_margin.basis_points()));
+        // `1·100 ≤ denominator < 2^32 · 10^4 < 2^46`: the margin is at most 99%.
         let denominator = intervals.saturating_mul(usable_bp).max(1);
-        // `denominator ≥ 1·100` since the margin is at most 99%.
-        let interval = numerator.div_ceil(denominator).max(1);
+        // ⌈window · 10^4 / denominator⌉ without a 128-bit product: with
+        // `window = q·d + r`, it is `q·10^4 + ⌈r·10^4 / d⌉`, and
+        // `r·10^4 < 2^60` fits. Past `u64` the clamp below applies anyway.
+        let window = self.window.as_nanos();
+        let whole = window.checked_div(denominator).unwrap_or(u64::MAX);
+        let rest = window.checked_rem(denominator).unwrap_or(0);
+        let rest_scaled = rest.saturating_mul(u64::from(BASIS_POINTS)).div_ceil(denominator);
+        let interval = whole
+            .checked_mul(u64::from(BASIS_POINTS))
+            .and_then(|scaled| scaled.checked_add(rest_scaled))
+            .unwrap_or(u64::MAX)
+            .max(1);
         // `T·B` must fit the time range; past it the rate is one request per
         // 584 years, and a longer interval would be no more conservative.
-        let max_interval = u128::from(u64::MAX.checked_div(u64::from(burst)).unwrap_or(u64::MAX));
-        let interval = Nanos::from_nanos(u64::try_from(interval.min(max_interval)).unwrap_or(u64::MAX));
+        let max_interval = u64::MAX.checked_div(u64::from(burst)).unwrap_or(u64::MAX);
+        let interval = Nanos::from_nanos(interval.min(max_interval));
         match Gcra::new(interval, burst) {
             Ok(gcra) => gcra,
             // Unreachable: interval ≥ 1, burst ≥ 1, and T·B fits by the

@@ -438,7 +438,7 @@ impl Learner {
     /// The stated quota that governs, as a header policy with the server's
     /// view attached; `None` when no quota states a limit.
     fn governing(&mut self, quotas: &[Quota], now: Instant) -> Option<Policy> {
-        let mut best: Option<(Policy, u128, usize)> = None;
+        let mut best: Option<(Policy, u64, usize)> = None;
         for (index, quota) in quotas.iter().enumerate() {
             let Some(limit) = quota.limit.filter(|&l| l > 0) else {
                 continue;
@@ -475,9 +475,10 @@ impl Learner {
                 });
             }
             // The slowest sustained rate governs: window per request.
-            let per_request = u128::from(window.as_nanos())
-                .checked_div(u128::from(limit))
-                .unwrap_or(u128::MAX);
+            let per_request = window
+                .as_nanos()
+                .checked_div(u64::from(limit))
+                .unwrap_or(u64::MAX);
             if best.is_none_or(|(_, slowest, _)| per_request > slowest) {
                 best = Some((policy, per_request, index));
             }
@@ -701,11 +702,51 @@ impl Learner {
 }
 
 /// `value × numerator / denominator`, exactly rounded up, saturating.
+///
+/// Without a 128-bit product: with `value = q·d + r`, the result is
+/// `q·n + ⌈r·n / d⌉`, where `r·n < 2^32`; only `q·n` can leave `u64`, and
+/// then so does the exact result.
 fn scale(value: Nanos, numerator: u16, denominator: u16) -> Nanos {
-    let scaled = u128::from(value.as_nanos())
-        .saturating_mul(u128::from(numerator))
-        .div_ceil(u128::from(denominator.max(1)));
-    Nanos::from_nanos(u64::try_from(scaled).unwrap_or(u64::MAX))
+    let value = value.as_nanos();
+    let denominator = u64::from(denominator.max(1));
+    let numerator = u64::from(numerator);
+    let whole = value.checked_div(denominator).unwrap_or(0);
+    let rest = value.checked_rem(denominator).unwrap_or(0);
+    let rest_scaled = rest.saturating_mul(numerator).div_ceil(denominator);
+    Nanos::from_nanos(
+        whole
+            .checked_mul(numerator)
+            .and_then(|scaled| scaled.checked_add(rest_scaled))
+            .unwrap_or(u64::MAX),
+    )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    /// The earlier `u128` form of [`scale`], as the reference.
+    fn scale_u128(value: Nanos, numerator: u16, denominator: u16) -> Nanos {
+        let scaled = u128::from(value.as_nanos())
+            .saturating_mul(u128::from(numerator))
+            .div_ceil(u128::from(denominator.max(1)));
+        Nanos::from_nanos(u64::try_from(scaled).unwrap_or(u64::MAX))
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(10_000))]
+
+        #[test]
+        fn scale_is_bit_identical_to_the_u128_form(
+            value in prop_oneof![Just(0u64), Just(1u64), Just(u64::MAX), Just(u64::MAX - 1), 0u64..100_000, any::<u64>()],
+            numerator in prop_oneof![Just(0u16), Just(1u16), Just(u16::MAX), Just(1000u16), any::<u16>()],
+            denominator in prop_oneof![Just(0u16), Just(1u16), Just(u16::MAX), Just(985u16), any::<u16>()],
+        ) {
+            let value = Nanos::from_nanos(value);
+            prop_assert_eq!(scale(value, numerator, denominator), scale_u128(value, numerator, denominator));
+        }
+    }
 }
 
 /// How much a stated reset may have been rounded up: servers state whole

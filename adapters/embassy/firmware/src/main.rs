@@ -35,6 +35,10 @@ async fn main(_spawner: Spawner) {
     {
         // Stages run in order; each appends its checks to `report`.
         scenario::limiter::run(&mut report).await;
+        scenario::headers::run(&mut report).await;
+        scenario::learner::run(&mut report).await;
+        scenario::backoff::run(&mut report).await;
+        scenario::breaker::run(&mut report).await;
     }
     #[cfg(not(feature = "ratekeeper"))]
     scenario::baseline::run(&mut report).await;

@@ -36,4 +36,12 @@ pub async fn run(report: &mut Report) {
         "limiter stage done at {} ms",
         millis(Instant::now().duration_since(Instant::MIN))
     ));
+    // The later stages: their names, and the learner's and the breaker's
+    // timer waits.
+    for i in 0..checks::LATER.len() {
+        if i == 5 || i == 11 {
+            Timer::after(Duration::from_millis(black_box(200))).await;
+        }
+        report.check(checks::LATER.get(i).copied().unwrap_or_default(), black_box(true));
+    }
 }

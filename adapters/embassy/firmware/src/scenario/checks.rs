@@ -35,3 +35,38 @@ pub const LIMITER: [&str; 14] = [
     CAPACITY_FULL,
     CAPACITY_ROOM,
 ];
+
+pub const HEADERS_CLOSE: &str =
+    "headers: Close `ratelimit` (`;` and `,` forms) gives limit 16, remaining 15, reset 1 s";
+pub const HEADERS_IETF: &str =
+    "headers: IETF draft-08 pair gives limit 20, remaining 19, reset 2 s, window 2 s";
+pub const HEADERS_RETRY_AFTER: &str = "headers: a 429's Retry-After is read as 1 s";
+pub const LEARNER_LEARNS: &str = "learner: the Close header teaches 16 per 1 s, from the header";
+pub const LEARNER_PAUSES: &str = "learner: a 429 with Retry-After pauses the bucket at least that long";
+pub const LEARNER_WAITS: &str = "learner: the next acquire sleeps through the Retry-After";
+pub const BACKOFF_BOUNDS: &str = "backoff: seeded full-jitter delays stay within step and cap";
+pub const BACKOFF_RETRY_AFTER: &str = "backoff: no retry is scheduled before Retry-After";
+pub const BACKOFF_EXHAUSTED: &str = "backoff: after the last retry, the call gives up";
+pub const BREAKER_TRIPS: &str = "breaker: three failures in a row open it";
+pub const BREAKER_REJECTS: &str = "breaker: while open, calls are refused for the open time";
+pub const BREAKER_PROBES: &str =
+    "breaker: after a Timer wait, one half-open probe passes, the next is refused";
+pub const BREAKER_CLOSES: &str = "breaker: the probe's success closes it";
+
+/// Every check after the limiter stage, in order (for the baseline).
+#[cfg_attr(feature = "ratekeeper", allow(dead_code))]
+pub const LATER: [&str; 13] = [
+    HEADERS_CLOSE,
+    HEADERS_IETF,
+    HEADERS_RETRY_AFTER,
+    LEARNER_LEARNS,
+    LEARNER_PAUSES,
+    LEARNER_WAITS,
+    BACKOFF_BOUNDS,
+    BACKOFF_RETRY_AFTER,
+    BACKOFF_EXHAUSTED,
+    BREAKER_TRIPS,
+    BREAKER_REJECTS,
+    BREAKER_PROBES,
+    BREAKER_CLOSES,
+];

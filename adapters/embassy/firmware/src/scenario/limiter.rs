@@ -8,9 +8,7 @@
 
 use embassy_sync::blocking_mutex::raw::CriticalSectionRawMutex;
 use embassy_time::{Delay, Duration, Instant, Timer};
-use ratekeeper_core::{
-    Acquire, Clock, Decision, DenialCause, Gcra, Nanos, Policy, PolicyConfig, PolicySource, Store,
-};
+use ratekeeper_core::{Acquire, Decision, DenialCause, Gcra, Nanos, PolicyConfig, Store};
 use ratekeeper_embassy::{EmbassyClock, FixedStore, FixedStoreError, acquire, acquire_with_delay, key_hash};
 
 use super::{checks, millis};
@@ -56,11 +54,12 @@ const INTERVAL: Nanos = Nanos::from_nanos(64_432_990);
 /// The pause a 429 with `Retry-After` would set (shortened for the run).
 const PAUSE: Nanos = Nanos::from_millis(500);
 /// How long a request is willing to wait for its slot.
-const MAX_WAIT: Nanos = Nanos::from_secs(5);
+pub(super) const MAX_WAIT: Nanos = Nanos::from_secs(5);
 
 const BUCKETS: usize = 8;
 /// The firmware's one store: eight buckets, one policy.
-static STORE: FixedStore<CriticalSectionRawMutex, BUCKETS, 1, EmbassyClock> = FixedStore::new(EmbassyClock);
+pub(super) static STORE: FixedStore<CriticalSectionRawMutex, BUCKETS, 1, EmbassyClock> =
+    FixedStore::new(EmbassyClock);
 
 pub async fn run(report: &mut Report) {
     sizes(report);
@@ -86,22 +85,14 @@ fn sizes(report: &mut Report) {
 const STORE_BUCKET_BYTES: usize =
     FixedStore::<CriticalSectionRawMutex, BUCKETS, 1, EmbassyClock>::BUCKET_BYTES;
 
-/// The policy. Once the header parser and the learner land, it is learned
-/// from a Close `ratelimit: limit=16, remaining=15, reset=1` header here
-/// instead of configured.
+/// The policy, learned from Close's `ratelimit: limit=16, remaining=15,
+/// reset=1` header by the header parser and the learner.
 fn policy(report: &mut Report) {
-    let policy = Policy::new(
-        16,
-        Nanos::from_secs(1),
-        PolicySource::Configured,
-        EmbassyClock.now(),
-    );
-    let stored = policy
-        .map_err(drop)
-        .and_then(|p| STORE.set_policy(SEARCH, &p).map_err(drop));
+    let policy = super::learner::learn_from_close();
+    let stored = policy.is_some_and(|p| STORE.set_policy(SEARCH, &p).is_ok());
     report.check(
         checks::POLICY_STORED,
-        stored.is_ok() && STORE.policy(SEARCH).ok().flatten() == policy.ok(),
+        stored && STORE.policy(SEARCH).ok().flatten() == policy,
     );
     report.check(checks::POLICY_INTERVAL, gcra().emission_interval() == INTERVAL);
 }
@@ -233,7 +224,7 @@ async fn capacity(report: &mut Report) {
 }
 
 /// The wait of an admitted request.
-fn wait_of<E>(decision: Result<Decision, E>) -> Option<Nanos> {
+pub(super) fn wait_of<E>(decision: Result<Decision, E>) -> Option<Nanos> {
     decision
         .ok()
         .and_then(Decision::allowed)
@@ -249,6 +240,6 @@ fn is_refused<E>(decision: Result<Decision, E>, cause: DenialCause, after: Nanos
 }
 
 /// An embassy-time duration in nanoseconds.
-fn nanos(duration: Duration) -> Nanos {
+pub(super) fn nanos(duration: Duration) -> Nanos {
     Nanos::from_micros(duration.as_micros())
 }

@@ -4,9 +4,17 @@
 //! of ratekeeper and records a named check per expected outcome. A new stage
 //! is a new module here and one line in `main`.
 
+#[cfg(feature = "ratekeeper")]
+pub mod backoff;
 #[cfg(not(feature = "ratekeeper"))]
 pub mod baseline;
+#[cfg(feature = "ratekeeper")]
+pub mod breaker;
 pub mod checks;
+#[cfg(feature = "ratekeeper")]
+pub mod headers;
+#[cfg(feature = "ratekeeper")]
+pub mod learner;
 #[cfg(feature = "ratekeeper")]
 pub mod limiter;
 

@@ -1,0 +1,56 @@
+//! Backoff and retries with a seeded `SplitMix64`: every delay within its
+//! bounds, never before the server's `Retry-After`, and a give-up once the
+//! retries run out.
+
+use ratekeeper_core::{
+    Backoff, BackoffConfig, Clock, GiveUpReason, Jitter, Method, Nanos, Outcome, RequestKind, RetryDecision,
+    RetryPolicy, RetryState, SplitMix64,
+};
+use ratekeeper_embassy::EmbassyClock;
+
+use super::checks;
+use crate::report::Report;
+
+/// 100 ms doubling to a 1.6 s cap, four retries, full jitter.
+const CONFIG: BackoffConfig = match BackoffConfig::new(
+    Nanos::from_millis(100),
+    Nanos::from_millis(1_600),
+    4,
+    Jitter::Full,
+) {
+    Ok(config) => config,
+    Err(_) => panic!("a valid backoff"),
+};
+const SEED: u64 = 0x5EED_0F_2026;
+const RETRY_AFTER: Nanos = Nanos::from_secs(1);
+
+pub async fn run(report: &mut Report) {
+    // Full jitter: retry `i` waits at most `min(cap, base · 2^i)`.
+    let mut rng = SplitMix64::new(SEED);
+    let mut backoff = Backoff::new(CONFIG);
+    let within = (0..CONFIG.max_retries()).all(|retry| {
+        backoff
+            .next_delay(&mut rng, None)
+            .is_some_and(|delay| delay <= CONFIG.step(retry).min(CONFIG.cap()))
+    }) && backoff.next_delay(&mut rng, None).is_none();
+    report.check(checks::BACKOFF_BOUNDS, within);
+
+    // A GET answered 429 with `Retry-After: 1`, every time.
+    let now = EmbassyClock.now();
+    let policy = RetryPolicy::new(CONFIG, Nanos::from_secs(60));
+    let mut retry = RetryState::new(policy, RequestKind::new(Method::Get), now);
+    let mut never_early = true;
+    for _ in 0..CONFIG.max_retries() {
+        never_early &= matches!(
+            retry.decide(Outcome::Response(429), Some(RETRY_AFTER), now, &mut rng),
+            RetryDecision::Retry { wait, .. } if wait >= RETRY_AFTER
+        );
+    }
+    report.check(checks::BACKOFF_RETRY_AFTER, never_early);
+    let last = retry.decide(Outcome::Response(429), Some(RETRY_AFTER), now, &mut rng);
+    report.check(
+        checks::BACKOFF_EXHAUSTED,
+        last.give_up()
+            .is_some_and(|stop| stop.reason == GiveUpReason::AttemptsExhausted && stop.attempts == 5),
+    );
+}

@@ -1,0 +1,54 @@
+//! The circuit breaker: three failures open it, calls are refused while
+//! it is open, and after a Timer wait one half-open probe passes and its
+//! success closes it.
+
+use embassy_time::{Duration, Timer};
+use ratekeeper_core::{Breaker, BreakerConfig, BreakerState, CallResult, Clock, Nanos};
+use ratekeeper_embassy::EmbassyClock;
+
+use super::checks;
+use crate::report::Report;
+
+/// Open for 200 ms after three consecutive failures (the default single
+/// half-open probe).
+const OPEN_FOR: Nanos = Nanos::from_millis(200);
+
+pub async fn run(report: &mut Report) {
+    let now = || EmbassyClock.now();
+    let Ok(mut breaker) = Breaker::<1>::new(BreakerConfig::consecutive_failures(3, OPEN_FOR)) else {
+        report.check(checks::BREAKER_TRIPS, false);
+        return;
+    };
+    let mut transitions = [None; 3];
+    for transition in &mut transitions {
+        if let Ok(permit) = breaker.permit(now()) {
+            *transition = breaker.record(permit, CallResult::Failure, now());
+        }
+    }
+    report.check(
+        checks::BREAKER_TRIPS,
+        transitions == [None, None, Some(BreakerState::Open)],
+    );
+    let refused = breaker.permit(now());
+    let wait = refused.err().map_or(OPEN_FOR, |r| r.retry_after);
+    report.check(
+        checks::BREAKER_REJECTS,
+        refused.is_err_and(|r| r.state == BreakerState::Open && r.retry_after <= OPEN_FOR),
+    );
+
+    Timer::after(Duration::from_millis(wait.as_millis_ceil())).await;
+
+    let probe = breaker.permit(now());
+    let second = breaker.permit(now());
+    report.check(
+        checks::BREAKER_PROBES,
+        probe.is_ok_and(|p| p.is_probe()) && second.is_err_and(|r| r.state == BreakerState::HalfOpen),
+    );
+    let closed = probe
+        .ok()
+        .and_then(|p| breaker.record(p, CallResult::Success, now()));
+    report.check(
+        checks::BREAKER_CLOSES,
+        closed == Some(BreakerState::Closed) && breaker.snapshot(now()).state == BreakerState::Closed,
+    );
+}

@@ -9,7 +9,9 @@
 //! own module under `scenario/`. Built without the `ratekeeper` feature,
 //! the stages are replaced by `scenario::baseline`, which makes the same
 //! timer waits and reports without calling ratekeeper: the difference in
-//! size between the two builds is what ratekeeper costs.
+//! size between the two builds is what ratekeeper costs. Each stage after
+//! the limiter has its own feature (all on by default), so that
+//! `scripts/firmware-smoke` can size each component on its own.
 #![no_std]
 #![no_main]
 
@@ -30,14 +32,21 @@ async fn main(_spawner: Spawner) {
     };
     time_driver::start(peripherals.SYST);
 
+    // Every check name in every build, whichever stages are left out: the
+    // sizes then differ by code alone.
+    core::hint::black_box(&scenario::checks::ALL);
     let mut report = Report::new();
     #[cfg(feature = "ratekeeper")]
     {
         // Stages run in order; each appends its checks to `report`.
         scenario::limiter::run(&mut report).await;
+        #[cfg(feature = "headers")]
         scenario::headers::run(&mut report).await;
+        #[cfg(feature = "learner")]
         scenario::learner::run(&mut report).await;
+        #[cfg(feature = "backoff")]
         scenario::backoff::run(&mut report).await;
+        #[cfg(feature = "breaker")]
         scenario::breaker::run(&mut report).await;
     }
     #[cfg(not(feature = "ratekeeper"))]

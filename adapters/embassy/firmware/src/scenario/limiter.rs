@@ -54,6 +54,7 @@ const INTERVAL: Nanos = Nanos::from_nanos(64_432_990);
 /// The pause a 429 with `Retry-After` would set (shortened for the run).
 const PAUSE: Nanos = Nanos::from_millis(500);
 /// How long a request is willing to wait for its slot.
+#[cfg_attr(not(feature = "learner"), allow(dead_code))]
 pub(super) const MAX_WAIT: Nanos = Nanos::from_secs(5);
 
 const BUCKETS: usize = 8;
@@ -85,10 +86,20 @@ fn sizes(report: &mut Report) {
 const STORE_BUCKET_BYTES: usize =
     FixedStore::<CriticalSectionRawMutex, BUCKETS, 1, EmbassyClock>::BUCKET_BYTES;
 
-/// The policy, learned from Close's `ratelimit: limit=16, remaining=15,
-/// reset=1` header by the header parser and the learner.
+/// The policy: learned from Close's `ratelimit: limit=16, remaining=15,
+/// reset=1` header by the header parser and the learner, or configured
+/// when the firmware is built without the learner.
 fn policy(report: &mut Report) {
+    #[cfg(feature = "learner")]
     let policy = super::learner::learn_from_close();
+    #[cfg(not(feature = "learner"))]
+    let policy = ratekeeper_core::Policy::new(
+        16,
+        Nanos::from_secs(1),
+        ratekeeper_core::PolicySource::Configured,
+        ratekeeper_core::Clock::now(&EmbassyClock),
+    )
+    .ok();
     let stored = policy.is_some_and(|p| STORE.set_policy(SEARCH, &p).is_ok());
     report.check(
         checks::POLICY_STORED,

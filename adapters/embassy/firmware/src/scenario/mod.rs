@@ -4,16 +4,16 @@
 //! of ratekeeper and records a named check per expected outcome. A new stage
 //! is a new module here and one line in `main`.
 
-#[cfg(feature = "ratekeeper")]
+#[cfg(feature = "backoff")]
 pub mod backoff;
 #[cfg(not(feature = "ratekeeper"))]
 pub mod baseline;
-#[cfg(feature = "ratekeeper")]
+#[cfg(feature = "breaker")]
 pub mod breaker;
 pub mod checks;
-#[cfg(feature = "ratekeeper")]
+#[cfg(feature = "headers")]
 pub mod headers;
-#[cfg(feature = "ratekeeper")]
+#[cfg(feature = "learner")]
 pub mod learner;
 #[cfg(feature = "ratekeeper")]
 pub mod limiter;

@@ -721,6 +721,17 @@ fn scale(value: Nanos, numerator: u16, denominator: u16) -> Nanos {
     )
 }
 
+/// How much a stated reset may have been rounded up: servers state whole
+/// seconds rounded up (the IETF drafts say so), so a whole number of seconds
+/// may mean up to a second less.
+fn rounding(reset: Nanos) -> Nanos {
+    if reset.as_nanos().is_multiple_of(1_000_000_000) {
+        Nanos::from_secs(1)
+    } else {
+        Nanos::ZERO
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -746,16 +757,5 @@ mod tests {
             let value = Nanos::from_nanos(value);
             prop_assert_eq!(scale(value, numerator, denominator), scale_u128(value, numerator, denominator));
         }
-    }
-}
-
-/// How much a stated reset may have been rounded up: servers state whole
-/// seconds rounded up (the IETF drafts say so), so a whole number of seconds
-/// may mean up to a second less.
-fn rounding(reset: Nanos) -> Nanos {
-    if reset.as_nanos().is_multiple_of(1_000_000_000) {
-        Nanos::from_secs(1)
-    } else {
-        Nanos::ZERO
     }
 }

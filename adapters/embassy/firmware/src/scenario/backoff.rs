@@ -21,7 +21,7 @@ const CONFIG: BackoffConfig = match BackoffConfig::new(
     Ok(config) => config,
     Err(_) => panic!("a valid backoff"),
 };
-const SEED: u64 = 0x5EED_0F_2026;
+const SEED: u64 = 0x5EED_2026;
 const RETRY_AFTER: Nanos = Nanos::from_secs(1);
 
 pub async fn run(report: &mut Report) {

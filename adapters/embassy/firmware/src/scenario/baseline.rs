@@ -1,6 +1,6 @@
 //! The scenario without ratekeeper: the limiter stage's timer waits, delay
-//! and report lines (the same check names), with the ratekeeper calls left
-//! out. Only built to measure what ratekeeper adds to the firmware; its
+//! and report lines, and a report line and timer wait for each later stage
+//! (the same check names), with the ratekeeper calls left out. Only built to measure what ratekeeper adds to the firmware; its
 //! checks test the timer alone.
 
 use core::hint::black_box;

@@ -89,6 +89,9 @@ mod health;
 mod policy_codec;
 pub mod script;
 mod store;
+#[cfg(test)]
+#[path = "../tests/support/mod.rs"]
+mod test_support;
 
 pub use config::RedisConfig;
 pub use script::MAX_SPAN;

@@ -255,3 +255,161 @@ pub(crate) fn decode_all(values: &[i64], expected: usize) -> Result<Vec<Reply>, 
         })
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    //! The script against [`BucketState::decide`] on a real Redis: random
+    //! sequences of batches (acquires and pauses) on one bucket, each batch
+    //! at a given server time, and every decision compared.
+    //!
+    //! [`BucketState::decide`]: ratekeeper_core::BucketState::decide
+
+    use super::*;
+    use proptest::prelude::*;
+    use proptest::test_runner::{Config, TestCaseError, TestRunner};
+    use ratekeeper_core::{BucketState, Gcra};
+
+    #[derive(Clone, Debug)]
+    enum Op {
+        Acquire { cost: u32, max_wait: u64 },
+        Pause(u64),
+    }
+
+    #[derive(Clone, Debug)]
+    struct Case {
+        interval: u64,
+        burst: u32,
+        start: (u64, u64),
+        /// Microseconds to advance, then the batch sent at that time.
+        steps: Vec<(u64, Vec<Op>)>,
+    }
+
+    fn case() -> impl Strategy<Value = Case> {
+        let params = prop_oneof![
+            4 => (1u64..=10_000_000_000, 1u32..=50),
+            1 => (1u64..=1 << 45, 1u32..=50),
+            1 => (1u64..=1_000, 1u32..=1_000_000),
+        ];
+        params.prop_flat_map(|(interval, burst)| {
+            let tolerance = interval * u64::from(burst);
+            let span = prop_oneof![
+                2 => Just(0u64),
+                4 => 0..=tolerance.saturating_mul(2).min(1 << 51),
+                1 => 0u64..=1 << 51,
+            ];
+            let op = prop_oneof![
+                6 => (0..=burst, span.clone()).prop_map(|(cost, max_wait)| Op::Acquire { cost, max_wait }),
+                1 => span.prop_map(Op::Pause),
+            ];
+            let advance_us = prop_oneof![
+                3 => Just(0u64),
+                3 => 0..=(tolerance / 500).max(1),
+                1 => 0..=(tolerance / 1_000).saturating_mul(60).max(1),
+            ];
+            let steps = prop::collection::vec((advance_us, prop::collection::vec(op, 1..4)), 1..24);
+            (
+                Just(interval),
+                Just(burst),
+                1_600_000_000u64..2_000_000_000,
+                0u64..1_000_000,
+                steps,
+            )
+                .prop_map(|(interval, burst, seconds, micros, steps)| Case {
+                    interval,
+                    burst,
+                    start: (seconds, micros),
+                    steps,
+                })
+        })
+    }
+
+    fn run_case(
+        connection: &mut redis::Connection,
+        script: &redis::Script,
+        key: &str,
+        case: &Case,
+    ) -> Result<(), TestCaseError> {
+        let gcra = Gcra::new(Nanos::from_nanos(case.interval), case.burst).unwrap();
+        let (mut seconds, mut micros) = case.start;
+        let mut state = BucketState::EMPTY;
+        for (advance, ops) in &case.steps {
+            let total = micros + advance;
+            seconds += total / 1_000_000;
+            micros = total % 1_000_000;
+            let now = Instant::from_nanos(seconds * 1_000_000_000 + micros * 1_000);
+            let mut invocation = script.key(key);
+            let mut expected = Vec::new();
+            for op in ops {
+                let operation = match op {
+                    Op::Acquire { cost, max_wait } => Operation::Acquire(
+                        Acquire::reserve(gcra, Nanos::from_nanos(*max_wait)).with_cost(*cost),
+                    ),
+                    Op::Pause(span) => Operation::Pause(Nanos::from_nanos(*span)),
+                };
+                invocation.arg(1).arg(&operation.arguments()[..]);
+                expected.push(match operation {
+                    Operation::Acquire(request) => {
+                        let (mut decision, next) = state.decide(&request, now);
+                        if let Some(next) = next {
+                            state = next;
+                        }
+                        if let Decision::Allowed(allowed) = &mut decision {
+                            allowed.tat = Instant::ZERO;
+                        }
+                        Reply::Decision(decision)
+                    }
+                    Operation::Pause(span) => {
+                        state = state.paused_for(now, span);
+                        Reply::Paused
+                    }
+                });
+            }
+            let values: Vec<i64> = invocation
+                .arg(seconds)
+                .arg(micros)
+                .invoke(connection)
+                .map_err(|e| TestCaseError::fail(format!("script failed: {e}")))?;
+            let replies =
+                decode_all(&values, ops.len()).map_err(|_| TestCaseError::fail("malformed reply"))?;
+            prop_assert_eq!(replies, expected, "at {:?} after {:?}", now, state);
+        }
+        Ok(())
+    }
+
+    #[test]
+    fn the_script_decides_exactly_as_the_core() {
+        let server = crate::test_support::RedisServer::start();
+        let connection = std::cell::RefCell::new(server.connection());
+        let script = redis::Script::new(&source_on_given_time());
+        let mut runner = TestRunner::new(Config::with_cases(10_000));
+        let bucket = std::cell::Cell::new(0u64);
+        let result = runner.run(&case(), |case| {
+            // A fresh bucket per case (shrinking reruns included).
+            bucket.set(bucket.get() + 1);
+            let key = format!("differential:{}", bucket.get());
+            run_case(&mut connection.borrow_mut(), &script, &key, &case)
+        });
+        if let Err(failure) = result {
+            panic!("{failure}");
+        }
+    }
+
+    #[test]
+    fn spans_beyond_the_exact_range_are_capped() {
+        let gcra = Gcra::new(Nanos::from_nanos(u64::MAX / 2), 2).unwrap();
+        let args = Operation::Acquire(Acquire::reserve(gcra, Nanos::MAX)).arguments();
+        assert_eq!(args, [MAX_SPAN.as_nanos(); 4]);
+        assert_eq!(
+            Operation::Pause(Nanos::MAX).arguments(),
+            [0, 0, 0, MAX_SPAN.as_nanos()]
+        );
+    }
+
+    #[test]
+    fn replies_of_the_wrong_shape_are_refused() {
+        assert_eq!(decode_all(&[0, 1, 2], 1), Err(MalformedReply));
+        assert_eq!(decode_all(&[9, 0, 0, 0], 1), Err(MalformedReply));
+        assert_eq!(decode_all(&[0, -1, 0, 0], 1), Err(MalformedReply));
+        assert_eq!(decode_all(&[3, 0, 0, 0], 1), Ok(vec![Reply::Paused]));
+    }
+}

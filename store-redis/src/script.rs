@@ -1,51 +1,57 @@
 //! The one Lua script behind every bucket operation, and how its arguments
 //! and replies are laid out.
 //!
-//! # Why one script for a whole batch
+//! # The script keeps state; the core decides
 //!
 //! Calling a script costs Redis about 1.6 µs and `TIME` about 1.1 µs before
-//! any work is done, so a script per decision cannot go much below 3 µs of
-//! server time. The store therefore sends every operation waiting at the
-//! moment as *one* call: the script reads `TIME` once, reads each bucket
-//! once, decides the operations one after the other in the order they were
-//! sent (each seeing the state the previous one left), and writes each
-//! touched bucket once. That is exactly what the same operations would do
-//! as separate calls at the same instant, so atomicity per key holds.
+//! any work is done, and every line of Lua costs more. So the script does
+//! the least that must happen on the server, atomically: it reads `TIME`
+//! and each bucket once, advances each bucket's TAT and pause through the
+//! batch's operations in order (the admission test of GCRA is four lines),
+//! writes each changed bucket once, and replies with every bucket's state
+//! *before and after* the batch, as spans from the server's now.
+//!
+//! The client then replays the batch from the "before" state with the
+//! core's own [`BucketState::decide`] — the very function every other store
+//! uses — to produce each operation's full decision (wait, remaining,
+//! reset, cause), and checks that its replay ends in the "after" state the
+//! script stored. Decisions are therefore the core's by construction, and a
+//! property test checks that the script's state follows the core's exactly
+//! over random sequences.
+//!
+//! # Batches
+//!
+//! Every operation waiting at the moment goes in one call, decided in the
+//! order sent, each seeing the state the previous one left: exactly what
+//! separate calls at the same instant would do, so atomicity per key holds,
+//! while the fixed cost of a call is shared by all the waiters.
 //!
 //! # Exact arithmetic in Lua
 //!
 //! Redis's Lua numbers are doubles, exact for integers up to 2⁵³. Instants
-//! since the Unix epoch in nanoseconds are larger than that, so the script
-//! works relative to the server's now: it stores each instant as whole
-//! microseconds since the epoch (below 2⁵³) plus a remainder in
-//! nanoseconds, and does the GCRA on spans from now. Every span the client
-//! sends is capped at [`MAX_SPAN`] (2⁵¹ ns, about 26 days), which keeps every
-//! intermediate value below 2⁵³: within that range the script's decisions
-//! equal [`BucketState::decide`]'s exactly (a property test compares them).
+//! since the Unix epoch in nanoseconds are larger, so the script stores
+//! each instant as whole microseconds since the epoch (below 2⁵³) plus a
+//! remainder in nanoseconds, and computes with spans from now. Every
+//! request is capped first ([`capped`]: intervals, tolerances, waits and
+//! pauses at most [`MAX_SPAN`], 2⁵¹ ns, about 26 days), which keeps every
+//! intermediate value at most 2⁵³.
 //!
 //! # Layout
 //!
-//! `KEYS` are the distinct bucket keys of the batch. `ARGV` holds five
-//! values per operation:
-//!
-//! - acquire: key index (1-based), emission interval, tolerance, `cost ×
-//!   interval`, max wait (all nanoseconds);
-//! - pause: key index, `0` (no interval is ever zero, so it marks a pause),
-//!   `0`, `0`, span.
-//!
-//! The reply holds four integers per operation: a kind (see [`Reply`]) and
-//! three spans or counts. The bucket's value is
-//! `"<tat µs> <tat ns rem> <pause µs> <pause ns rem>"`, and the key expires
-//! (`PX`) when both the TAT and the pause are in the past, so an idle
-//! bucket costs nothing and forgetting it equals a full bucket.
-//!
-//! [`BucketState::decide`]: ratekeeper_core::BucketState::decide
+//! `KEYS` are the distinct bucket keys of the batch. `ARGV` holds four
+//! values per operation: the key's index (1-based), then for an acquire the
+//! tolerance, `cost × interval` and the max wait, for a pause `0`, `0` and
+//! the span (a tolerance is never zero). The reply holds four integers per
+//! key: TAT and pause end before the batch, then after it, each as
+//! nanoseconds from now (zero when past). A bucket's value is
+//! `"<tat µs> <tat ns> <pause µs> <pause ns>"`, and its key expires (`PX`)
+//! once both are past, so an idle bucket costs nothing and forgetting it
+//! equals a full bucket.
 
-use ratekeeper_core::{Acquire, Allowed, Decision, DenialCause, Denied, Instant, Nanos};
+use ratekeeper_core::{Acquire, BucketState, Decision, Gcra, Instant, Nanos};
 
 /// The longest span the script computes with exactly: 2⁵¹ ns, about 26
-/// days. Longer intervals, tolerances, waits and pauses are capped to it
-/// before they are sent.
+/// days.
 pub const MAX_SPAN: Nanos = Nanos::from_nanos(1 << 51);
 
 /// Reads the server's clock; keys live 1 ms past the later of TAT and pause.
@@ -59,74 +65,57 @@ const PRELUDE_GIVEN_TIME: &str = "local t = {ARGV[#ARGV - 1], ARGV[#ARGV]}\nloca
 
 /// The batch body. `t` and `px_pad` come from the prelude.
 const BODY: &str = r#"
+local argv, keys, tonumber, floor = ARGV, KEYS, tonumber, math.floor
 local now_us = t[1] * 1000000 + t[2]
+local nkeys = #keys
+local values = redis.call('MGET', unpack(keys))
 local tats, pauses, dirty, out = {}, {}, {}, {}
-local function floordiv(a, b)
-  local q = math.floor(a / b)
-  if q * b > a then q = q - 1 elseif (q + 1) * b <= a then q = q + 1 end
-  return q
-end
-for i = 0, math.floor(#ARGV / 5) - 1 do
-  local j = i * 5
-  local k = tonumber(ARGV[j + 1])
-  local tat, p = tats[k], pauses[k]
-  if tat == nil then
-    tat, p = 0, 0
-    local v = redis.call('GET', KEYS[k])
-    if v then
-      local a, b, c, d = string.match(v, '^(%d+) (%d+) (%d+) (%d+)$')
-      if a then
-        tat = (a - now_us) * 1000 + b
-        p = (c - now_us) * 1000 + d
-        if tat < 0 then tat = 0 end
-        if p < 0 then p = 0 end
-      end
-    end
-  end
-  local interval = tonumber(ARGV[j + 2])
-  local o = i * 4
-  if interval == 0 then
-    local span = tonumber(ARGV[j + 5])
-    if span > p then p = span end
-    dirty[k] = true
-    out[o + 1], out[o + 2], out[o + 3], out[o + 4] = 3, 0, 0, 0
-  else
-    local tau, need, max_wait = tonumber(ARGV[j + 3]), tonumber(ARGV[j + 4]), tonumber(ARGV[j + 5])
-    local base = tat
-    if p > base then base = p end
-    local new = base + need
-    local wait = new - tau - p
-    if wait < 0 then wait = 0 end
-    local budget = max_wait - p
-    local limit = budget
-    if limit < 0 then limit = 0 end
-    if wait > limit then
-      local credit = p + tau - base
-      if credit < 0 then credit = 0 end
-      if p > 0 then
-        out[o + 1], out[o + 2], out[o + 3], out[o + 4] = 2, wait + p, 0, base
-      else
-        out[o + 1], out[o + 2], out[o + 3], out[o + 4] = 1, wait, floordiv(credit, interval), base
-      end
-    elseif budget >= 0 then
-      tat = new
-      dirty[k] = true
-      out[o + 1], out[o + 2], out[o + 3], out[o + 4] = 0, wait + p, floordiv(p + wait + tau - new, interval), new
-    else
-      local ahead = tat - p
-      if ahead < 0 then ahead = 0 end
-      out[o + 1], out[o + 2], out[o + 3], out[o + 4] = 2, p, 0, p + ahead
+for k = 1, nkeys do
+  local tat, p = 0, 0
+  local v = values[k]
+  if v then
+    local a, b, c, d = string.match(v, '^(%d+) (%d+) (%d+) (%d+)$')
+    if a then
+      tat = (a - now_us) * 1000 + b
+      p = (c - now_us) * 1000 + d
+      if tat < 0 then tat = 0 end
+      if p < 0 then p = 0 end
     end
   end
   tats[k], pauses[k] = tat, p
+  out[4 * k - 3], out[4 * k - 2] = tat, p
 end
-for k in pairs(dirty) do
+for j = 1, floor(#argv / 4) * 4, 4 do
+  local k = tonumber(argv[j])
+  local tau, need, span = tonumber(argv[j + 1]), tonumber(argv[j + 2]), tonumber(argv[j + 3])
+  local p = pauses[k]
+  if tau == 0 then
+    if span > p then
+      pauses[k] = span
+      dirty[k] = true
+    end
+  else
+    local tat = tats[k]
+    if p > tat then tat = p end
+    tat = tat + need
+    local wait = tat - tau - p
+    if wait < 0 then wait = 0 end
+    if wait + p <= span then
+      tats[k] = tat
+      dirty[k] = true
+    end
+  end
+end
+for k = 1, nkeys do
   local tat, p = tats[k], pauses[k]
-  local tq, pq = floordiv(tat, 1000), floordiv(p, 1000)
-  local last = tat
-  if p > last then last = p end
-  redis.call('SET', KEYS[k], string.format('%d %d %d %d', now_us + tq, tat - tq * 1000, now_us + pq, p - pq * 1000),
-    'PX', floordiv(last, 1000000) + px_pad)
+  out[4 * k - 1], out[4 * k] = tat, p
+  if dirty[k] then
+    local tq, pq = floor(tat / 1000), floor(p / 1000)
+    local last = tat
+    if p > last then last = p end
+    redis.call('SET', keys[k], string.format('%d %d %d %d', now_us + tq, tat - tq * 1000, now_us + pq, p - pq * 1000),
+      'PX', floor(last / 1000000) + px_pad)
+  end
 end
 return out
 "#;
@@ -147,127 +136,153 @@ pub(crate) fn source_on_given_time() -> String {
     text
 }
 
-/// One operation of a batch, before its key index is known.
+/// `request` within the script's exact range: an interval above
+/// [`MAX_SPAN`] becomes [`MAX_SPAN`], a burst whose tolerance would exceed
+/// it shrinks (the rate stays; bursts of more than 26 days are not a
+/// practical limit), and the max wait is capped. Requests inside the range
+/// are unchanged.
+///
+/// ```
+/// use ratekeeper_core::{Acquire, Gcra, Nanos};
+/// use ratekeeper_redis::script::capped;
+///
+/// let everyday = Acquire::reserve(Gcra::new(Nanos::from_millis(100), 10).unwrap(), Nanos::from_secs(60));
+/// assert_eq!(capped(&everyday), everyday);
+/// ```
+pub fn capped(request: &Acquire) -> Acquire {
+    let interval = request.gcra.emission_interval().min(MAX_SPAN);
+    let most_burst = MAX_SPAN.as_nanos().checked_div(interval.as_nanos()).unwrap_or(1);
+    let burst = u64::from(request.gcra.burst()).min(most_burst).max(1);
+    let burst = u32::try_from(burst).unwrap_or(u32::MAX);
+    let gcra = if interval == request.gcra.emission_interval() && burst == request.gcra.burst() {
+        request.gcra
+    } else {
+        Gcra::new(interval, burst).unwrap_or(Gcra::SLOWEST)
+    };
+    Acquire {
+        gcra,
+        cost: request.cost,
+        max_wait: request.max_wait.min(MAX_SPAN),
+    }
+}
+
+/// One operation of a batch.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Operation {
-    /// Decide and record a request.
+    /// Decide and record a request, already [`capped`], of a cost at most
+    /// its burst.
     Acquire(Acquire),
-    /// Pause the bucket for a span from the server's now.
+    /// Pause the bucket for a span (capped when sent) from the server's now.
     Pause(Nanos),
 }
 
-/// A span as the script's argument, capped at [`MAX_SPAN`].
-fn capped(span: Nanos) -> u64 {
-    span.min(MAX_SPAN).as_nanos()
-}
-
 impl Operation {
-    /// The four arguments after the key index.
-    pub(crate) fn arguments(&self) -> [u64; 4] {
+    /// The three arguments after the key index.
+    pub(crate) fn arguments(&self) -> [u64; 3] {
         match self {
             Operation::Acquire(request) => {
-                let interval = request.gcra.emission_interval().min(MAX_SPAN);
-                let tolerance = request.gcra.tolerance().min(MAX_SPAN);
-                // The cost is at most the burst (larger costs never reach
-                // the script), so `cost × interval ≤ tolerance`.
-                let need = interval.saturating_mul(u64::from(request.cost)).min(tolerance);
+                let gcra = request.gcra;
+                let need = gcra.emission_interval().saturating_mul(u64::from(request.cost));
                 [
-                    interval.as_nanos(),
-                    tolerance.as_nanos(),
+                    gcra.tolerance().as_nanos(),
                     need.as_nanos(),
-                    capped(request.max_wait),
+                    request.max_wait.as_nanos(),
                 ]
             }
-            Operation::Pause(span) => [0, 0, 0, capped(*span)],
+            Operation::Pause(span) => [0, 0, (*span).min(MAX_SPAN).as_nanos()],
         }
     }
 }
 
-/// Reply kinds, the first of each operation's four integers.
-const ALLOWED: i64 = 0;
-const DENIED_LIMIT: i64 = 1;
-const DENIED_PAUSED: i64 = 2;
-const PAUSED: i64 = 3;
-
-/// What the script said about one operation.
+/// What the batch did for one operation.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Reply {
-    /// The decision of an acquire.
+    /// The decision of an acquire; an allowed TAT is relative to [`ORIGIN`].
     Decision(Decision),
     /// A pause was recorded.
     Paused,
 }
 
-/// Why a reply could not be read: the server ran something else, or a
-/// foreign value sits under the key.
+/// Why a reply could not be used: the server ran something else, or the
+/// script and the core disagree (which the property test rules out within
+/// the exact range).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) struct MalformedReply;
 
-fn span(value: i64) -> Result<Nanos, MalformedReply> {
-    u64::try_from(value)
-        .map(Nanos::from_nanos)
-        .map_err(|_| MalformedReply)
-}
+/// The instant that stands for the server's now when a batch is replayed:
+/// far from both ends of the time line, so no saturation differs from the
+/// script's arithmetic on spans.
+pub(crate) const ORIGIN: Instant = Instant::from_nanos(1 << 62);
 
-fn count(value: i64) -> Result<u32, MalformedReply> {
-    // Counts above u32::MAX saturate, as the core's do.
-    u64::try_from(value)
-        .map(|n| u32::try_from(n).unwrap_or(u32::MAX))
-        .map_err(|_| MalformedReply)
-}
-
-/// Reads one operation's four integers.
-pub(crate) fn decode(kind: i64, a: i64, b: i64, c: i64) -> Result<Reply, MalformedReply> {
-    Ok(match kind {
-        ALLOWED => Reply::Decision(Decision::Allowed(Allowed {
-            // The TAT is an instant on the server's clock; it never leaves
-            // the store, which answers with spans only.
-            tat: Instant::ZERO,
-            wait: span(a)?,
-            remaining: count(b)?,
-            reset_after: span(c)?,
-        })),
-        DENIED_LIMIT | DENIED_PAUSED => Reply::Decision(Decision::Denied(Denied {
-            retry_after: span(a)?,
-            remaining: count(b)?,
-            reset_after: span(c)?,
-            cause: if kind == DENIED_LIMIT {
-                DenialCause::Limit
-            } else {
-                DenialCause::Paused
-            },
-        })),
-        PAUSED => Reply::Paused,
-        _ => return Err(MalformedReply),
+/// One bucket's state as the script reports it: TAT and pause end, as
+/// nanoseconds from now.
+fn state_at_origin(tat: i64, pause: i64) -> Result<BucketState, MalformedReply> {
+    let span = |value: i64| {
+        u64::try_from(value)
+            .map(Nanos::from_nanos)
+            .map_err(|_| MalformedReply)
+    };
+    Ok(BucketState {
+        tat: Some(ORIGIN.saturating_add(span(tat)?)),
+        paused_until: Some(ORIGIN.saturating_add(span(pause)?)),
     })
 }
 
-/// Reads a whole batch reply of `expected` operations.
-pub(crate) fn decode_all(values: &[i64], expected: usize) -> Result<Vec<Reply>, MalformedReply> {
-    if values.len() != expected.saturating_mul(4) {
+/// Turns the script's reply into one [`Reply`] per operation by replaying
+/// `operations` (each with its 0-based key index) with
+/// [`BucketState::decide`] from the "before" states, and checks the replay
+/// ends where the script did.
+pub(crate) fn replay(
+    values: &[i64],
+    operations: &[(usize, Operation)],
+    keys: usize,
+) -> Result<Vec<Reply>, MalformedReply> {
+    if values.len() != keys.saturating_mul(4) {
         return Err(MalformedReply);
     }
-    values
-        .chunks_exact(4)
-        .map(|chunk| match chunk {
-            [kind, a, b, c] => decode(*kind, *a, *b, *c),
-            _ => Err(MalformedReply),
-        })
-        .collect()
+    let mut states = Vec::with_capacity(keys);
+    let mut after = Vec::with_capacity(keys);
+    for chunk in values.chunks_exact(4) {
+        let [tat, pause, tat_after, pause_after] = chunk else {
+            return Err(MalformedReply);
+        };
+        states.push(state_at_origin(*tat, *pause)?);
+        after.push(state_at_origin(*tat_after, *pause_after)?);
+    }
+    let mut replies = Vec::with_capacity(operations.len());
+    for (key, operation) in operations {
+        let state = states.get_mut(*key).ok_or(MalformedReply)?;
+        replies.push(match operation {
+            Operation::Acquire(request) => {
+                let (decision, next) = state.decide(request, ORIGIN);
+                if let Some(next) = next {
+                    *state = next;
+                }
+                Reply::Decision(decision)
+            }
+            Operation::Pause(span) => {
+                *state = state.paused_for(ORIGIN, (*span).min(MAX_SPAN));
+                Reply::Paused
+            }
+        });
+    }
+    if states != after {
+        return Err(MalformedReply);
+    }
+    Ok(replies)
 }
 
 #[cfg(test)]
 mod tests {
     //! The script against [`BucketState::decide`] on a real Redis: random
     //! sequences of batches (acquires and pauses) on one bucket, each batch
-    //! at a given server time, and every decision compared.
-    //!
-    //! [`BucketState::decide`]: ratekeeper_core::BucketState::decide
+    //! at a given server time. The state the script reports before each
+    //! batch must equal the core's, and the decisions of the replay must
+    //! equal the core's decisions made on its own absolute clock.
 
     use super::*;
     use proptest::prelude::*;
     use proptest::test_runner::{Config, TestCaseError, TestRunner};
-    use ratekeeper_core::{BucketState, Gcra};
 
     #[derive(Clone, Debug)]
     enum Op {
@@ -306,7 +321,7 @@ mod tests {
                 3 => 0..=(tolerance / 500).max(1),
                 1 => 0..=(tolerance / 1_000).saturating_mul(60).max(1),
             ];
-            let steps = prop::collection::vec((advance_us, prop::collection::vec(op, 1..4)), 1..24);
+            let steps = prop::collection::vec((advance_us, prop::collection::vec(op, 1..5)), 1..24);
             (
                 Just(interval),
                 Just(burst),
@@ -323,6 +338,24 @@ mod tests {
         })
     }
 
+    /// A state as spans from `now`, the way the script reports it.
+    fn relative(state: &BucketState, now: Instant) -> (Nanos, Nanos) {
+        let ahead = |at: Option<Instant>| at.map_or(Nanos::ZERO, |at| at.saturating_duration_since(now));
+        (ahead(state.tat), ahead(state.paused_until))
+    }
+
+    /// A decision with its TAT as a span from `now`.
+    fn normalized(decision: Decision, now: Instant) -> (Decision, Option<Nanos>) {
+        match decision {
+            Decision::Allowed(mut allowed) => {
+                let tat = allowed.tat.saturating_duration_since(now);
+                allowed.tat = Instant::ZERO;
+                (Decision::Allowed(allowed), Some(tat))
+            }
+            other => (other, None),
+        }
+    }
+
     fn run_case(
         connection: &mut redis::Connection,
         script: &redis::Script,
@@ -337,30 +370,32 @@ mod tests {
             seconds += total / 1_000_000;
             micros = total % 1_000_000;
             let now = Instant::from_nanos(seconds * 1_000_000_000 + micros * 1_000);
+            let before = relative(&state, now);
             let mut invocation = script.key(key);
+            let mut operations = Vec::new();
             let mut expected = Vec::new();
             for op in ops {
                 let operation = match op {
-                    Op::Acquire { cost, max_wait } => Operation::Acquire(
-                        Acquire::reserve(gcra, Nanos::from_nanos(*max_wait)).with_cost(*cost),
-                    ),
+                    Op::Acquire { cost, max_wait } => {
+                        let request = Acquire::reserve(gcra, Nanos::from_nanos(*max_wait)).with_cost(*cost);
+                        prop_assert_eq!(capped(&request), request, "inside the exact range");
+                        Operation::Acquire(request)
+                    }
                     Op::Pause(span) => Operation::Pause(Nanos::from_nanos(*span)),
                 };
                 invocation.arg(1).arg(&operation.arguments()[..]);
+                operations.push((0, operation));
                 expected.push(match operation {
                     Operation::Acquire(request) => {
-                        let (mut decision, next) = state.decide(&request, now);
+                        let (decision, next) = state.decide(&request, now);
                         if let Some(next) = next {
                             state = next;
                         }
-                        if let Decision::Allowed(allowed) = &mut decision {
-                            allowed.tat = Instant::ZERO;
-                        }
-                        Reply::Decision(decision)
+                        normalized(decision, now)
                     }
                     Operation::Pause(span) => {
                         state = state.paused_for(now, span);
-                        Reply::Paused
+                        (Decision::Impossible { cost: 0, burst: 0 }, None)
                     }
                 });
             }
@@ -369,15 +404,29 @@ mod tests {
                 .arg(micros)
                 .invoke(connection)
                 .map_err(|e| TestCaseError::fail(format!("script failed: {e}")))?;
-            let replies =
-                decode_all(&values, ops.len()).map_err(|_| TestCaseError::fail("malformed reply"))?;
-            prop_assert_eq!(replies, expected, "at {:?} after {:?}", now, state);
+            let reported = state_at_origin(values[0], values[1]).unwrap();
+            prop_assert_eq!(
+                relative(&reported, ORIGIN),
+                before,
+                "state before the batch at {:?}",
+                now
+            );
+            let replies = replay(&values, &operations, 1)
+                .map_err(|_| TestCaseError::fail("the script's state after the batch is not the core's"))?;
+            let replies: Vec<_> = replies
+                .into_iter()
+                .map(|reply| match reply {
+                    Reply::Decision(decision) => normalized(decision, ORIGIN),
+                    Reply::Paused => (Decision::Impossible { cost: 0, burst: 0 }, None),
+                })
+                .collect();
+            prop_assert_eq!(replies, expected, "at {:?}", now);
         }
         Ok(())
     }
 
     #[test]
-    fn the_script_decides_exactly_as_the_core() {
+    fn the_script_keeps_state_exactly_as_the_core() {
         let server = crate::test_support::RedisServer::start();
         let connection = std::cell::RefCell::new(server.connection());
         let script = redis::Script::new(&source_on_given_time());
@@ -395,21 +444,37 @@ mod tests {
     }
 
     #[test]
-    fn spans_beyond_the_exact_range_are_capped() {
-        let gcra = Gcra::new(Nanos::from_nanos(u64::MAX / 2), 2).unwrap();
-        let args = Operation::Acquire(Acquire::reserve(gcra, Nanos::MAX)).arguments();
-        assert_eq!(args, [MAX_SPAN.as_nanos(); 4]);
+    fn requests_beyond_the_exact_range_are_capped() {
+        let huge = Acquire::reserve(Gcra::new(Nanos::from_nanos(u64::MAX / 2), 2).unwrap(), Nanos::MAX);
+        let capped = capped(&huge);
+        assert_eq!(capped.gcra.emission_interval(), MAX_SPAN);
+        assert_eq!(capped.gcra.burst(), 1);
+        assert_eq!(capped.max_wait, MAX_SPAN);
+        let wide = Gcra::new(Nanos::from_secs(1), u32::MAX).unwrap();
+        let capped = super::capped(&Acquire::check(wide));
+        assert_eq!(
+            capped.gcra.tolerance(),
+            Nanos::from_secs(MAX_SPAN.as_nanos() / 1_000_000_000)
+        );
         assert_eq!(
             Operation::Pause(Nanos::MAX).arguments(),
-            [0, 0, 0, MAX_SPAN.as_nanos()]
+            [0, 0, MAX_SPAN.as_nanos()]
         );
     }
 
     #[test]
-    fn replies_of_the_wrong_shape_are_refused() {
-        assert_eq!(decode_all(&[0, 1, 2], 1), Err(MalformedReply));
-        assert_eq!(decode_all(&[9, 0, 0, 0], 1), Err(MalformedReply));
-        assert_eq!(decode_all(&[0, -1, 0, 0], 1), Err(MalformedReply));
-        assert_eq!(decode_all(&[3, 0, 0, 0], 1), Ok(vec![Reply::Paused]));
+    fn replies_that_disagree_with_the_core_are_refused() {
+        let gcra = Gcra::new(Nanos::from_secs(1), 1).unwrap();
+        let ops = [(0, Operation::Acquire(Acquire::check(gcra)))];
+        // Admitted from a full bucket: the TAT moves one interval ahead.
+        let good = replay(&[0, 0, 1_000_000_000, 0], &ops, 1).unwrap();
+        assert!(matches!(good[0], Reply::Decision(Decision::Allowed(_))));
+        assert_eq!(replay(&[0, 0, 0, 0], &ops, 1), Err(MalformedReply));
+        assert_eq!(replay(&[0, 0, 1], &ops, 1), Err(MalformedReply));
+        assert_eq!(replay(&[-1, 0, 0, 0], &ops, 1), Err(MalformedReply));
+        assert_eq!(
+            replay(&[0, 0, 0, 0], &[(1, Operation::Pause(Nanos::ZERO))], 1),
+            Err(MalformedReply)
+        );
     }
 }

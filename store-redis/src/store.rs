@@ -389,6 +389,7 @@ impl<C: Clock + Send + Sync + 'static> RedisStore<C> {
     }
 
     async fn acquire_on_redis(&self, key: &str, request: &Acquire) -> Result<Decision, Error> {
+        let request = &script::capped(request);
         if request.cost > request.gcra.burst() {
             // Never admitted, whatever the state: no need to ask.
             return Ok(Decision::Impossible {
@@ -407,7 +408,8 @@ impl<C: Clock + Send + Sync + 'static> RedisStore<C> {
                 if let Decision::Allowed(allowed) = &mut decision {
                     // Spans only cross the network; the TAT is handed
                     // back on the caller's clock.
-                    allowed.tat = self.inner.clock.now().saturating_add(allowed.reset_after);
+                    let ahead = allowed.tat.saturating_duration_since(script::ORIGIN);
+                    allowed.tat = self.inner.clock.now().saturating_add(ahead);
                 }
                 Ok(decision)
             }
@@ -564,25 +566,27 @@ async fn drive(shared: Arc<Shared>, mut queue: mpsc::UnboundedReceiver<Pending>)
 /// reason it has none.
 async fn send_batch(shared: Arc<Shared>, batch: Vec<Pending>) {
     let mut keys: Vec<String> = Vec::new();
-    let mut index: HashMap<&str, u64> = HashMap::new();
-    let mut args: Vec<u64> = Vec::with_capacity(batch.len().saturating_mul(5));
+    let mut index: HashMap<&str, usize> = HashMap::new();
+    let mut operations = Vec::with_capacity(batch.len());
+    let mut args: Vec<u64> = Vec::with_capacity(batch.len().saturating_mul(4));
     for pending in &batch {
         let position = match index.get(pending.key.as_str()) {
             Some(position) => *position,
             None => {
+                let position = keys.len();
                 keys.push(pending.key.clone());
-                let position = u64::try_from(keys.len()).unwrap_or(u64::MAX);
                 index.insert(pending.key.as_str(), position);
                 position
             }
         };
-        args.push(position);
+        args.push(u64::try_from(position).unwrap_or(u64::MAX).saturating_add(1));
         args.extend(pending.operation.arguments());
+        operations.push((position, pending.operation));
     }
     let mut connection = shared.connection.clone();
     let call = connection.run(&shared.script, &shared.source, &keys, &args);
     let outcome = match tokio::time::timeout(shared.deadline, call).await {
-        Ok(Ok(value)) => read_replies(value, batch.len()),
+        Ok(Ok(value)) => read_replies(value, &operations, keys.len()),
         Ok(Err(error)) => Err(Failure::Redis(error)),
         Err(_) => Err(Failure::Late),
     };
@@ -601,7 +605,7 @@ async fn send_batch(shared: Arc<Shared>, batch: Vec<Pending>) {
     }
 }
 
-fn read_replies(value: Value, expected: usize) -> Result<Vec<Reply>, Failure> {
+fn read_replies(value: Value, operations: &[(usize, Operation)], keys: usize) -> Result<Vec<Reply>, Failure> {
     let Value::Array(items) = value else {
         return Err(Failure::Malformed);
     };
@@ -612,5 +616,5 @@ fn read_replies(value: Value, expected: usize) -> Result<Vec<Reply>, Failure> {
             _ => Err(Failure::Malformed),
         })
         .collect::<Result<Vec<i64>, Failure>>()?;
-    script::decode_all(&numbers, expected).map_err(|_| Failure::Malformed)
+    script::replay(&numbers, operations, keys).map_err(|_| Failure::Malformed)
 }

@@ -50,7 +50,7 @@ async fn measure(url: &str, rounds: usize) -> Result<Vec<Figure>, BoxError> {
     let ping_connection = redis::aio::ConnectionManager::new(client.clone()).await?;
     let mut admin = redis::aio::ConnectionManager::new(client).await?;
     let batches: usize = std::env::var("RK_BATCHES").ok().and_then(|v| v.parse().ok()).unwrap_or(2);
-    let store = RedisStore::connect(url, RedisConfig::default().with_batching(128, batches)).await?;
+    let store = RedisStore::connect(url, RedisConfig::default().with_batching(128, batches).with_deadline(Duration::from_secs(1))).await?;
     // Generous enough that nearly every check is admitted; the cost of a
     // refusal is the same anyway.
     let gcra = Gcra::new(Nanos::from_nanos(1_000), 1_000_000)?;

@@ -38,10 +38,11 @@
 //!
 //! # Layout
 //!
-//! `KEYS` are the distinct bucket keys of the batch. `ARGV` holds four
-//! values per operation: the key's index (1-based), then for an acquire the
-//! tolerance, `cost × interval` and the max wait, for a pause `0`, `0` and
-//! the span (a tolerance is never zero). The reply holds four integers per
+//! `KEYS` are the distinct bucket keys of the batch. `ARGV` holds five
+//! values per *run* of identical operations on one key (the common case of
+//! many waiters on one bucket): the key's index (1-based), then for an
+//! acquire the tolerance, `cost × interval`, the max wait and how many, for
+//! a pause `0`, `0`, the span and `1` (a tolerance is never zero). The reply holds four integers per
 //! key: TAT and pause end before the batch, then after it, each as
 //! nanoseconds from now (zero when past). A bucket's value is
 //! `"<tat µs> <tat ns> <pause µs> <pause ns>"`, and its key expires (`PX`)
@@ -85,7 +86,7 @@ for k = 1, nkeys do
   tats[k], pauses[k] = tat, p
   out[4 * k - 3], out[4 * k - 2] = tat, p
 end
-for j = 1, floor(#argv / 4) * 4, 4 do
+for j = 1, floor(#argv / 5) * 5, 5 do
   local k = tonumber(argv[j])
   local tau, need, span = tonumber(argv[j + 1]), tonumber(argv[j + 2]), tonumber(argv[j + 3])
   local p = pauses[k]
@@ -96,11 +97,13 @@ for j = 1, floor(#argv / 4) * 4, 4 do
     end
   else
     local tat = tats[k]
-    if p > tat then tat = p end
-    tat = tat + need
-    local wait = tat - tau - p
-    if wait < 0 then wait = 0 end
-    if wait + p <= span then
+    for _ = 1, tonumber(argv[j + 4]) do
+      if p > tat then tat = p end
+      tat = tat + need
+      local wait = tat - tau - p
+      if wait < 0 then wait = 0 end
+      -- Once one of a run is refused, the rest are too: nothing changed.
+      if wait + p > span then break end
       tats[k] = tat
       dirty[k] = true
     end
@@ -178,7 +181,7 @@ pub(crate) enum Operation {
 
 impl Operation {
     /// The three arguments after the key index.
-    pub(crate) fn arguments(&self) -> [u64; 3] {
+    fn arguments(&self) -> [u64; 3] {
         match self {
             Operation::Acquire(request) => {
                 let gcra = request.gcra;
@@ -192,6 +195,24 @@ impl Operation {
             Operation::Pause(span) => [0, 0, (*span).min(MAX_SPAN).as_nanos()],
         }
     }
+}
+
+/// The script's `ARGV` for `operations` (each with its 0-based key index):
+/// consecutive identical operations on one key travel as one run.
+pub(crate) fn encode(operations: &[(usize, Operation)]) -> Vec<u64> {
+    let mut args: Vec<u64> = Vec::with_capacity(operations.len().saturating_mul(5));
+    let mut rest = operations;
+    while let Some((first, _)) = rest.split_first() {
+        let run = match first.1 {
+            Operation::Acquire(_) => rest.iter().take_while(|op| *op == first).count(),
+            Operation::Pause(_) => 1,
+        };
+        let key = u64::try_from(first.0).unwrap_or(u64::MAX).saturating_add(1);
+        let [tolerance, need, span] = first.1.arguments();
+        args.extend([key, tolerance, need, span, u64::try_from(run).unwrap_or(u64::MAX)]);
+        rest = rest.get(run.max(1)..).unwrap_or_default();
+    }
+    args
 }
 
 /// What the batch did for one operation.
@@ -313,15 +334,17 @@ mod tests {
                 1 => 0u64..=1 << 51,
             ];
             let op = prop_oneof![
-                6 => (0..=burst, span.clone()).prop_map(|(cost, max_wait)| Op::Acquire { cost, max_wait }),
-                1 => span.prop_map(Op::Pause),
+                6 => (0..=burst, span.clone(), 1usize..=4)
+                    .prop_map(|(cost, max_wait, repeat)| vec![Op::Acquire { cost, max_wait }; repeat]),
+                1 => span.prop_map(|span| vec![Op::Pause(span)]),
             ];
             let advance_us = prop_oneof![
                 3 => Just(0u64),
                 3 => 0..=(tolerance / 500).max(1),
                 1 => 0..=(tolerance / 1_000).saturating_mul(60).max(1),
             ];
-            let steps = prop::collection::vec((advance_us, prop::collection::vec(op, 1..5)), 1..24);
+            let batch = prop::collection::vec(op, 1..4).prop_map(|runs| runs.concat());
+            let steps = prop::collection::vec((advance_us, batch), 1..24);
             (
                 Just(interval),
                 Just(burst),
@@ -371,7 +394,6 @@ mod tests {
             micros = total % 1_000_000;
             let now = Instant::from_nanos(seconds * 1_000_000_000 + micros * 1_000);
             let before = relative(&state, now);
-            let mut invocation = script.key(key);
             let mut operations = Vec::new();
             let mut expected = Vec::new();
             for op in ops {
@@ -383,7 +405,6 @@ mod tests {
                     }
                     Op::Pause(span) => Operation::Pause(Nanos::from_nanos(*span)),
                 };
-                invocation.arg(1).arg(&operation.arguments()[..]);
                 operations.push((0, operation));
                 expected.push(match operation {
                     Operation::Acquire(request) => {
@@ -399,7 +420,9 @@ mod tests {
                     }
                 });
             }
-            let values: Vec<i64> = invocation
+            let values: Vec<i64> = script
+                .key(key)
+                .arg(encode(&operations))
                 .arg(seconds)
                 .arg(micros)
                 .invoke(connection)
@@ -457,8 +480,29 @@ mod tests {
             Nanos::from_secs(MAX_SPAN.as_nanos() / 1_000_000_000)
         );
         assert_eq!(
-            Operation::Pause(Nanos::MAX).arguments(),
-            [0, 0, MAX_SPAN.as_nanos()]
+            encode(&[(0, Operation::Pause(Nanos::MAX))]),
+            [1, 0, 0, MAX_SPAN.as_nanos(), 1]
+        );
+    }
+
+    #[test]
+    fn identical_operations_travel_as_runs() {
+        let gcra = Gcra::new(Nanos::from_nanos(10), 3).unwrap();
+        let check = Operation::Acquire(Acquire::check(gcra));
+        let pause = Operation::Pause(Nanos::from_nanos(7));
+        let args = encode(&[
+            (0, check),
+            (0, check),
+            (1, check),
+            (0, pause),
+            (0, pause),
+            (0, check),
+        ]);
+        assert_eq!(
+            args,
+            [
+                1, 30, 10, 0, 2, 2, 30, 10, 0, 1, 1, 0, 0, 7, 1, 1, 0, 0, 7, 1, 1, 30, 10, 0, 1
+            ]
         );
     }
 

@@ -568,7 +568,6 @@ async fn send_batch(shared: Arc<Shared>, batch: Vec<Pending>) {
     let mut keys: Vec<String> = Vec::new();
     let mut index: HashMap<&str, usize> = HashMap::new();
     let mut operations = Vec::with_capacity(batch.len());
-    let mut args: Vec<u64> = Vec::with_capacity(batch.len().saturating_mul(4));
     for pending in &batch {
         let position = match index.get(pending.key.as_str()) {
             Some(position) => *position,
@@ -579,10 +578,9 @@ async fn send_batch(shared: Arc<Shared>, batch: Vec<Pending>) {
                 position
             }
         };
-        args.push(u64::try_from(position).unwrap_or(u64::MAX).saturating_add(1));
-        args.extend(pending.operation.arguments());
         operations.push((position, pending.operation));
     }
+    let args = script::encode(&operations);
     let mut connection = shared.connection.clone();
     let call = connection.run(&shared.script, &shared.source, &keys, &args);
     let outcome = match tokio::time::timeout(shared.deadline, call).await {

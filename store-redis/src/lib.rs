@@ -24,25 +24,33 @@
 //! # How a decision is made
 //!
 //! Each bucket is one Redis string holding its TAT and the end of its pause
-//! (see the `script` module docs for the layout), under
+//! (see the [`script`] module for the layout), under
 //! `<prefix>{<bucket key>}:b`; its learned policy sits under
 //! `<prefix>{<bucket key>}:p`. The braces are a cluster hash tag, so both
-//! keys of a bucket live in one slot. Every operation runs in one Lua script
-//! that reads `TIME`, decides with the core's GCRA rule exactly
-//! ([`BucketState::decide`]; a property test runs random sequences through
-//! both and compares every decision), writes the new state and sets the
-//! key to expire once the TAT and the pause are both past. Instance clocks
-//! never matter: the store answers with spans ("wait this long"), and the
-//! only instant it returns, [`Allowed::tat`], is converted to the caller's
-//! clock.
+//! keys of a bucket live in one slot. Every operation runs in one Lua
+//! script that reads `TIME`, advances the bucket's state with the GCRA
+//! admission rule, writes it back, sets the key to expire once the TAT and
+//! the pause are both past, and replies with the state before and after.
+//! The store then replays the operation with the core's own
+//! [`BucketState::decide`] from the "before" state, and checks it lands on
+//! the "after" state: the decision *is* the core's, and a property test runs
+//! random sequences through the script and the core and compares every
+//! state. Instance clocks never matter: the store answers with spans ("wait
+//! this long"), and the only instant it returns, [`Allowed::tat`], is
+//! converted to the caller's clock.
 //!
 //! Operations waiting at the same moment are sent together as one script
 //! call (`EVALSHA`, reloaded on `NOSCRIPT`), decided one after the other in
-//! the order they were made. Under load this divides the fixed cost of a
-//! script call (about 1.6 µs of Redis CPU, and 1.1 µs for `TIME`) among all
-//! the waiters; with a single caller, every decision is still one round
-//! trip. On a cluster a batch is split per bucket, since a script may only
-//! touch one slot.
+//! the order they were made; identical ones on one bucket (many waiters on
+//! one endpoint) travel as a single run. This divides the fixed cost of a
+//! call (about 1.6 µs of Redis CPU, and 1.1 µs for `TIME`) among all the
+//! waiters; a lone caller still gets one round trip per decision. On a
+//! cluster a batch is split per bucket, since a script may only touch one
+//! slot.
+//!
+//! A call that misses its deadline is decided on the fallback even if Redis
+//! later records it: the slot is then spent twice, which errs on the side
+//! of sending less, never more.
 //!
 //! # When Redis is away
 //!
@@ -64,11 +72,13 @@
 //!
 //! # Range
 //!
-//! Redis's Lua computes in doubles, so the script works on spans from now
-//! and caps every interval, tolerance, wait and pause at [`MAX_SPAN`]
-//! (2⁵¹ ns, about 26 days); within that range its decisions are exactly the
-//! core's. Limits slower than one request per 26 days are treated as one
-//! per 26 days.
+//! Redis's Lua computes in doubles, so the script works on spans from now,
+//! and requests are first brought within [`MAX_SPAN`] (2⁵¹ ns, about 26
+//! days) by [`script::capped`]: intervals above it are capped, bursts whose
+//! tolerance would exceed it shrink, waits and pauses are capped. Within
+//! that range decisions are exactly the core's. The store must be used
+//! within the tokio runtime that made it (it runs a task there that sends
+//! the batches).
 //!
 //! # Connecting
 //!
@@ -99,3 +109,34 @@ pub use store::{Error, RedisStore, StoreStatus};
 
 #[cfg(doc)]
 use ratekeeper_core::{Allowed, BucketState};
+
+/// Entry points for the fuzz targets: the decoders of what Redis sends
+/// back. Not part of the API.
+#[doc(hidden)]
+pub mod fuzzing {
+    use ratekeeper_core::{Acquire, Instant, Nanos};
+
+    use crate::script::{self, Operation};
+
+    /// Reads a stored policy value as if read at `server_now` and `local_now`.
+    pub fn policy_value(value: &str, server_now: (u64, u64), local_now: u64) {
+        let _ = crate::policy_codec::decode(value, server_now, Instant::from_nanos(local_now));
+    }
+
+    /// Replays `operations` (key index, then an acquire or a pause) against
+    /// a script reply of `values`, for `keys` keys.
+    pub fn script_reply(values: &[i64], operations: &[(usize, Result<Acquire, Nanos>)], keys: usize) {
+        let operations: Vec<(usize, Operation)> = operations
+            .iter()
+            .map(|(key, op)| {
+                let op = match op {
+                    Ok(request) => Operation::Acquire(script::capped(request)),
+                    Err(span) => Operation::Pause(*span),
+                };
+                (*key, op)
+            })
+            .collect();
+        let _ = script::encode(&operations);
+        let _ = script::replay(values, &operations, keys);
+    }
+}

@@ -231,7 +231,7 @@ async fn a_flushed_script_is_loaded_again() {
 async fn a_killed_server_moves_decisions_to_the_fallback_and_back() {
     let mut server = RedisServer::start();
     let config = RedisConfig::default()
-        .with_deadline(Duration::from_millis(500))
+        .with_deadline(Duration::from_secs(2))
         .with_probe_backoff(Duration::from_millis(20), Duration::from_millis(200))
         .with_fleet_size(2);
     let store = RedisStore::connect(&server.url(), config).await.unwrap();

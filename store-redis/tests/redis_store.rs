@@ -409,3 +409,25 @@ async fn a_three_node_cluster_shares_buckets() {
         assert_eq!(store.status().fallback_decisions, 0);
     }
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn acl_users_authenticate_through_the_url() {
+    let server = RedisServer::start_with(
+        support::free_port(false),
+        &[
+            "--user", "default", "off", "--user", "limiter", "on", ">s3cret", "~*", "&*", "+@all",
+        ],
+    );
+    let url = format!("redis://limiter:s3cret@127.0.0.1:{}/", server.port());
+    let store = RedisStore::connect(&url, patient()).await.unwrap();
+    assert_eq!(admitted(&store, "k", hourly(2), 3).await, 2);
+    assert_eq!(store.status().fallback_decisions, 0);
+
+    // A wrong password is a Redis failure like any other: every call is
+    // still answered, on the fallback.
+    let url = format!("redis://limiter:wrong@127.0.0.1:{}/", server.port());
+    let config = patient().with_deadline(Duration::from_secs(2)).with_fleet_size(1);
+    let refused = RedisStore::connect(&url, config).await.unwrap();
+    assert_eq!(admitted(&refused, "k", hourly(2), 3).await, 2);
+    assert_eq!(refused.status().fallback_decisions, 3);
+}

@@ -506,23 +506,19 @@ impl<C: Clock + Send + Sync + 'static> AsyncStore for RedisStore<C> {
     type Error = Error;
 
     fn acquire(&self, key: &str, request: &Acquire) -> impl Future<Output = Result<Decision, Error>> + Send {
-        let (store, key, request) = (self.clone(), key.to_owned(), *request);
-        async move { store.acquire_on_redis(&key, &request).await }
+        self.acquire_on_redis(key, request)
     }
 
     fn pause(&self, key: &str, span: Nanos) -> impl Future<Output = Result<(), Error>> + Send {
-        let (store, key) = (self.clone(), key.to_owned());
-        async move { store.pause_on_redis(&key, span).await }
+        self.pause_on_redis(key, span)
     }
 
     fn policy(&self, key: &str) -> impl Future<Output = Result<Option<Policy>, Error>> + Send {
-        let (store, key) = (self.clone(), key.to_owned());
-        async move { store.policy_from_redis(&key).await }
+        self.policy_from_redis(key)
     }
 
     fn set_policy(&self, key: &str, policy: &Policy) -> impl Future<Output = Result<(), Error>> + Send {
-        let (store, key, policy) = (self.clone(), key.to_owned(), *policy);
-        async move { store.set_policy_on_redis(&key, &policy).await }
+        self.set_policy_on_redis(key, policy)
     }
 }
 

@@ -87,12 +87,13 @@ impl core::fmt::Display for GcraError {
 impl core::error::Error for GcraError {}
 
 impl Gcra {
-    /// One request per ~584 years: the answer when arithmetic elsewhere
-    /// would otherwise have to panic or admit freely.
+    /// One request per ~292 years (half the time horizon, so that it still
+    /// admits its one request within it): the answer when arithmetic
+    /// elsewhere would otherwise have to panic or admit freely.
     pub const SLOWEST: Gcra = Gcra {
-        emission_interval: Nanos::MAX,
+        emission_interval: Nanos::from_nanos(u64::MAX / 2),
         burst: 1,
-        tolerance: Nanos::MAX,
+        tolerance: Nanos::from_nanos(u64::MAX / 2),
     };
 
     /// A GCRA admitting one unit of cost per `emission_interval`, up to
@@ -184,11 +185,14 @@ impl Gcra {
         let wait = conforming_at.saturating_sub(now_ns);
         let new_tat = match base.checked_add(cost_ns) {
             Some(new_tat) if wait <= max_wait.as_nanos() => new_tat,
-            // Beyond the horizon the bucket counts as exhausted: denying is
-            // the conservative answer, and it is 584 years away.
-            _ => {
+            refused => {
+                // Beyond the horizon (584 years) the TAT cannot be stored:
+                // the bucket counts as exhausted for good, and "retry after"
+                // says never, so no caller spins on a refusal that waiting
+                // cannot lift.
+                let retry_after = if refused.is_none() { u64::MAX } else { wait };
                 return Decision::Denied(Denied {
-                    retry_after: Nanos::from_nanos(wait),
+                    retry_after: Nanos::from_nanos(retry_after),
                     remaining: units(tolerance.saturating_sub(ahead), interval),
                     reset_after: Nanos::from_nanos(ahead),
                     cause: DenialCause::Limit,
@@ -375,6 +379,20 @@ mod tests {
         let past = latest + Nanos::from_nanos(1);
         assert!(!tiny.decide(None, past, u32::MAX, Nanos::ZERO).is_allowed());
         assert_eq!(tiny.available(Some(Instant::ZERO), Instant::MAX), u32::MAX);
+    }
+
+    #[test]
+    fn beyond_the_horizon_a_refusal_says_never() {
+        // The slowest GCRA admits its one request; a second would fall
+        // past the horizon, so it is refused for good.
+        let first = Gcra::SLOWEST.decide(None, Instant::from_nanos(5), 1, Nanos::ZERO);
+        let tat = first.allowed().unwrap().tat;
+        let second = Gcra::SLOWEST.decide(Some(tat), Instant::from_nanos(5), 1, Nanos::ZERO);
+        assert_eq!(second.denied().unwrap().retry_after, Nanos::MAX);
+        // A TAT that cannot be stored is a refusal that waiting cannot lift.
+        let gcra = Gcra::new(Nanos::MAX, 1).unwrap();
+        let refused = gcra.decide(None, Instant::from_nanos(5), 1, Nanos::ZERO);
+        assert_eq!(refused.denied().unwrap().retry_after, Nanos::MAX);
     }
 
     #[test]

@@ -197,14 +197,17 @@ impl Policy {
             .and_then(|scaled| scaled.checked_add(rest_scaled))
             .unwrap_or(u64::MAX)
             .max(1);
-        // `T·B` must fit the time range; past it the rate is one request per
-        // 584 years, and a longer interval would be no more conservative.
-        let max_interval = u64::MAX.checked_div(u64::from(burst)).unwrap_or(u64::MAX);
-        let interval = Nanos::from_nanos(interval.min(max_interval));
-        match Gcra::new(interval, burst) {
+        // `T·B` must fit the time range. Past it, lower the burst, never the
+        // interval: a smaller burst with the interval computed for a larger
+        // one admits less, so the guarantee above still holds.
+        let burst = u32::try_from(u64::MAX.checked_div(interval).unwrap_or(1))
+            .unwrap_or(u32::MAX)
+            .clamp(1, burst);
+        match Gcra::new(Nanos::from_nanos(interval), burst) {
             Ok(gcra) => gcra,
             // Unreachable: interval ≥ 1, burst ≥ 1, and T·B fits by the
-            // clamp above. The slowest valid GCRA is the safe answer anyway.
+            // clamp above (with a burst of 1 any interval fits). The slowest
+            // GCRA is the safe answer anyway.
             Err(_) => Gcra::SLOWEST,
         }
     }
@@ -391,7 +394,20 @@ mod tests {
         let config = PolicyConfig::new(SafetyMargin::MAX, u32::MAX, 1, Nanos::from_secs(1)).unwrap();
         let p = Policy::new(u32::MAX, Nanos::MAX, PolicySource::Header, Instant::ZERO).unwrap();
         let gcra = p.to_gcra(&config);
-        assert_eq!(gcra.burst(), u32::MAX);
+        // T·B cannot fit: the burst gives way, never the interval.
+        assert_eq!((gcra.burst(), gcra.emission_interval()), (1, Nanos::MAX));
+        // 1000 per 366 days with bursts of 1000: T·B just past the horizon.
+        let config = PolicyConfig::new(SafetyMargin::NONE, 1000, 1, Nanos::from_secs(1)).unwrap();
+        let p = Policy::new(
+            1000,
+            Nanos::from_secs(366 * 86_400),
+            PolicySource::Header,
+            Instant::ZERO,
+        )
+        .unwrap();
+        let gcra = p.to_gcra(&config);
+        assert!(gcra.burst() < 1000);
+        assert_eq!(gcra.emission_interval(), Nanos::from_secs(366 * 86_400));
         let p = Policy::new(
             u32::MAX,
             Nanos::from_nanos(1),

@@ -41,10 +41,16 @@ fn reference_decide(gcra: &Gcra, tat: Option<Instant>, now: Instant, cost: u32, 
     let new_tat = base.saturating_add(interval.saturating_mul(u128::from(cost)));
     let conforming_at = new_tat.saturating_sub(tolerance);
     let wait = conforming_at.saturating_sub(now_ns);
-    if wait > u128::from(max_wait.as_nanos()) || new_tat > u128::from(u64::MAX) {
+    let beyond_horizon = new_tat > u128::from(u64::MAX);
+    if wait > u128::from(max_wait.as_nanos()) || beyond_horizon {
         let in_bucket = units(now_ns.saturating_add(tolerance).saturating_sub(base), interval);
         return Decision::Denied(Denied {
-            retry_after: saturate(wait),
+            // Beyond the horizon a refusal says "never".
+            retry_after: if beyond_horizon {
+                Nanos::MAX
+            } else {
+                saturate(wait)
+            },
             remaining: saturate_u32(in_bucket),
             reset_after: saturate(base.saturating_sub(now_ns)),
             cause: DenialCause::Limit,
@@ -78,9 +84,12 @@ fn reference_to_gcra(limit: u32, window: Nanos, margin_bp: u16, burst: u32) -> G
     let numerator = u128::from(window.as_nanos()).saturating_mul(10_000);
     let denominator = intervals.saturating_mul(usable_bp).max(1);
     let interval = numerator.div_ceil(denominator).max(1);
-    let max_interval = u128::from(u64::MAX.checked_div(u64::from(burst)).unwrap_or(u64::MAX));
-    let interval = Nanos::from_nanos(u64::try_from(interval.min(max_interval)).unwrap_or(u64::MAX));
-    Gcra::new(interval, burst).unwrap_or(Gcra::SLOWEST)
+    // Past the horizon the burst gives way, never the interval.
+    let interval = u64::try_from(interval).unwrap_or(u64::MAX);
+    let burst = u32::try_from(u64::MAX / interval)
+        .unwrap_or(u32::MAX)
+        .clamp(1, burst);
+    Gcra::new(Nanos::from_nanos(interval), burst).unwrap_or(Gcra::SLOWEST)
 }
 
 fn units(credit: u128, interval: u128) -> u128 {

@@ -300,6 +300,9 @@ pub struct Learner {
     last_statement: Option<(Instant, u32)>,
     /// Which stated quota governs (its index in the last observation).
     governing_index: Option<usize>,
+    /// Whether the server's count has been seen jumping back up at a
+    /// boundary: fixed windows, as opposed to a sliding one.
+    fixed_windows: bool,
 }
 
 impl Learner {
@@ -320,6 +323,7 @@ impl Learner {
             boundary: None,
             last_statement: None,
             governing_index: None,
+            fixed_windows: false,
         }
     }
 
@@ -366,11 +370,17 @@ impl Learner {
             // The window has reset (or the pause covers it).
             return paced;
         }
-        // The earliest the reset can be, so the brake only acts when the
-        // remaining requests surely cannot last.
-        let spread = earliest
+        // Spread what is left until the reset, rounding up. Where the server
+        // has shown fixed windows (its count jumped back up at a boundary),
+        // `remaining` is all there is until the latest the reset can be, so
+        // spread until then: never more than `remaining` before the window
+        // ends. Elsewhere (a sliding window frees a slot at a time, and its
+        // reset is the next slot's) only the earliest reset is sure, and
+        // spreading further would leave most of the limit unused.
+        let until = if self.fixed_windows { latest } else { earliest };
+        let spread = until
             .saturating_duration_since(now)
-            .checked_div_floor(u64::from(server.remaining))
+            .checked_div_ceil(u64::from(server.remaining))
             .unwrap_or(Nanos::ZERO);
         if spread > paced.emission_interval() {
             Gcra::new(spread, 1).unwrap_or(paced)
@@ -403,7 +413,7 @@ impl Learner {
         if observation.is_throttled() {
             self.throttled_in_a_row = self.throttled_in_a_row.saturating_add(1);
             pause = Some(self.pause_for(observation, quotas, now));
-            if quotas.is_empty() && self.policy.source <= PolicySource::Observed && self.decrease(now) {
+            if self.policy.source <= PolicySource::Observed && self.decrease(now) {
                 event = LearnEvent::Decreased;
             } else if event == LearnEvent::Unchanged {
                 event = LearnEvent::Throttled;
@@ -421,7 +431,7 @@ impl Learner {
                     event = LearnEvent::Exhausted;
                 }
             }
-            if quotas.is_empty() && self.policy.source <= PolicySource::Observed && self.probe(now) {
+            if self.policy.source <= PolicySource::Observed && self.probe(now) {
                 event = LearnEvent::Probed;
             }
         }
@@ -456,11 +466,17 @@ impl Learner {
                     if let Some(reset) = quota.reset_after {
                         self.longest_reset = self.longest_reset.max(reset);
                     }
-                    let estimate = Nanos::from_secs(self.longest_reset.as_secs_ceil().max(1));
                     if self.stated_window && self.policy.source == PolicySource::Header {
                         self.policy.window()
+                    } else if self.longest_reset.is_zero() {
+                        // Nothing says how long the window is (Shopify's
+                        // `32/40`, Salesforce's daily `api-usage`): a limit
+                        // without a window is no rate, and guessing one
+                        // (per second?) would be unsafe. The count still
+                        // counts: a spent quota pauses.
+                        continue;
                     } else {
-                        estimate
+                        Nanos::from_secs(self.longest_reset.as_secs_ceil().max(1))
                     }
                 }
             };
@@ -514,6 +530,7 @@ impl Learner {
             // that began moves it by most of the limit.
             let jump = (self.policy.limit() / 4).max(1);
             if server.remaining >= remaining.saturating_add(jump) {
+                self.fixed_windows = true;
                 self.narrow(previous, now, window);
             }
         }
@@ -591,7 +608,8 @@ impl Learner {
                         return Some(latest.saturating_duration_since(now));
                     }
                 }
-                quota.reset_after
+                // A spent quota with no reset stated: wait a backoff step.
+                Some(quota.reset_after.unwrap_or(self.config.backoff_base))
             })
             .filter(|pause| !pause.is_zero())
             .max()

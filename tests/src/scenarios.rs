@@ -128,6 +128,12 @@ pub const SCENARIOS: &[Scenario] = &[
         run: run(1, 4, 1_800),
     },
     Scenario {
+        name: "Shopify, bucket of 40 leaking 2/s, used/size",
+        kind: Kind::WithoutHeaders,
+        upstream: || Box::new(LeakyBucket::shopify(2, 40)),
+        run: run(1, 4, 1_800),
+    },
+    Scenario {
         name: "Instantly, 600 per minute, no headers",
         kind: Kind::WithoutHeaders,
         upstream: || Box::new(FixedWindow::new(600, Nanos::from_secs(60), Headers::None)),

@@ -202,6 +202,7 @@ pub struct LeakyBucket {
     burst: u64,
     excess_milli: u64,
     last: Option<Instant>,
+    shopify: bool,
 }
 
 impl LeakyBucket {
@@ -212,7 +213,30 @@ impl LeakyBucket {
             burst,
             excess_milli: 0,
             last: None,
+            shopify: false,
         }
+    }
+
+    /// Shopify's REST Admin API: a bucket of `size` that leaks `rate_per_sec`,
+    /// reported as `X-Shopify-Shop-Api-Call-Limit: used/size` (no window,
+    /// no reset).
+    pub fn shopify(rate_per_sec: u64, size: u64) -> LeakyBucket {
+        LeakyBucket {
+            shopify: true,
+            ..LeakyBucket::new(rate_per_sec, size.saturating_sub(1))
+        }
+    }
+
+    fn answer(&self, status: u16) -> Response {
+        let response = Response::new(status);
+        if !self.shopify {
+            return response;
+        }
+        let used = self.excess_milli.div_ceil(1000) + 1;
+        response.header(
+            "X-Shopify-Shop-Api-Call-Limit",
+            format!("{}/{}", used.min(self.burst + 1), self.burst + 1),
+        )
     }
 }
 
@@ -226,11 +250,11 @@ impl Upstream for LeakyBucket {
         let excess = self.excess_milli.saturating_add(1000).saturating_sub(drained);
         let excess = if self.last.is_none() { 0 } else { excess };
         if excess > self.burst * 1000 {
-            return Response::new(429);
+            return self.answer(429);
         }
         self.excess_milli = excess;
         self.last = Some(now);
-        Response::new(200)
+        self.answer(200)
     }
 
     fn binding_limit(&self) -> (u64, Nanos) {

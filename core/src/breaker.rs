@@ -323,7 +323,10 @@ impl BreakerConfig {
 
 /// Leave to make one call, to be given back with its result
 /// ([`Breaker::record`]) or without one ([`Breaker::release`]).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+///
+/// Neither `Clone` nor `Copy`: giving it back consumes it, so one permit
+/// can never be counted twice (nor free a second half-open probe).
+#[derive(Debug, PartialEq, Eq, Hash)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 #[must_use = "record the call's result against its permit"]
 pub struct Permit {
@@ -883,8 +886,8 @@ mod tests {
             breaker.record(probe, CallResult::Success, later),
             Some(BreakerState::Closed)
         );
-        // And the probe cannot count twice.
-        assert_eq!(breaker.record(probe, CallResult::Failure, later), None);
+        // And the probe cannot count twice: `record` consumed it (a second
+        // call does not compile).
     }
 
     #[test]

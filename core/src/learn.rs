@@ -53,7 +53,7 @@ pub const MAX_WINDOWS: usize = crate::headers::QUOTA_CAPACITY;
 /// `reset_after`. Any part may be missing.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
-pub struct Quota {
+pub struct StatedQuota {
     /// Requests allowed per window.
     pub limit: Option<u64>,
     /// The window's length.
@@ -67,10 +67,10 @@ pub struct Quota {
 /// What one response said, in the learner's terms.
 ///
 /// ```
-/// use ratekeeper_core::learn::{Observation, Quota};
+/// use ratekeeper_core::learn::{Observation, StatedQuota};
 /// use ratekeeper_core::Nanos;
 ///
-/// let ok = Observation::status(200).with_quota(Quota {
+/// let ok = Observation::status(200).with_quota(StatedQuota {
 ///     limit: Some(16),
 ///     remaining: Some(14),
 ///     reset_after: Some(Nanos::from_secs(1)),
@@ -88,7 +88,7 @@ pub struct Observation {
     /// How long the request took, from sending to the response: the server
     /// stated its figures somewhere in that span.
     pub round_trip: Nanos,
-    quotas: [Quota; MAX_WINDOWS],
+    quotas: [StatedQuota; MAX_WINDOWS],
     quota_count: u8,
 }
 
@@ -99,7 +99,7 @@ impl Observation {
             status,
             retry_after: None,
             round_trip: Nanos::ZERO,
-            quotas: [Quota {
+            quotas: [StatedQuota {
                 limit: None,
                 window: None,
                 remaining: None,
@@ -123,7 +123,7 @@ impl Observation {
 
     /// The same observation with one more stated quota; past
     /// [`MAX_WINDOWS`] further quotas are dropped.
-    pub fn with_quota(mut self, quota: Quota) -> Observation {
+    pub fn with_quota(mut self, quota: StatedQuota) -> Observation {
         if let Some(slot) = self.quotas.get_mut(usize::from(self.quota_count)) {
             *slot = quota;
             self.quota_count = self.quota_count.saturating_add(1);
@@ -132,7 +132,7 @@ impl Observation {
     }
 
     /// The stated quotas.
-    pub fn quotas(&self) -> &[Quota] {
+    pub fn quotas(&self) -> &[StatedQuota] {
         self.quotas.get(..usize::from(self.quota_count)).unwrap_or(&[])
     }
 
@@ -156,7 +156,7 @@ impl Observation {
             .iter()
             .filter(|quota| quota.unit == crate::headers::QuotaUnit::Requests)
             .fold(observation, |observation, quota| {
-                observation.with_quota(Quota {
+                observation.with_quota(StatedQuota {
                     limit: quota.limit,
                     window: quota.window,
                     remaining: quota.remaining,
@@ -171,28 +171,63 @@ impl Observation {
     }
 }
 
-/// How the learner behaves; validated at construction.
+/// How the learner behaves. Built from [`LearnerConfig::DEFAULT`] with the
+/// `with_*` methods, which validate what they are given, so every
+/// configuration in existence is a sound one.
+///
+/// ```
+/// use ratekeeper_core::{LearnerConfig, Nanos, PolicyConfig};
+///
+/// let config = LearnerConfig::DEFAULT
+///     .with_policy(PolicyConfig::DEFAULT)
+///     .with_backoff(Nanos::from_millis(500), Nanos::from_secs(10))
+///     .unwrap();
+/// assert_eq!(config.backoff_cap(), Nanos::from_secs(10));
+/// // A "decrease" that would speed up is refused.
+/// assert!(LearnerConfig::DEFAULT.with_decrease_permille(1_200).is_err());
+/// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct LearnerConfig {
-    /// Margin, burst and the default for unknown buckets.
-    pub policy: PolicyConfig,
-    /// After a 429 without headers, the new rate as parts per thousand of
-    /// the rate that failed.
-    pub decrease_permille: u16,
-    /// Each probe's rate step, in parts per thousand.
-    pub probe_step_permille: u16,
-    /// How long a run of successes must last before the rate goes up.
-    pub probe_period: Nanos,
-    /// The longest probe period (it doubles after each failed probe).
-    pub max_probe_period: Nanos,
-    /// How long a ceiling (a rate that drew a 429) holds probes below it.
-    pub ceiling_memory: Nanos,
-    /// The first backoff after a 429 that says nothing of when to retry.
-    pub backoff_base: Nanos,
-    /// The longest such backoff.
-    pub backoff_cap: Nanos,
+    policy: PolicyConfig,
+    decrease_permille: u16,
+    probe_step_permille: u16,
+    probe_period: Nanos,
+    max_probe_period: Nanos,
+    ceiling_memory: Nanos,
+    backoff_base: Nanos,
+    backoff_cap: Nanos,
 }
+
+/// Why a [`LearnerConfig`] setting was refused.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[non_exhaustive]
+pub enum LearnerConfigError {
+    /// A decrease must keep between 1 and 999 parts per thousand of the rate.
+    Decrease,
+    /// A probe step must be between 1 and 1,000 parts per thousand.
+    ProbeStep,
+    /// Probe periods must be longer than zero, the longest at least the first.
+    ProbePeriod,
+    /// A backoff must be longer than zero, its cap at least its base.
+    Backoff,
+}
+
+impl core::fmt::Display for LearnerConfigError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.write_str(match self {
+            LearnerConfigError::Decrease => "the decrease must keep 1 to 999 parts per thousand of the rate",
+            LearnerConfigError::ProbeStep => "the probe step must be 1 to 1000 parts per thousand",
+            LearnerConfigError::ProbePeriod => {
+                "probe periods must be longer than zero, the longest at least the first"
+            }
+            LearnerConfigError::Backoff => "the backoff must be longer than zero, its cap at least its base",
+        })
+    }
+}
+
+impl core::error::Error for LearnerConfigError {}
 
 impl LearnerConfig {
     /// The defaults: cut to 85% of a failing rate, probe 5% up every 2 s of
@@ -208,6 +243,90 @@ impl LearnerConfig {
         backoff_base: Nanos::from_secs(1),
         backoff_cap: Nanos::from_secs(30),
     };
+
+    /// The same configuration with another margin, burst and default
+    /// policy (already validated by [`PolicyConfig::new`]).
+    pub const fn with_policy(mut self, policy: PolicyConfig) -> LearnerConfig {
+        self.policy = policy;
+        self
+    }
+
+    /// After a 429 without headers, the new rate as parts per thousand of
+    /// the rate that failed (1 to 999).
+    pub const fn with_decrease_permille(
+        mut self,
+        permille: u16,
+    ) -> Result<LearnerConfig, LearnerConfigError> {
+        if permille == 0 || permille >= 1000 {
+            return Err(LearnerConfigError::Decrease);
+        }
+        self.decrease_permille = permille;
+        Ok(self)
+    }
+
+    /// Each probe's rate step (1 to 1,000 parts per thousand), how long a
+    /// run of successes must last before a probe, the longest that period
+    /// grows to after failed probes, and how long a rate that drew a 429
+    /// holds probes below it.
+    pub const fn with_probing(
+        mut self,
+        step_permille: u16,
+        period: Nanos,
+        max_period: Nanos,
+        ceiling_memory: Nanos,
+    ) -> Result<LearnerConfig, LearnerConfigError> {
+        if step_permille == 0 || step_permille > 1000 {
+            return Err(LearnerConfigError::ProbeStep);
+        }
+        if period.is_zero() || max_period.as_nanos() < period.as_nanos() {
+            return Err(LearnerConfigError::ProbePeriod);
+        }
+        self.probe_step_permille = step_permille;
+        self.probe_period = period;
+        self.max_probe_period = max_period;
+        self.ceiling_memory = ceiling_memory;
+        Ok(self)
+    }
+
+    /// The backoff after a 429 that says nothing of when to retry: `base`,
+    /// doubling up to `cap`.
+    pub const fn with_backoff(
+        mut self,
+        base: Nanos,
+        cap: Nanos,
+    ) -> Result<LearnerConfig, LearnerConfigError> {
+        if base.is_zero() || cap.as_nanos() < base.as_nanos() {
+            return Err(LearnerConfigError::Backoff);
+        }
+        self.backoff_base = base;
+        self.backoff_cap = cap;
+        Ok(self)
+    }
+
+    /// Margin, burst and the default for unknown buckets.
+    pub const fn policy(&self) -> PolicyConfig {
+        self.policy
+    }
+
+    /// The first backoff after a 429 that says nothing of when to retry.
+    pub const fn backoff_base(&self) -> Nanos {
+        self.backoff_base
+    }
+
+    /// The longest such backoff.
+    pub const fn backoff_cap(&self) -> Nanos {
+        self.backoff_cap
+    }
+
+    /// How long a run of successes must last before the rate goes up.
+    pub const fn probe_period(&self) -> Nanos {
+        self.probe_period
+    }
+
+    /// The longest probe period.
+    pub const fn max_probe_period(&self) -> Nanos {
+        self.max_probe_period
+    }
 }
 
 impl Default for LearnerConfig {
@@ -252,12 +371,12 @@ pub struct Learned {
 /// a fixed table of them.
 ///
 /// ```
-/// use ratekeeper_core::learn::{Learner, LearnerConfig, Observation, Quota};
+/// use ratekeeper_core::learn::{Learner, LearnerConfig, Observation, StatedQuota};
 /// use ratekeeper_core::{Instant, Nanos, PolicySource};
 ///
 /// let mut learner = Learner::new(LearnerConfig::default(), Instant::ZERO);
 /// // Close's search endpoint answers with its limit.
-/// let response = Observation::status(200).with_quota(Quota {
+/// let response = Observation::status(200).with_quota(StatedQuota {
 ///     limit: Some(16),
 ///     remaining: Some(15),
 ///     reset_after: Some(Nanos::from_secs(1)),
@@ -447,7 +566,7 @@ impl Learner {
 
     /// The stated quota that governs, as a header policy with the server's
     /// view attached; `None` when no quota states a limit.
-    fn governing(&mut self, quotas: &[Quota], now: Instant) -> Option<Policy> {
+    fn governing(&mut self, quotas: &[StatedQuota], now: Instant) -> Option<Policy> {
         let mut best: Option<(Policy, u64, usize)> = None;
         for (index, quota) in quotas.iter().enumerate() {
             let Some(limit) = quota.limit.filter(|&l| l > 0) else {
@@ -594,7 +713,7 @@ impl Learner {
     /// How long to pause when a stated quota is used up: until the latest
     /// its reset can be, for the governing quota (whose reset is tracked
     /// most closely), or as stated for any other.
-    fn exhausted(&self, quotas: &[Quota], now: Instant) -> Option<Nanos> {
+    fn exhausted(&self, quotas: &[StatedQuota], now: Instant) -> Option<Nanos> {
         quotas
             .iter()
             .enumerate()
@@ -615,7 +734,7 @@ impl Learner {
             .max()
     }
 
-    fn pause_for(&self, observation: &Observation, quotas: &[Quota], now: Instant) -> Nanos {
+    fn pause_for(&self, observation: &Observation, quotas: &[StatedQuota], now: Instant) -> Nanos {
         if let Some(retry_after) = observation.retry_after {
             return retry_after;
         }

@@ -22,7 +22,6 @@
 //!   the circuit [`Breaker`], and the stable error codes ([`ErrorKind`]).
 //! - [`headers`]: what a response says about rate limits ([`RateLimitInfo`]),
 //!   read from its header pairs in every family in use, without allocating.
-//!   Redis and Embassy stores implement;
 //! - [`endpoint`]: URL -> [`EndpointKey`] (host, tenant and path template,
 //!   ids as `{id}`), bounded and safe in a Redis key, with user
 //!   [`EndpointRules`] over the guess.
@@ -102,7 +101,7 @@ pub use gcra::{Allowed, Decision, DenialCause, Denied, Gcra, GcraError};
 pub use headers::{
     Format, ParseOptions, Profile, Quota, QuotaUnit, RateLimitInfo, UnixTime, Warning, WarningKind,
 };
-pub use learn::{LearnEvent, Learned, Learner, LearnerConfig, Observation};
+pub use learn::{LearnEvent, Learned, Learner, LearnerConfig, LearnerConfigError, Observation};
 pub use policy::{Policy, PolicyConfig, PolicyError, PolicySource, SafetyMargin, ServerView};
 pub use retry::{GiveUp, GiveUpReason, Method, Outcome, RequestKind, RetryDecision, RetryPolicy, RetryState};
 pub use store::{Acquire, AsyncStore, BucketState, Store};

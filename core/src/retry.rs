@@ -129,7 +129,8 @@ pub enum Outcome {
 impl Outcome {
     /// Whether the call succeeded: any status below 400.
     pub const fn is_success(self) -> bool {
-        matches!(self, Outcome::Response(status) if status < 400)
+        // 1xx are not final answers, and 0 is no status at all.
+        matches!(self, Outcome::Response(200..=399))
     }
 
     /// Whether the server said it is rate limiting (429).

@@ -204,7 +204,7 @@ impl Model {
 #[derive(Debug, Clone)]
 enum Event {
     Permit,
-    Record { slot: usize, failed: bool, keep: bool },
+    Record { slot: usize, failed: bool },
     Release { slot: usize },
     Advance(u64),
     Reset,
@@ -237,8 +237,8 @@ fn config() -> impl Strategy<Value = BreakerConfig> {
 fn events(open_for: u64) -> impl Strategy<Value = Vec<Event>> {
     let event = prop_oneof![
         8 => Just(Event::Permit),
-        8 => (any::<usize>(), prop::bool::weighted(0.6), prop::bool::weighted(0.1))
-            .prop_map(|(slot, failed, keep)| Event::Record { slot, failed, keep }),
+        8 => (any::<usize>(), prop::bool::weighted(0.6))
+            .prop_map(|(slot, failed)| Event::Record { slot, failed }),
         1 => any::<usize>().prop_map(|slot| Event::Release { slot }),
         3 => prop_oneof![0..=open_for, 0..=open_for.saturating_mul(4)].prop_map(Event::Advance),
         1 => prop::bool::weighted(0.05).prop_map(|_| Event::Reset),
@@ -293,28 +293,28 @@ proptest! {
                         (real, expected) => prop_assert!(false, "breaker {:?}, model {:?}", real, expected),
                     }
                 }
-                Event::Record { slot, failed, keep } => {
+                Event::Record { slot, failed } => {
                     if held.is_empty() {
                         continue;
                     }
-                    let index = slot % held.len();
-                    let (permit, model_permit, _) = held[index];
-                    if !keep {
-                        let _ = held.swap_remove(index);
-                    }
+                    // A permit is consumed by its record (the type forbids
+                    // recording one twice).
+                    let (permit, model_permit, _) = held.swap_remove(slot % held.len());
+                    let probe = permit.is_probe();
                     let result = if failed { CallResult::Failure } else { CallResult::Success };
                     let changed = breaker.record(permit, result, at);
                     prop_assert_eq!(changed, model.record(model_permit, failed, t));
-                    closed_by_success = !failed && permit.is_probe();
+                    closed_by_success = !failed && probe;
                 }
                 Event::Release { slot } => {
                     if held.is_empty() {
                         continue;
                     }
                     let (permit, model_permit, granted_in) = held.swap_remove(slot % held.len());
+                    let probe = permit.is_probe();
                     breaker.release(permit);
                     model.release(model_permit);
-                    if permit.is_probe() && granted_in == period {
+                    if probe && granted_in == period {
                         probes_out -= 1;
                     }
                 }

@@ -3,7 +3,7 @@
 //! properties over arbitrary response sequences) the rules it never breaks.
 
 use proptest::prelude::*;
-use ratekeeper_core::learn::{LearnEvent, Learner, LearnerConfig, Observation, Quota};
+use ratekeeper_core::learn::{LearnEvent, Learner, LearnerConfig, Observation, StatedQuota};
 use ratekeeper_core::{Instant, Nanos, Policy, PolicySource};
 
 fn secs(s: u64) -> Nanos {
@@ -14,8 +14,8 @@ fn at(ms: u64) -> Instant {
     Instant::from_nanos(ms * 1_000_000)
 }
 
-fn quota(limit: u64, remaining: u64, reset: Nanos, window: Option<Nanos>) -> Quota {
-    Quota {
+fn quota(limit: u64, remaining: u64, reset: Nanos, window: Option<Nanos>) -> StatedQuota {
+    StatedQuota {
         limit: Some(limit),
         window,
         remaining: Some(remaining),
@@ -88,13 +88,13 @@ fn the_slowest_of_several_windows_governs() {
     // slower sustained rate (0.43 s per request against 0.1 s).
     let mut learner = learner();
     let response = Observation::status(200)
-        .with_quota(Quota {
+        .with_quota(StatedQuota {
             limit: Some(100),
             window: Some(secs(10)),
             remaining: Some(99),
             reset_after: None,
         })
-        .with_quota(Quota {
+        .with_quota(StatedQuota {
             limit: Some(200_000),
             window: Some(secs(86_400)),
             remaining: Some(199_999),
@@ -150,7 +150,7 @@ fn a_bare_429_backs_off_exponentially_up_to_the_cap() {
         &pauses[..6],
         &[secs(1), secs(2), secs(4), secs(8), secs(16), secs(30)]
     );
-    assert!(pauses.iter().all(|&p| p <= config.backoff_cap));
+    assert!(pauses.iter().all(|&p| p <= config.backoff_cap()));
     // A success resets the backoff.
     learner.observe(&Observation::status(200), at(1_000));
     assert_eq!(
@@ -168,7 +168,7 @@ fn without_headers_the_rate_doubles_until_a_429_then_backs_off() {
     // Each probe period of successes doubles the rate.
     let mut now = 0;
     for expected_ms in [500, 250, 125] {
-        now += config.probe_period.as_millis_floor();
+        now += config.probe_period().as_millis_floor();
         let learned = learner.observe(&Observation::status(200), at(now));
         assert_eq!(learned.event, LearnEvent::Probed);
         assert_eq!(interval(&learner), Nanos::from_millis(expected_ms));
@@ -191,7 +191,7 @@ fn probes_stay_under_a_fresh_ceiling() {
     let interval = |l: &Learner| l.policy().window() / u64::from(l.policy().limit());
     let mut now = 0;
     for _ in 0..3 {
-        now += config.probe_period.as_millis_floor();
+        now += config.probe_period().as_millis_floor();
         learner.observe(&Observation::status(200), at(now));
     }
     let failed = interval(&learner);
@@ -260,7 +260,7 @@ fn observation() -> impl Strategy<Value = Observation> {
         prop::option::of(0u64..=1_000_000),
         prop::option::of(0u64..=100_000_000_000),
     )
-        .prop_map(|(limit, window, remaining, reset)| Quota {
+        .prop_map(|(limit, window, remaining, reset)| StatedQuota {
             limit,
             window: window.map(Nanos::from_nanos),
             remaining,
@@ -303,7 +303,7 @@ proptest! {
             }
             let policy = learner.policy();
             prop_assert!(policy.limit() >= 1 && !policy.window().is_zero());
-            let paced = policy.to_gcra(&config.policy).emission_interval();
+            let paced = policy.to_gcra(&config.policy()).emission_interval();
             prop_assert!(learner.gcra(now).emission_interval() >= paced);
             if let Some(stored) = learned.policy {
                 prop_assert_eq!(stored, policy);

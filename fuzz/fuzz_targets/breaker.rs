@@ -14,7 +14,7 @@ use ratekeeper_core::{
 #[derive(Debug, Arbitrary)]
 enum Event {
     Permit,
-    Record { slot: u8, failed: bool, keep: bool },
+    Record { slot: u8, failed: bool },
     Release { slot: u8 },
     Advance(u64),
     Reset,
@@ -86,23 +86,20 @@ fn drive_breaker(input: &BreakerInput) {
                     assert_eq!(rejected.error().code(), "RATE_LIMIT_CIRCUIT_OPEN");
                 }
             },
-            Event::Record { slot, failed, keep } => {
+            Event::Record { slot, failed } => {
                 if held.is_empty() {
                     continue;
                 }
-                let index = usize::from(slot) % held.len();
-                let permit = if keep {
-                    held[index]
-                } else {
-                    held.swap_remove(index)
-                };
+                // Recording consumes the permit: one permit, one record.
+                let permit = held.swap_remove(usize::from(slot) % held.len());
+                let probe = permit.is_probe();
                 let result = if failed {
                     CallResult::Failure
                 } else {
                     CallResult::Success
                 };
                 breaker.record(permit, result, now);
-                closed_by_success = !failed && permit.is_probe();
+                closed_by_success = !failed && probe;
             }
             Event::Release { slot } => {
                 if !held.is_empty() {

@@ -647,9 +647,22 @@ impl<S: AsyncStore, C: Clock> Gate<S, C> {
         // counted against `max_wait`, and a zero span ends the wait.
         loop {
             let now = self.clock.now();
-            let gcra = lock(&endpoint.learner).gcra(now);
+            let (gcra, known) = {
+                let learner = lock(&endpoint.learner);
+                (
+                    learner.gcra(now),
+                    learner.policy().source != PolicySource::Default,
+                )
+            };
             let left = max_wait.saturating_sub(*waited);
-            let ahead = (gcra.emission_interval() * 2).min(left);
+            // Under the default guess nothing is reserved ahead: the first
+            // response usually states the real limit, and slots queued at
+            // the guessed pace would hold every later call behind them.
+            let ahead = if known {
+                (gcra.emission_interval() * 2).min(left)
+            } else {
+                Nanos::ZERO
+            };
             let decision = self
                 .store
                 .acquire(key, &Acquire::reserve(gcra, ahead))

@@ -379,3 +379,42 @@ fn configuration_errors_name_the_field() {
     assert!(!config.enabled);
     assert_eq!(config.endpoints[0].bucket.as_deref(), Some("search"));
 }
+
+/// A new instance starts with what the fleet stored, and picks up what the
+/// fleet learns later at the next refresh.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn policies_come_from_the_store_on_first_use_and_refresh() {
+    use ratekeeper_core::{Clock, Policy, Store};
+
+    let path = "/fleet";
+    let server = Server::start(&[(path, Behavior::Always(200))]).await;
+    let clock = ratekeeper_http::TokioClock::new();
+    let store = ratekeeper_memory::MemoryStore::new(clock);
+    let key = server.key(path);
+    let configured = Policy::new(5, Nanos::from_secs(1), PolicySource::Configured, clock.now()).unwrap();
+    Store::set_policy(&store, &key, &configured).unwrap();
+    let config = Config {
+        policy_refresh_ms: 100,
+        ..test_config()
+    };
+    let gate = Arc::new(Gate::with_clock(store, clock, &config).unwrap());
+    let client = client(&gate);
+
+    assert_eq!(
+        common::classify(client.get(server.url(path)).send().await),
+        Result::Status(200)
+    );
+    let endpoint = gate.endpoints().remove(0);
+    assert_eq!((endpoint.limit, endpoint.source), (5, PolicySource::Configured));
+
+    let stated = Policy::new(8, Nanos::from_secs(1), PolicySource::Header, clock.now()).unwrap();
+    Store::set_policy(gate.store(), &key, &stated).unwrap();
+    // Past the refresh period, the next call reads the store again.
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    assert_eq!(
+        common::classify(client.get(server.url(path)).send().await),
+        Result::Status(200)
+    );
+    let endpoint = gate.endpoints().remove(0);
+    assert_eq!((endpoint.limit, endpoint.source), (8, PolicySource::Header));
+}

@@ -136,6 +136,24 @@ struct Endpoint {
     retries: AtomicU64,
 }
 
+/// A breaker and the state last reported in logs and metrics: the
+/// breaker's own state moves from open to half-open by the clock alone, so
+/// transitions are found by comparing.
+#[derive(Debug)]
+struct BreakerEntry {
+    breaker: Breaker,
+    reported: BreakerState,
+}
+
+impl BreakerEntry {
+    /// The transition since the last report, if any.
+    fn observe(&mut self, now: Instant) -> Option<(BreakerState, BreakerState)> {
+        let state = self.breaker.snapshot(now).state;
+        let before = core::mem::replace(&mut self.reported, state);
+        (before != state).then_some((before, state))
+    }
+}
+
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
     // Every critical section leaves the data consistent, so a panic in
     // another thread leaves nothing to repair.
@@ -223,7 +241,7 @@ pub struct Gate<S, C = TokioClock> {
     clock: C,
     settings: Settings,
     endpoints: Mutex<HashMap<String, Arc<Endpoint>>>,
-    breakers: Mutex<HashMap<String, Breaker>>,
+    breakers: Mutex<HashMap<String, BreakerEntry>>,
     errors: AtomicU64,
     waited_nanos: AtomicU64,
     seed: AtomicU64,
@@ -346,7 +364,7 @@ impl<S: AsyncStore, C: Clock> Gate<S, C> {
         let now = self.clock.now();
         let mut breakers: Vec<(String, BreakerSnapshot)> = lock(&self.breakers)
             .iter()
-            .map(|(key, breaker)| (key.clone(), breaker.snapshot(now)))
+            .map(|(key, entry)| (key.clone(), entry.breaker.snapshot(now)))
             .collect();
         breakers.sort_by(|a, b| a.0.cmp(&b.0));
         breakers
@@ -354,7 +372,9 @@ impl<S: AsyncStore, C: Clock> Gate<S, C> {
 
     /// Closes every breaker: for an operator who knows the API is back.
     pub fn reset_breakers(&self) {
-        lock(&self.breakers).values_mut().for_each(Breaker::reset);
+        lock(&self.breakers)
+            .values_mut()
+            .for_each(|entry| entry.breaker.reset());
     }
 
     pub(crate) fn settings(&self) -> &Settings {
@@ -469,8 +489,8 @@ impl<S: AsyncStore, C: Clock> Gate<S, C> {
             self.refresh_policy(key, &endpoint).await;
             let permit = self.permit(&breaker_key, key).map_err(Failure::Gate)?;
             if let Err(error) = self.wait_turn(key, &endpoint, &mut waited).await {
-                if let Some(breaker) = lock(&self.breakers).get_mut(&breaker_key) {
-                    breaker.release(permit);
+                if let Some(entry) = lock(&self.breakers).get_mut(&breaker_key) {
+                    entry.breaker.release(permit);
                 }
                 return Err(Failure::Gate(error.with_attempts(attempts)));
             }
@@ -509,7 +529,7 @@ impl<S: AsyncStore, C: Clock> Gate<S, C> {
                     (error.outcome(), None)
                 }
             };
-            self.record(&breaker_key, key, permit, outcome, now);
+            self.record(&breaker_key, permit, outcome, now);
             match retry.decide(outcome, retry_after, now, &mut rng) {
                 RetryDecision::Done => return result.map_err(Failure::Inner),
                 RetryDecision::Retry {
@@ -591,51 +611,45 @@ impl<S: AsyncStore, C: Clock> Gate<S, C> {
     fn permit(&self, breaker_key: &str, key: &str) -> Result<ratekeeper_core::Permit, Error> {
         let now = self.clock.now();
         let mut breakers = lock(&self.breakers);
-        let breaker = match breakers.get_mut(breaker_key) {
-            Some(breaker) => breaker,
+        let entry = match breakers.get_mut(breaker_key) {
+            Some(entry) => entry,
             None => {
                 // Validated in `Config::settings`, so this always builds.
                 let Ok(breaker) = Breaker::new(self.settings.breaker) else {
                     return Err(Error::new(ErrorKind::CircuitOpen, key));
                 };
-                breakers.entry(breaker_key.to_owned()).or_insert(breaker)
+                let entry = BreakerEntry {
+                    breaker,
+                    reported: BreakerState::Closed,
+                };
+                breakers.entry(breaker_key.to_owned()).or_insert(entry)
             }
         };
-        let before = breaker.snapshot(now).state;
-        let result = breaker.permit(now);
-        let after = breaker.snapshot(now).state;
+        let result = entry.breaker.permit(now);
+        let transition = entry.observe(now);
         drop(breakers);
-        if before != after {
+        if let Some((before, after)) = transition {
             breaker_transition(breaker_key, before, after);
         }
         result.map_err(|rejected| Error::from_core(rejected.error(), key))
     }
 
-    fn record(
-        &self,
-        breaker_key: &str,
-        key: &str,
-        permit: ratekeeper_core::Permit,
-        outcome: Outcome,
-        now: Instant,
-    ) {
+    fn record(&self, breaker_key: &str, permit: ratekeeper_core::Permit, outcome: Outcome, now: Instant) {
         let mut breakers = lock(&self.breakers);
-        let Some(breaker) = breakers.get_mut(breaker_key) else {
+        let Some(entry) = breakers.get_mut(breaker_key) else {
             return;
         };
-        let before = breaker.snapshot(now).state;
-        let changed = match outcome.for_breaker() {
-            Some(result) => breaker.record(permit, result, now),
-            None => {
-                breaker.release(permit);
-                None
+        match outcome.for_breaker() {
+            Some(result) => {
+                entry.breaker.record(permit, result, now);
             }
-        };
+            None => entry.breaker.release(permit),
+        }
+        let transition = entry.observe(now);
         drop(breakers);
-        if let Some(after) = changed.filter(|&after| after != before) {
+        if let Some((before, after)) = transition {
             breaker_transition(breaker_key, before, after);
         }
-        let _ = key;
     }
 
     /// Waits until the bucket admits one request, as the simulator proved:

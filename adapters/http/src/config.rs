@@ -61,10 +61,11 @@ pub enum BreakerScope {
 #[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct EndpointRuleConfig {
-    /// `host/path` pattern, `*` for one segment, `**` for the rest.
+    /// The pattern, in the syntax of [`ratekeeper_core::endpoint`]'s rules
+    /// (`api.close.com/api/v1/data/search/`, `/v1/items/*`).
     pub pattern: String,
-    /// A bucket name shared by every matching URL; none: the pattern is the
-    /// path template.
+    /// A bucket name shared by every matching URL (key `host@name`);
+    /// none: the pattern is a path template (`*` becomes `{id}`).
     pub bucket: Option<String>,
 }
 
@@ -72,27 +73,46 @@ pub struct EndpointRuleConfig {
 /// every field.
 #[derive(Clone, Debug, PartialEq, Deserialize)]
 #[serde(default, deny_unknown_fields)]
-#[allow(missing_docs)]
 pub struct Config {
+    /// `false`: every call passes straight through, unpaced and unretried.
     pub enabled: bool,
+    /// Where buckets live: `memory`, or a `redis://` URL. Read by the program that builds the store; the gate takes a store already made.
     pub store_url: String,
+    /// Share of each limit left unused, in percent (0 to 99, to two decimals).
     pub safety_margin_percent: f64,
+    /// Requests per `default_window_ms` for a bucket never seen.
     pub default_limit: u32,
+    /// The window of `default_limit`, in milliseconds.
     pub default_window_ms: u64,
+    /// Requests sent back to back at most (1: even pacing).
     pub burst: u32,
+    /// Requests per call, the first included (1: no retries).
     pub max_attempts: u32,
+    /// The first retry's backoff before jitter, in milliseconds.
     pub backoff_base_ms: u64,
+    /// The longest backoff, in milliseconds.
     pub backoff_cap_ms: u64,
+    /// No retry starts later than this after the call's first request.
     pub retry_budget_ms: u64,
+    /// Retry `POST` and `PATCH` without an idempotency key too.
     pub retry_any_method: bool,
+    /// A request carrying this header may be retried whatever its method (empty: none).
     pub idempotency_key_header: String,
+    /// The request header naming the tenant, for per-tenant buckets.
     pub tenant_header: Option<String>,
+    /// The longest a call waits for its bucket in all; past it the call fails with `RATE_LIMIT_WAIT_TOO_LONG`.
     pub max_wait_ms: u64,
+    /// How often an endpoint's policy is read again from the store.
     pub policy_refresh_ms: u64,
+    /// Consecutive failures that open a breaker (0: never).
     pub breaker_failures: u32,
+    /// How long an open breaker refuses before it lets a probe through.
     pub breaker_open_ms: u64,
+    /// Calls let through while half-open.
     pub breaker_probes: u32,
+    /// One breaker per endpoint key, or per host.
     pub breaker_scope: BreakerScope,
+    /// Rules over the built-in endpoint keys, tried in order.
     pub endpoints: Vec<EndpointRuleConfig>,
 }
 

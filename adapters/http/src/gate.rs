@@ -400,9 +400,9 @@ impl<S: AsyncStore, C: Clock> Gate<S, C> {
     fn breaker_key(&self, key: &str) -> String {
         match self.settings.breaker_scope {
             BreakerScope::Endpoint => key.to_owned(),
-            // The key is `host[#tenant]/path`: the host part is up to the
-            // first slash.
-            BreakerScope::Host => key.split('/').next().unwrap_or(key).to_owned(),
+            // The key is `host[#tenant]/path` or `host[#tenant]@bucket`:
+            // the host part is up to the first slash or `@`.
+            BreakerScope::Host => key.split(['/', '@']).next().unwrap_or(key).to_owned(),
         }
     }
 

@@ -418,3 +418,27 @@ async fn policies_come_from_the_store_on_first_use_and_refresh() {
     let endpoint = gate.endpoints().remove(0);
     assert_eq!((endpoint.limit, endpoint.source), (8, PolicySource::Header));
 }
+
+/// With `breaker_scope = "host"`, failures on any endpoint of a host count
+/// toward one breaker.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_host_breaker_counts_every_endpoint() {
+    let (first, second) = ("/first", "/second");
+    let server = Server::start(&[(first, Behavior::Always(502)), (second, Behavior::Always(502))]).await;
+    let config = Config::from_toml_str(
+        "max_attempts = 1\nbreaker_failures = 2\nbreaker_scope = \"host\"\ndefault_limit = 20",
+    )
+    .unwrap();
+    let gate = Arc::new(Gate::memory(&config).unwrap());
+    let client = client(&gate);
+    for path in [first, second] {
+        let result = common::classify(client.get(server.url(path)).send().await);
+        assert_eq!(result, Result::Gate("RATE_LIMIT_MAX_RETRIES_EXCEEDED"));
+    }
+    let result = common::classify(client.get(server.url(first)).send().await);
+    assert_eq!(result, Result::Gate("RATE_LIMIT_CIRCUIT_OPEN"));
+    assert_eq!(server.hits(first).len() + server.hits(second).len(), 2);
+    let breakers = gate.breakers();
+    assert_eq!(breakers.len(), 1);
+    assert_eq!(breakers[0].0, format!("127.0.0.1%3A{}", server.addr.port()));
+}

@@ -487,7 +487,9 @@ impl<S: AsyncStore, C: Clock> Gate<S, C> {
                 ));
             };
             self.refresh_policy(key, &endpoint).await;
-            let permit = self.permit(&breaker_key, key).map_err(Failure::Gate)?;
+            let permit = self
+                .permit(&breaker_key, key)
+                .map_err(|error| Failure::Gate(error.with_attempts(attempts)))?;
             if let Err(error) = self.wait_turn(key, &endpoint, &mut waited).await {
                 if let Some(entry) = lock(&self.breakers).get_mut(&breaker_key) {
                     entry.breaker.release(permit);

@@ -246,3 +246,79 @@ fn units(credit: u64, interval: u64) -> u32 {
     }
     u32::try_from(credit.checked_div(interval).unwrap_or(0)).unwrap_or(u32::MAX)
 }
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+    use ratekeeper_core::Gcra;
+
+    use super::*;
+
+    /// Instants and spans from the whole `u64` range, biased towards small
+    /// values and the horizon where the arithmetic changes.
+    fn nanos() -> impl Strategy<Value = u64> {
+        prop_oneof![
+            0u64..2_000,
+            0u64..10_000_000_000,
+            any::<u64>(),
+            (0u64..2_000).prop_map(|n| u64::MAX - n),
+        ]
+    }
+
+    fn gcra() -> impl Strategy<Value = Gcra> {
+        (
+            prop_oneof![1u64..100, 1u64..1_000_000_000, any::<u64>()],
+            prop_oneof![1u32..5, any::<u32>()],
+        )
+            .prop_filter_map("interval × burst fits", |(interval, burst)| {
+                Gcra::new(Nanos::from_nanos(interval), burst).ok()
+            })
+    }
+
+    fn request() -> impl Strategy<Value = Acquire> {
+        (gcra(), prop_oneof![0u32..4, any::<u32>()], nanos()).prop_map(|(gcra, cost, max_wait)| Acquire {
+            gcra,
+            cost,
+            max_wait: Nanos::from_nanos(max_wait),
+        })
+    }
+
+    fn word(nanos: u64) -> Option<Instant> {
+        (nanos != 0).then_some(Instant::from_nanos(nanos))
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(10_000))]
+
+        /// The two words decide exactly as the core's `BucketState`, with
+        /// zero standing for "never set".
+        #[test]
+        fn decides_as_the_core(tat in nanos(), paused in nanos(), request in request(), now in nanos()) {
+            let now = Instant::from_nanos(now);
+            let core = BucketState { tat: word(tat), paused_until: word(paused) };
+            let (expected, next) = core.decide(&request, now);
+            let (decision, next_tat) = decide(tat, paused, &request, now);
+            prop_assert_eq!(decision, expected);
+            prop_assert_eq!(next_tat, next.and_then(|next| next.tat).map(Instant::as_nanos));
+            // The state a cell keeps after `acquire` is the core's next state.
+            let cell = Cell::default();
+            cell.tat.store(tat, Ordering::SeqCst);
+            cell.paused_until.store(paused, Ordering::SeqCst);
+            prop_assert_eq!(cell.acquire(&request, now), expected);
+            let kept = next.unwrap_or(core);
+            prop_assert_eq!(cell.state().tat.map_or(0, Instant::as_nanos), kept.tat.map_or(0, Instant::as_nanos));
+            prop_assert_eq!(cell.state().paused_until, core.paused_until);
+        }
+
+        /// A pause on the cell is the core's `paused_for`.
+        #[test]
+        fn pauses_as_the_core(paused in nanos(), now in nanos(), span in nanos()) {
+            let (now, span) = (Instant::from_nanos(now), Nanos::from_nanos(span));
+            let cell = Cell::default();
+            cell.paused_until.store(paused, Ordering::SeqCst);
+            cell.pause(now, span);
+            let core = BucketState { tat: None, paused_until: word(paused) }.paused_for(now, span);
+            prop_assert_eq!(cell.state().paused_until.map_or(0, Instant::as_nanos), core.paused_until.map_or(0, Instant::as_nanos));
+        }
+    }
+}

@@ -337,12 +337,19 @@ impl<C: Clock> MemoryStore<C> {
         let entry = buckets
             .slots
             .entry(print.hash, |slot| slot.is(print), |slot| slot.hash);
-        let slot = entry.or_insert_with(|| Slot {
-            hash: print.hash,
-            check: print.check,
-            cell: Cell::default(),
-        });
-        op(&slot.into_mut().cell, now)
+        let slot = entry
+            .or_insert_with(|| Slot {
+                hash: print.hash,
+                check: print.check,
+                cell: Cell::default(),
+            })
+            .into_mut();
+        let result = op(&slot.cell, now);
+        // Buckets already held only ever settle later than they did, but a
+        // new one may settle before the shard's noted next idle instant.
+        let settles_at = slot.cell.settles_at();
+        buckets.next_idle_at = buckets.next_idle_at.min(settles_at);
+        result
     }
 }
 
@@ -353,25 +360,35 @@ impl Slot {
 }
 
 /// Makes room for one more bucket in a shard holding at most `cap`: sweeps
-/// idle buckets before the table would grow or when it is at the cap, and
-/// at the cap with none idle forgets the sampled bucket that settles first.
+/// idle buckets when the table has no room left or the shard is at the
+/// cap; at the cap with none idle, forgets the sampled bucket that settles
+/// first; and when the table still has no room, rebuilds it at the size
+/// the shard needs rather than let hashbrown double it.
 fn make_room(buckets: &mut Buckets, cap: usize, now: u64) {
-    let full_table = buckets.slots.len() >= buckets.slots.capacity();
-    let at_cap = buckets.slots.len() >= cap;
-    if !full_table && !at_cap {
+    // hashbrown's `capacity()` is what it holds plus what it can still take
+    // without growing; removed buckets' tombstones count against the latter.
+    if buckets.slots.len() < buckets.slots.capacity() && buckets.slots.len() < cap {
         return;
     }
     if now >= buckets.next_idle_at {
         sweep(buckets, now);
     }
-    let len = buckets.slots.len();
-    if len >= cap {
+    if buckets.slots.len() >= cap {
         evict_soonest_settled(buckets);
-    } else if len >= buckets.slots.capacity() / 2 {
-        // The sweep freed less than half: grow now (within the cap) rather
-        // than sweep again at the very next insertion.
-        let additional = len.min(cap.saturating_sub(len)).max(1);
-        buckets.slots.reserve(additional, |slot| slot.hash);
+    }
+    let len = buckets.slots.len();
+    if len < buckets.slots.capacity() {
+        return;
+    }
+    // No room without growing. Growing by doubling would, under churn at
+    // the cap, settle at tables four times the cap's size (tombstones push
+    // hashbrown to grow rather than rehash once more than half full);
+    // rebuilding at twice the live count, never past the cap, keeps the
+    // table the size a fresh one of the same buckets would have.
+    let wanted = len.saturating_mul(2).min(cap).max(len.saturating_add(1));
+    let old = std::mem::replace(&mut buckets.slots, HashTable::with_capacity(wanted));
+    for slot in old {
+        buckets.slots.insert_unique(slot.hash, slot, |slot| slot.hash);
     }
 }
 

@@ -84,7 +84,7 @@
 //!
 //! ## Features
 //!
-//! - `quanta`: [`QuantaClock`], a monotonic clock read from the CPU's
+//! - `quanta`: `QuantaClock`, a monotonic clock read from the CPU's
 //!   time-stamp counter, a few nanoseconds per reading.
 #![forbid(unsafe_code)]
 

@@ -26,8 +26,11 @@
 //!   new TAT: the write path, the one that swaps and contends. The counts
 //!   of admitted decisions are checked, so a side that refused (and so
 //!   skipped its write) would be caught.
-//! - Rounds interleave the two sides and alternate which goes first; each
-//!   figure is the median of the rounds; ratios are ratekeeper / governor.
+//! - Each round interleaves 21 chunks of each side, alternating which goes
+//!   first, so load from elsewhere falls on both, and keeps each side's
+//!   median chunk, so a chunk during which the thread was descheduled (the
+//!   machine is shared) does not count; each figure is the median of the
+//!   rounds; ratios are ratekeeper / governor.
 
 use std::hint::black_box;
 use std::num::NonZeroU32;
@@ -126,23 +129,38 @@ fn time_two_threads(ops: u32, op: &(impl Fn() -> bool + Sync)) -> f64 {
     elapsed.as_nanos() as f64 / (2.0 * f64::from(ops))
 }
 
-/// Runs `ours` and `theirs` for `rounds` interleaved rounds (alternating
-/// which goes first) and returns the medians and their ratio.
+/// Chunks per round: each round alternates the two sides this many
+/// times, so a burst of load from elsewhere on the machine falls on both,
+/// and takes the median chunk of each side, so a chunk in which the thread
+/// was descheduled (the machine is shared) does not count.
+const CHUNKS: u32 = 21;
+
+/// Runs `ours` and `theirs` (each timing `ops` operations and returning
+/// nanoseconds per operation) for `rounds` rounds of [`CHUNKS`] interleaved
+/// chunks, alternating which side goes first, and returns the medians of
+/// the rounds and their ratio.
 fn side_by_side(
     name: (&'static str, &'static str, &'static str),
     rounds: usize,
-    mut ours: impl FnMut() -> f64,
-    mut theirs: impl FnMut() -> f64,
+    ops: u32,
+    mut ours: impl FnMut(u32) -> f64,
+    mut theirs: impl FnMut(u32) -> f64,
 ) -> Vec<Figure> {
+    let chunk = (ops / CHUNKS).max(1);
     let (mut our_samples, mut their_samples) = (Vec::new(), Vec::new());
-    for round in 0..rounds {
-        if round % 2 == 0 {
-            our_samples.push(ours());
-            their_samples.push(theirs());
-        } else {
-            their_samples.push(theirs());
-            our_samples.push(ours());
+    for _ in 0..rounds {
+        let (mut our_chunks, mut their_chunks) = (Vec::new(), Vec::new());
+        for i in 0..CHUNKS {
+            if i % 2 == 0 {
+                our_chunks.push(ours(chunk));
+                their_chunks.push(theirs(chunk));
+            } else {
+                their_chunks.push(theirs(chunk));
+                our_chunks.push(ours(chunk));
+            }
         }
+        our_samples.push(median(&mut our_chunks).unwrap_or(f64::NAN));
+        their_samples.push(median(&mut their_chunks).unwrap_or(f64::NAN));
     }
     let ours = median(&mut our_samples).unwrap_or(f64::NAN);
     let theirs = median(&mut their_samples).unwrap_or(f64::NAN);
@@ -161,6 +179,19 @@ fn round3(x: f64) -> f64 {
     (x * 1000.0).round() / 1000.0
 }
 
+/// One direct decision on ratekeeper's side (kept out of line on both
+/// sides alike, so that neither benefits from being folded into the loop).
+#[inline(never)]
+pub fn direct_ratekeeper(bucket: &Bucket<QuantaClock>, check: &Acquire) -> bool {
+    bucket.acquire(check).is_allowed()
+}
+
+/// One direct decision on governor's side.
+#[inline(never)]
+pub fn direct_governor(limiter: &governor::DefaultDirectRateLimiter) -> bool {
+    limiter.check().is_ok()
+}
+
 /// Figures of the in-memory store against governor: medians of `rounds`
 /// interleaved rounds.
 pub fn figures(rounds: usize) -> Vec<Figure> {
@@ -173,8 +204,9 @@ pub fn figures(rounds: usize) -> Vec<Figure> {
     figures.extend(side_by_side(
         ("ns_direct", "ns_direct_governor", "ratio_direct"),
         rounds,
-        || time_per_op(SINGLE_THREAD_OPS, |_| bucket.acquire(&check).is_allowed()),
-        || time_per_op(SINGLE_THREAD_OPS, |_| direct.check().is_ok()),
+        SINGLE_THREAD_OPS,
+        |ops| time_per_op(ops, |_| direct_ratekeeper(&bucket, &check)),
+        |ops| time_per_op(ops, |_| direct_governor(&direct)),
     ));
 
     // Keyed over 10,000 keys, all present before the first measured run.
@@ -189,13 +221,14 @@ pub fn figures(rounds: usize) -> Vec<Figure> {
     figures.extend(side_by_side(
         ("ns_keyed_10k", "ns_keyed_10k_governor", "ratio_keyed_10k"),
         rounds,
-        || {
-            time_per_op(SINGLE_THREAD_OPS, |i| {
+        SINGLE_THREAD_OPS,
+        |ops| {
+            time_per_op(ops, |i| {
                 store.acquire(key_at(i), &check).is_ok_and(|d| d.is_allowed())
             })
         },
-        || {
-            time_per_op(SINGLE_THREAD_OPS, |i| {
+        |ops| {
+            time_per_op(ops, |i| {
                 keys.get(i as usize % KEYS)
                     .is_some_and(|key| keyed.check_key(key).is_ok())
             })
@@ -217,8 +250,9 @@ pub fn figures(rounds: usize) -> Vec<Figure> {
             "ratio_contended_2_threads",
         ),
         rounds,
-        || time_two_threads(CONTENDED_OPS_PER_THREAD, &|| bucket.acquire(&check).is_allowed()),
-        || time_two_threads(CONTENDED_OPS_PER_THREAD, &|| direct.check().is_ok()),
+        CONTENDED_OPS_PER_THREAD,
+        |ops| time_two_threads(ops, &|| direct_ratekeeper(&bucket, &check)),
+        |ops| time_two_threads(ops, &|| direct_governor(&direct)),
     ));
 
     figures

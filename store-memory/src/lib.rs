@@ -56,10 +56,13 @@
 //! gets, so forgetting it changes no decision. The store forgets idle
 //! buckets by itself, one shard at a time:
 //!
-//! 1. before a shard's table would grow, it first sweeps the shard's idle
-//!    buckets (and grows only if that freed less than half);
+//! 1. before a shard's table would grow, it first sweeps the shard's
+//!    buckets idle for longer than the [idle
+//!    grace](MemoryStoreBuilder::idle_grace) (10 s by default, so that a
+//!    key used now and then keeps its bucket rather than have it made
+//!    again each time), and grows only if that freed less than half;
 //! 2. at the cap ([`MemoryStoreBuilder::max_buckets`], split evenly over
-//!    the shards), it sweeps the shard's idle buckets first;
+//!    the shards), it sweeps every idle bucket of the shard, grace or not;
 //! 3. at the cap with **no** idle bucket in the shard, it forgets, among a
 //!    sample of 16 of the shard's buckets, the one whose state would have
 //!    expired first (the least owed). That bucket's next request meets a

@@ -73,6 +73,7 @@ pub struct MemoryStoreBuilder {
     max_buckets: usize,
     max_policies: usize,
     shards: Option<usize>,
+    idle_grace: Nanos,
 }
 
 impl MemoryStoreBuilder {
@@ -84,7 +85,26 @@ impl MemoryStoreBuilder {
             max_buckets: MemoryStore::<()>::DEFAULT_MAX_BUCKETS,
             max_policies: MemoryStore::<()>::DEFAULT_MAX_POLICIES,
             shards: None,
+            idle_grace: MemoryStore::<()>::DEFAULT_IDLE_GRACE,
         }
+    }
+
+    /// How long a bucket stays idle before a shard about to grow forgets
+    /// it (at the cap, idle buckets go at once). A key used now and then,
+    /// slower than its rate, then keeps its bucket instead of having it
+    /// forgotten and made again each time; memory stays bounded by the cap
+    /// either way. Zero forgets idle buckets whenever a table would grow.
+    ///
+    /// ```
+    /// use ratekeeper_core::{ManualClock, Nanos};
+    /// use ratekeeper_memory::MemoryStore;
+    ///
+    /// let store = MemoryStore::builder().idle_grace(Nanos::ZERO).build(ManualClock::new());
+    /// # drop(store);
+    /// ```
+    pub const fn idle_grace(mut self, idle_grace: Nanos) -> MemoryStoreBuilder {
+        self.idle_grace = idle_grace;
+        self
     }
 
     /// The most buckets held at once (at least 1). See [`MemoryStore`] for
@@ -122,6 +142,7 @@ impl MemoryStoreBuilder {
             shard_mask: shards.saturating_sub(1),
             buckets_per_shard: self.max_buckets.checked_div(shards).unwrap_or(1).max(1),
             policies_per_shard: self.max_policies.checked_div(shards).unwrap_or(1).max(1),
+            idle_grace: self.idle_grace.as_nanos(),
             place: foldhash::fast::RandomState::default(),
             tell_apart: foldhash::fast::RandomState::default(),
         }
@@ -152,6 +173,7 @@ pub struct MemoryStore<C> {
     shard_mask: usize,
     buckets_per_shard: usize,
     policies_per_shard: usize,
+    idle_grace: u64,
     place: foldhash::fast::RandomState,
     tell_apart: foldhash::fast::RandomState,
 }
@@ -161,6 +183,8 @@ impl<C> MemoryStore<C> {
     pub const DEFAULT_MAX_BUCKETS: usize = 100_000;
     /// The default cap on policies: 100,000.
     pub const DEFAULT_MAX_POLICIES: usize = 100_000;
+    /// The default [idle grace](MemoryStoreBuilder::idle_grace): 10 s.
+    pub const DEFAULT_IDLE_GRACE: Nanos = Nanos::from_secs(10);
 }
 
 impl MemoryStore<()> {
@@ -332,7 +356,12 @@ impl<C: Clock> MemoryStore<C> {
         let mut buckets = write(&shard.buckets);
         let now = self.clock.now();
         if buckets.slots.find(print.hash, |slot| slot.is(print)).is_none() {
-            make_room(&mut buckets, self.buckets_per_shard, now.as_nanos());
+            make_room(
+                &mut buckets,
+                self.buckets_per_shard,
+                now.as_nanos(),
+                self.idle_grace,
+            );
         }
         let entry = buckets
             .slots
@@ -360,18 +389,20 @@ impl Slot {
 }
 
 /// Makes room for one more bucket in a shard holding at most `cap`: sweeps
-/// idle buckets when the table has no room left or the shard is at the
-/// cap; at the cap with none idle, forgets the sampled bucket that settles
+/// buckets idle for `grace` when the table has no room left, every idle
+/// bucket when the shard is at the cap; at the cap with none idle, forgets the sampled bucket that settles
 /// first; and when the table still has no room, rebuilds it at the size
 /// the shard needs rather than let hashbrown double it.
-fn make_room(buckets: &mut Buckets, cap: usize, now: u64) {
+fn make_room(buckets: &mut Buckets, cap: usize, now: u64, grace: u64) {
     // hashbrown's `capacity()` is what it holds plus what it can still take
     // without growing; removed buckets' tombstones count against the latter.
-    if buckets.slots.len() < buckets.slots.capacity() && buckets.slots.len() < cap {
+    let at_cap = buckets.slots.len() >= cap;
+    if buckets.slots.len() < buckets.slots.capacity() && !at_cap {
         return;
     }
-    if now >= buckets.next_idle_at {
-        sweep(buckets, now);
+    let idle_since = if at_cap { now } else { now.saturating_sub(grace) };
+    if idle_since >= buckets.next_idle_at {
+        sweep(buckets, idle_since);
     }
     if buckets.slots.len() >= cap {
         evict_soonest_settled(buckets);
@@ -392,12 +423,13 @@ fn make_room(buckets: &mut Buckets, cap: usize, now: u64) {
     }
 }
 
-/// Forgets every idle bucket and notes when the next one will be.
-fn sweep(buckets: &mut Buckets, now: u64) {
+/// Forgets every bucket idle since `idle_since` (settled at or before it)
+/// and notes when the next one settles.
+fn sweep(buckets: &mut Buckets, idle_since: u64) {
     let mut next_idle_at = u64::MAX;
     buckets.slots.retain(|slot| {
         let settles_at = slot.cell.settles_at();
-        if settles_at <= now {
+        if settles_at <= idle_since {
             false
         } else {
             next_idle_at = next_idle_at.min(settles_at);

@@ -179,6 +179,21 @@ fn round3(x: f64) -> f64 {
     (x * 1000.0).round() / 1000.0
 }
 
+/// Heap bytes per bucket of a store holding `count` idle buckets (used
+/// once, then the clock moved past them), as its tables allocated them
+/// ([`MemoryStore::heap_bytes`]).
+pub fn bytes_per_idle_bucket(count: usize) -> f64 {
+    let store = MemoryStore::builder()
+        .max_buckets(count)
+        .build(ratekeeper_core::ManualClock::new());
+    let check = Acquire::check(gcra());
+    for key in keys(count) {
+        let _ = store.acquire(&key, &check);
+    }
+    store.clock().advance(Nanos::from_secs(1));
+    store.heap_bytes() as f64 / store.len().max(1) as f64
+}
+
 /// One direct decision on ratekeeper's side (kept out of line on both
 /// sides alike, so that neither benefits from being folded into the loop).
 #[inline(never)]
@@ -238,6 +253,10 @@ pub fn figures(rounds: usize) -> Vec<Figure> {
     figures.push((
         "bytes_per_bucket_keyed_10k",
         round2(store.heap_bytes() as f64 / store.len() as f64).into(),
+    ));
+    figures.push((
+        "bytes_per_idle_bucket_100k",
+        round2(bytes_per_idle_bucket(100_000)).into(),
     ));
 
     // Two threads on one bucket.

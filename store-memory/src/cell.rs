@@ -38,32 +38,59 @@ impl Cell {
     pub(crate) fn acquire(&self, request: &Acquire, now: Instant) -> Decision {
         // The hot path, kept small enough to inline: an unpaused bucket
         // admitting at the first try. Anything else (a refusal, a pause, a
-        // lost race, arithmetic near the horizon) goes the general way.
+        // lost race, arithmetic near the horizon) goes the general way,
+        // starting from the TAT last seen.
         let tat = self.tat.load(Ordering::SeqCst);
         let paused_until = self.paused_until.load(Ordering::SeqCst);
         let now_ns = now.as_nanos();
+        let mut seen = tat;
         if paused_until <= now_ns
             && let Some(Plan::Admit { new_tat, wait }) = plan_unpaused(tat, request, now_ns)
-            && self
+        {
+            match self
                 .tat
                 .compare_exchange(tat, new_tat, Ordering::SeqCst, Ordering::SeqCst)
-                .is_ok()
-        {
-            return admitted(request, now_ns, new_tat, wait);
+            {
+                Ok(_) => return admitted(request, now_ns, new_tat, wait),
+                Err(current) => seen = current,
+            }
         }
-        self.acquire_contended(request, now)
+        self.acquire_from(seen, request, now)
     }
 
-    /// [`Cell::acquire`] in general: loops until the decision it made is
-    /// known to have been made on the TAT in force.
+    /// [`Cell::acquire`] in general, from the TAT `tat` last seen: loops
+    /// until the decision it made is known to have been made on the TAT in
+    /// force. Only what the swap needs is worked out before it; the rest of
+    /// the decision after, which keeps the window in which another thread
+    /// can win the race short.
     #[cold]
     #[inline(never)]
-    fn acquire_contended(&self, request: &Acquire, now: Instant) -> Decision {
-        let mut tat = self.tat.load(Ordering::SeqCst);
-        let mut backoff = Backoff::default();
+    fn acquire_from(&self, mut tat: u64, request: &Acquire, now: Instant) -> Decision {
+        let now_ns = now.as_nanos();
         loop {
             let paused_until = self.paused_until.load(Ordering::SeqCst);
-            let (decision, next_tat) = decide(tat, paused_until, request, now);
+            let plan = if paused_until <= now_ns {
+                plan_unpaused(tat, request, now_ns)
+            } else {
+                None
+            };
+            let (decision, next_tat) = match plan {
+                Some(Plan::Admit { new_tat, wait }) => {
+                    match self
+                        .tat
+                        .compare_exchange_weak(tat, new_tat, Ordering::SeqCst, Ordering::SeqCst)
+                    {
+                        Ok(_) => return admitted(request, now_ns, new_tat, wait),
+                        Err(current) => {
+                            tat = current;
+                            continue;
+                        }
+                    }
+                }
+                Some(Plan::Refuse { base, wait }) => (refused(request, now_ns, base, wait), None),
+                Some(Plan::Impossible) => (impossible(request), None),
+                None => decide_in_core(tat, paused_until, request, now),
+            };
             match next_tat {
                 Some(next_tat) if next_tat != tat => {
                     match self
@@ -71,10 +98,7 @@ impl Cell {
                         .compare_exchange_weak(tat, next_tat, Ordering::SeqCst, Ordering::SeqCst)
                     {
                         Ok(_) => return decision,
-                        Err(seen) => {
-                            tat = seen;
-                            backoff.spin();
-                        }
+                        Err(current) => tat = current,
                     }
                 }
                 // Refused, or admitted without moving the TAT (cost zero):
@@ -117,31 +141,6 @@ impl Cell {
     }
 }
 
-/// Exponential backoff after a lost race: the thread that won keeps the
-/// cache line a little longer and finishes its next decision locally,
-/// instead of both threads pulling the line back and forth and failing in
-/// turn. Under contention this raises throughput; uncontended it is never
-/// reached.
-#[derive(Debug, Default)]
-struct Backoff {
-    step: u32,
-}
-
-impl Backoff {
-    /// The most spins: `2^MAX_STEP` pause instructions.
-    const MAX_STEP: u32 = 6;
-
-    #[inline]
-    fn spin(&mut self) {
-        for _ in 0..1u32 << self.step {
-            std::hint::spin_loop();
-        }
-        if self.step < Self::MAX_STEP {
-            self.step += 1;
-        }
-    }
-}
-
 /// [`BucketState::decide`] on the two words: the decision and, when
 /// admitted, the TAT to store.
 ///
@@ -149,6 +148,7 @@ impl Backoff {
 /// takes [`plan_unpaused`], the core's rule in `u64` arithmetic; every
 /// other case calls `BucketState::decide` itself. The two agree on every
 /// input (property-tested below).
+#[cfg(test)]
 fn decide(tat: u64, paused_until: u64, request: &Acquire, now: Instant) -> (Decision, Option<u64>) {
     let now_ns = now.as_nanos();
     let plan = if paused_until <= now_ns {

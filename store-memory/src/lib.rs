@@ -80,10 +80,14 @@
 //! at the cap, a new key's policy replaces the shard's policy learned
 //! longest ago.
 //!
-//! A bucket costs 32 bytes in its table plus one control byte; with
-//! hashbrown's load factor the table holds between about 37 and 75 bytes
-//! per bucket (42 bytes per bucket measured at 100,000 buckets, see
-//! [`MemoryStore::heap_bytes`]). Nothing is allocated per key beyond that.
+//! A bucket costs 32 bytes in its table plus one control byte. hashbrown
+//! keeps its tables between 7/16 and 7/8 full, so a held bucket costs
+//! between about 38 and 75 bytes of heap depending on where the table is
+//! in its growth: 43.5 bytes per bucket measured with 100,000 idle buckets
+//! and 54 with 10,000 ([`MemoryStore::heap_bytes`] divided by
+//! [`MemoryStore::len`]; the bench's `compare` prints both). Nothing is
+//! allocated per key beyond that, and under churn at the cap a shard's
+//! table is rebuilt at the size it needs rather than left to double.
 //!
 //! ## Features
 //!

@@ -37,25 +37,29 @@ impl Cell {
     #[inline]
     pub(crate) fn acquire(&self, request: &Acquire, now: Instant) -> Decision {
         // The hot path, kept small enough to inline: an unpaused bucket
-        // admitting at the first try. Anything else (a refusal, a pause, a
-        // lost race, arithmetic near the horizon) goes the general way,
-        // starting from the TAT last seen.
-        let tat = self.tat.load(Ordering::SeqCst);
-        let paused_until = self.paused_until.load(Ordering::SeqCst);
+        // admitting, retried at once on a lost race with the TAT the race
+        // returned. Anything else (a refusal, a pause, arithmetic near the
+        // horizon) goes the general way, starting from the TAT last seen.
         let now_ns = now.as_nanos();
-        let mut seen = tat;
-        if paused_until <= now_ns
-            && let Some(Plan::Admit { new_tat, wait }) = plan_unpaused(tat, request, now_ns)
-        {
-            match self
-                .tat
-                .compare_exchange(tat, new_tat, Ordering::SeqCst, Ordering::SeqCst)
+        let mut tat = self.tat.load(Ordering::SeqCst);
+        loop {
+            let paused_until = self.paused_until.load(Ordering::SeqCst);
+            if paused_until <= now_ns
+                && let Some(Plan::Admit { new_tat, wait }) = plan_unpaused(tat, request, now_ns)
             {
-                Ok(_) => return admitted(request, now_ns, new_tat, wait),
-                Err(current) => seen = current,
+                match self
+                    .tat
+                    .compare_exchange_weak(tat, new_tat, Ordering::SeqCst, Ordering::SeqCst)
+                {
+                    Ok(_) => return admitted(request, now_ns, new_tat, wait),
+                    Err(current) => {
+                        tat = current;
+                        continue;
+                    }
+                }
             }
+            return self.acquire_from(tat, request, now);
         }
-        self.acquire_from(seen, request, now)
     }
 
     /// [`Cell::acquire`] in general, from the TAT `tat` last seen: loops

@@ -7,7 +7,7 @@ use std::collections::HashMap;
 
 use proptest::prelude::*;
 use ratekeeper_core::{Acquire, BucketState, Clock, Gcra, ManualClock, Nanos, Store};
-use ratekeeper_memory::MemoryStore;
+use ratekeeper_memory::{Bucket, MemoryStore};
 
 const KEYS: [&str; 5] = [
     "api.example.com/v1/items",
@@ -37,7 +37,8 @@ fn op() -> impl Strategy<Value = Op> {
 proptest! {
     #![proptest_config(ProptestConfig::with_cases(10_000))]
 
-    /// Every decision equals the sequential core's; forgetting idle buckets
+    /// Every decision equals the sequential core's (the store's for every
+    /// key, a `Bucket`'s for the first); forgetting idle buckets
     /// (at a cap exactly the number of keys, one shard, so sweeps happen
     /// all the time) changes none of them.
     #[test]
@@ -49,6 +50,8 @@ proptest! {
         let gcra = Gcra::new(Nanos::from_nanos(interval), burst).unwrap();
         let store = MemoryStore::builder().max_buckets(KEYS.len()).shards(1).build(ManualClock::new());
         let mut model: HashMap<&str, BucketState> = HashMap::new();
+        // The single-bucket limiter follows the first key's operations.
+        let bucket = Bucket::new(store.clock());
         for op in ops {
             let now = store.clock().now();
             match op {
@@ -61,12 +64,18 @@ proptest! {
                         *state = next;
                     }
                     prop_assert_eq!(store.acquire(key, &request).unwrap(), expected);
+                    if key == KEYS[0] {
+                        prop_assert_eq!(bucket.acquire(&request), expected);
+                    }
                 }
                 Op::Pause { key, span } => {
                     let key = KEYS[key];
                     let state = model.entry(key).or_default();
                     *state = state.paused_for(now, Nanos::from_nanos(span));
                     store.pause(key, Nanos::from_nanos(span)).unwrap();
+                    if key == KEYS[0] {
+                        bucket.pause(Nanos::from_nanos(span));
+                    }
                 }
                 Op::Advance(span) => {
                     store.clock().advance(Nanos::from_nanos(span));

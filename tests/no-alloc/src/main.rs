@@ -11,7 +11,9 @@ use core::hint::black_box;
 use core::panic::PanicInfo;
 
 use ratekeeper_core::{
-    Acquire, BucketState, Clock, Gcra, ManualClock, Nanos, Policy, PolicyConfig, PolicySource,
+    Acquire, Backoff, BackoffConfig, Breaker, BreakerConfig, BucketState, CallResult, Clock, Gcra,
+    ManualClock, Method, Nanos, Outcome, Policy, PolicyConfig, PolicySource, RequestKind, RetryPolicy,
+    RetryState, SplitMix64,
 };
 
 fn exercise() -> u64 {
@@ -32,6 +34,32 @@ fn exercise() -> u64 {
         if let Some(next) = next {
             state = next;
         }
+    }
+    total.wrapping_add(retry_and_break(&clock))
+}
+
+fn retry_and_break(clock: &ManualClock) -> u64 {
+    let mut rng = SplitMix64::new(black_box(7));
+    let mut total = 0u64;
+    let mut backoff = Backoff::new(BackoffConfig::GO_HIGH_LEVEL);
+    while let Some(delay) = backoff.next_delay(&mut rng, black_box(None)) {
+        total = total.wrapping_add(delay.as_nanos());
+    }
+    let mut retry = RetryState::new(RetryPolicy::SUPABASE, RequestKind::new(Method::Get), clock.now());
+    let decision = retry.decide(Outcome::Response(black_box(503)), None, clock.now(), &mut rng);
+    if let Some(wait) = decision.wait() {
+        total = total.wrapping_add(wait.as_nanos());
+    }
+    if let Ok(mut breaker) = Breaker::<1>::new(BreakerConfig::GO_HIGH_LEVEL) {
+        for _ in 0..black_box(6) {
+            match breaker.permit(clock.now()) {
+                Ok(permit) => {
+                    breaker.record(permit, CallResult::Failure, clock.now());
+                }
+                Err(rejected) => total = total.wrapping_add(rejected.error().attempts().into()),
+            }
+        }
+        total = total.wrapping_add(u64::from(breaker.snapshot(clock.now()).trips));
     }
     total
 }

@@ -1,0 +1,409 @@
+//! Absolute times as servers write them: the three HTTP-date forms of
+//! RFC 9110 §5.6.7, ISO 8601 / RFC 3339, and JavaScript's
+//! `Date.prototype.toString()`.
+//!
+//! Leniency, and why: weekday names are read but not checked against the
+//! date (a wrong weekday does not make the time ambiguous); month and
+//! weekday names are matched without regard to case; `GMT`, `UTC` and `Z`
+//! all mean UTC. A two-digit RFC 850 year is taken as 19xx from 70 up and
+//! 20xx below (a fixed pivot: RFC 9110's "more than 50 years in the
+//! future" rule needs a clock this function does not have). An ISO 8601
+//! time without an offset is taken as UTC, since every provider that sends
+//! one (Jira Cloud, Akamai, Anthropic) means UTC. Times before 1970 and
+//! after 9999 are not read.
+
+use super::UnixTime;
+
+const SECS_PER_DAY: u64 = 86_400;
+const NANOS_PER_SEC: u64 = 1_000_000_000;
+
+/// Days from 1970-01-01 to `year-month-day`, for a valid date from 1970 on
+/// (after Howard Hinnant's `days_from_civil`, in unsigned arithmetic).
+fn days_from_civil(year: u64, month: u64, day: u64) -> u64 {
+    let year = if month <= 2 { year.saturating_sub(1) } else { year };
+    let era = year / 400;
+    let year_of_era = year.saturating_sub(era.saturating_mul(400));
+    let shifted_month = if month > 2 {
+        month.saturating_sub(3)
+    } else {
+        month.saturating_add(9)
+    };
+    let day_of_year = shifted_month
+        .saturating_mul(153)
+        .saturating_add(2)
+        .checked_div(5)
+        .unwrap_or(0)
+        .saturating_add(day)
+        .saturating_sub(1);
+    let day_of_era = year_of_era
+        .saturating_mul(365)
+        .saturating_add(year_of_era / 4)
+        .saturating_sub(year_of_era / 100)
+        .saturating_add(day_of_year);
+    era.saturating_mul(146_097)
+        .saturating_add(day_of_era)
+        .saturating_sub(719_468)
+}
+
+fn days_in_month(year: u64, month: u64) -> u64 {
+    let leap = (year.is_multiple_of(4) && !year.is_multiple_of(100)) || year.is_multiple_of(400);
+    match month {
+        2 if leap => 29,
+        2 => 28,
+        4 | 6 | 9 | 11 => 30,
+        _ => 31,
+    }
+}
+
+/// A calendar time in UTC, validated.
+#[derive(Clone, Copy, Debug, Default)]
+struct Civil {
+    year: u64,
+    month: u64,
+    day: u64,
+    hour: u64,
+    minute: u64,
+    second: u64,
+    billionths: u64,
+}
+
+impl Civil {
+    /// Seconds since the epoch shifted by `offset_secs` east of UTC, or
+    /// `None` for an impossible date or one before 1970.
+    fn to_unix(self, offset_secs: i64) -> Option<UnixTime> {
+        let valid = (1970..=9999).contains(&self.year)
+            && (1..=12).contains(&self.month)
+            && self.day >= 1
+            && self.day <= days_in_month(self.year, self.month)
+            && self.hour < 24
+            && self.minute < 60
+            && self.second <= 60;
+        if !valid {
+            return None;
+        }
+        let local = days_from_civil(self.year, self.month, self.day)
+            .checked_mul(SECS_PER_DAY)?
+            .checked_add(self.hour.checked_mul(3600)?)?
+            .checked_add(self.minute.checked_mul(60)?)?
+            .checked_add(self.second)?;
+        let utc = i64::try_from(local).ok()?.checked_sub(offset_secs)?;
+        let secs = u64::try_from(utc).ok()?;
+        let nanos = secs.checked_mul(NANOS_PER_SEC)?.checked_add(self.billionths)?;
+        Some(UnixTime::from_nanos(nanos))
+    }
+}
+
+fn digits(text: &[u8]) -> Option<u64> {
+    if text.is_empty() || text.len() > 9 || !text.iter().all(u8::is_ascii_digit) {
+        return None;
+    }
+    text.iter().try_fold(0u64, |acc, &d| {
+        acc.checked_mul(10)?.checked_add(u64::from(d.wrapping_sub(b'0')))
+    })
+}
+
+fn fixed_digits(text: &[u8], len: usize) -> Option<u64> {
+    if text.len() == len { digits(text) } else { None }
+}
+
+fn month(name: &[u8]) -> Option<u64> {
+    const MONTHS: [&[u8]; 12] = [
+        b"jan", b"feb", b"mar", b"apr", b"may", b"jun", b"jul", b"aug", b"sep", b"oct", b"nov", b"dec",
+    ];
+    let position = MONTHS.iter().position(|m| m.eq_ignore_ascii_case(name))?;
+    u64::try_from(position).ok()?.checked_add(1)
+}
+
+fn is_weekday(name: &[u8]) -> bool {
+    const DAYS: [&[u8]; 7] = [
+        b"monday",
+        b"tuesday",
+        b"wednesday",
+        b"thursday",
+        b"friday",
+        b"saturday",
+        b"sunday",
+    ];
+    DAYS.iter().any(|day| {
+        day.eq_ignore_ascii_case(name)
+            || (name.len() == 3 && day.get(..3).is_some_and(|short| short.eq_ignore_ascii_case(name)))
+    })
+}
+
+/// `hh:mm:ss` into (hour, minute, second).
+fn clock_time(text: &[u8]) -> Option<(u64, u64, u64)> {
+    let mut parts = text.split(|&b| b == b':');
+    let hour = fixed_digits(parts.next()?, 2)?;
+    let minute = fixed_digits(parts.next()?, 2)?;
+    let second = fixed_digits(parts.next()?, 2)?;
+    if parts.next().is_some() {
+        return None;
+    }
+    Some((hour, minute, second))
+}
+
+/// `GMT`, `UTC`, `Z`, `GMT+0100`, `UTC-05:30`, `+0000`: seconds east of UTC.
+fn zone(text: &[u8]) -> Option<i64> {
+    let lower_is =
+        |s: &[u8]| text.len() >= s.len() && text.get(..s.len()).is_some_and(|p| p.eq_ignore_ascii_case(s));
+    let offset = if lower_is(b"GMT") || lower_is(b"UTC") {
+        text.get(3..)?
+    } else if text.eq_ignore_ascii_case(b"Z") {
+        return Some(0);
+    } else {
+        text
+    };
+    if offset.is_empty() {
+        return Some(0);
+    }
+    numeric_offset(offset)
+}
+
+/// `+hh`, `+hhmm`, `+hh:mm` (or `-`): seconds east of UTC.
+fn numeric_offset(text: &[u8]) -> Option<i64> {
+    let (sign, rest) = match text.split_first()? {
+        (b'+', rest) => (1i64, rest),
+        (b'-', rest) => (-1i64, rest),
+        _ => return None,
+    };
+    let (hours, minutes) = match rest.len() {
+        2 => (fixed_digits(rest, 2)?, 0),
+        4 => (fixed_digits(rest.get(..2)?, 2)?, fixed_digits(rest.get(2..)?, 2)?),
+        5 if rest.get(2) == Some(&b':') => {
+            (fixed_digits(rest.get(..2)?, 2)?, fixed_digits(rest.get(3..)?, 2)?)
+        }
+        _ => return None,
+    };
+    if hours > 23 || minutes > 59 {
+        return None;
+    }
+    let secs = i64::try_from(hours.checked_mul(3600)?.checked_add(minutes.checked_mul(60)?)?).ok()?;
+    sign.checked_mul(secs)
+}
+
+/// Up to eight words of `text`, split on blanks and commas.
+fn words(text: &[u8]) -> ([&[u8]; 8], usize) {
+    let mut out: [&[u8]; 8] = [&[]; 8];
+    let mut count = 0usize;
+    for word in text
+        .split(|&b| b == b' ' || b == b',' || b == b'\t')
+        .filter(|w| !w.is_empty())
+    {
+        match out.get_mut(count) {
+            Some(slot) => *slot = word,
+            None => return (out, usize::MAX),
+        }
+        count = count.saturating_add(1);
+    }
+    (out, count)
+}
+
+/// An HTTP-date in any of RFC 9110's three forms, or a JavaScript
+/// `Date.toString()`:
+///
+/// - IMF-fixdate `Sun, 06 Nov 1994 08:49:37 GMT`;
+/// - RFC 850 `Sunday, 06-Nov-94 08:49:37 GMT`;
+/// - asctime `Sun Nov  6 08:49:37 1994`;
+/// - JavaScript `Mon Jan 01 2024 12:00:00 GMT+0100 (Central European Standard Time)`.
+pub(crate) fn parse_http_date(raw: &[u8]) -> Option<UnixTime> {
+    let text = raw.trim_ascii();
+    // A JavaScript date ends in a parenthesised zone name: drop it.
+    let text = match text.iter().position(|&b| b == b'(') {
+        Some(open) => text.get(..open)?.trim_ascii(),
+        None => text,
+    };
+    let (w, count) = words(text);
+    let w = w.get(..count)?;
+    let w = match w.split_first() {
+        Some((first, rest)) if is_weekday(first) => rest,
+        _ => w,
+    };
+    let mut civil = Civil::default();
+    let offset;
+    match w {
+        // IMF-fixdate: 06 Nov 1994 08:49:37 GMT
+        [day, mon, year, time, tz] if day.first().is_some_and(u8::is_ascii_digit) => {
+            civil.day = digits(day)?;
+            civil.month = month(mon)?;
+            civil.year = fixed_digits(year, 4)?;
+            (civil.hour, civil.minute, civil.second) = clock_time(time)?;
+            offset = zone(tz)?;
+        }
+        // RFC 850: 06-Nov-94 08:49:37 GMT
+        [date, time, tz] => {
+            let mut parts = date.split(|&b| b == b'-');
+            civil.day = fixed_digits(parts.next()?, 2)?;
+            civil.month = month(parts.next()?)?;
+            let year = parts.next()?;
+            if parts.next().is_some() {
+                return None;
+            }
+            civil.year = match year.len() {
+                2 => {
+                    let yy = digits(year)?;
+                    if yy >= 70 {
+                        yy.checked_add(1900)?
+                    } else {
+                        yy.checked_add(2000)?
+                    }
+                }
+                4 => digits(year)?,
+                _ => return None,
+            };
+            (civil.hour, civil.minute, civil.second) = clock_time(time)?;
+            offset = zone(tz)?;
+        }
+        // asctime: Nov  6 08:49:37 1994
+        [mon, day, time, year] if time.contains(&b':') => {
+            civil.month = month(mon)?;
+            civil.day = digits(day)?;
+            (civil.hour, civil.minute, civil.second) = clock_time(time)?;
+            civil.year = fixed_digits(year, 4)?;
+            offset = 0;
+        }
+        // JavaScript: Jan 01 2024 12:00:00 GMT+0100
+        [mon, day, year, time, tz] => {
+            civil.month = month(mon)?;
+            civil.day = digits(day)?;
+            civil.year = fixed_digits(year, 4)?;
+            (civil.hour, civil.minute, civil.second) = clock_time(time)?;
+            offset = zone(tz)?;
+        }
+        [mon, day, year, time] if mon.first().is_some_and(u8::is_ascii_alphabetic) => {
+            civil.month = month(mon)?;
+            civil.day = digits(day)?;
+            civil.year = fixed_digits(year, 4)?;
+            (civil.hour, civil.minute, civil.second) = clock_time(time)?;
+            offset = 0;
+        }
+        _ => return None,
+    }
+    if civil.day > 31 {
+        return None;
+    }
+    civil.to_unix(offset)
+}
+
+/// ISO 8601 / RFC 3339 as rate-limit headers use it: `YYYY-MM-DD`, then
+/// optionally `T` (or `t` or a blank) and `hh:mm`, `:ss`, `.fraction`, and
+/// a zone (`Z`, `+hh:mm`, `+hhmm`, `+hh`; none means UTC). Jira Cloud
+/// sends minute precision (`2024-01-01T12:00Z`).
+pub(crate) fn parse_iso8601(raw: &[u8]) -> Option<UnixTime> {
+    let text = raw.trim_ascii();
+    let mut civil = Civil {
+        year: fixed_digits(text.get(..4)?, 4)?,
+        month: fixed_digits(text.get(5..7)?, 2)?,
+        day: fixed_digits(text.get(8..10)?, 2)?,
+        ..Civil::default()
+    };
+    if text.get(4) != Some(&b'-') || text.get(7) != Some(&b'-') {
+        return None;
+    }
+    let rest = text.get(10..)?;
+    let Some((&separator, time)) = rest.split_first() else {
+        return civil.to_unix(0);
+    };
+    if !matches!(separator, b'T' | b't' | b' ') {
+        return None;
+    }
+    civil.hour = fixed_digits(time.get(..2)?, 2)?;
+    if time.get(2) != Some(&b':') {
+        return None;
+    }
+    civil.minute = fixed_digits(time.get(3..5)?, 2)?;
+    let mut rest = time.get(5..)?;
+    if let Some(after) = rest.strip_prefix(b":") {
+        civil.second = fixed_digits(after.get(..2)?, 2)?;
+        rest = after.get(2..)?;
+        if let Some(after) = rest.strip_prefix(b".").or_else(|| rest.strip_prefix(b",")) {
+            let len = after
+                .iter()
+                .position(|b| !b.is_ascii_digit())
+                .unwrap_or(after.len());
+            let fraction = after.get(..len)?;
+            if fraction.is_empty() {
+                return None;
+            }
+            let mut scale = 100_000_000u64;
+            for &d in fraction.iter().take(9) {
+                civil.billionths = civil
+                    .billionths
+                    .saturating_add(u64::from(d.wrapping_sub(b'0')).saturating_mul(scale));
+                scale /= 10;
+            }
+            rest = after.get(len..)?;
+        }
+    }
+    let offset = match rest {
+        [] => 0,
+        [b'Z' | b'z'] => 0,
+        zone => numeric_offset(zone)?,
+    };
+    civil.to_unix(offset)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn secs(t: Option<UnixTime>) -> Option<u64> {
+        t.map(|t| t.as_nanos() / NANOS_PER_SEC)
+    }
+
+    #[test]
+    fn rfc9110_forms_agree() {
+        // RFC 9110 §5.6.7's example, in all three forms.
+        let expected = Some(784_111_777);
+        assert_eq!(secs(parse_http_date(b"Sun, 06 Nov 1994 08:49:37 GMT")), expected);
+        assert_eq!(secs(parse_http_date(b"Sunday, 06-Nov-94 08:49:37 GMT")), expected);
+        assert_eq!(secs(parse_http_date(b"Sun Nov  6 08:49:37 1994")), expected);
+    }
+
+    #[test]
+    fn javascript_date_string() {
+        // lemlist: X-RateLimit-Reset in Date.prototype.toString() form.
+        assert_eq!(
+            secs(parse_http_date(
+                b"Mon Jan 01 2024 13:00:00 GMT+0100 (Central European Standard Time)"
+            )),
+            Some(1_704_110_400)
+        );
+    }
+
+    #[test]
+    fn iso8601_forms() {
+        assert_eq!(secs(parse_iso8601(b"2024-01-01T12:00Z")), Some(1_704_110_400));
+        assert_eq!(
+            secs(parse_iso8601(b"2024-01-01T12:00:00.250Z")),
+            Some(1_704_110_400)
+        );
+        assert_eq!(
+            secs(parse_iso8601(b"2024-01-01T13:00:00+01:00")),
+            Some(1_704_110_400)
+        );
+        assert_eq!(secs(parse_iso8601(b"2024-01-01 12:00:00")), Some(1_704_110_400));
+        assert_eq!(secs(parse_iso8601(b"2024-01-01")), Some(1_704_067_200));
+        for bad in [
+            &b"2024-13-01T00:00Z"[..],
+            b"2023-02-29",
+            b"2024-01-01T24:00Z",
+            b"1969-12-31",
+            b"2024-01-01X",
+        ] {
+            assert_eq!(parse_iso8601(bad), None, "{bad:?}");
+        }
+    }
+
+    #[test]
+    fn rejects_nonsense() {
+        for bad in [
+            &b""[..],
+            b"Sun, 32 Nov 1994 08:49:37 GMT",
+            b"Sun, 06 Foo 1994 08:49:37 GMT",
+            b"tomorrow",
+            b"Sun, 06 Nov 1994 8:49:37 GMT",
+        ] {
+            assert_eq!(parse_http_date(bad), None, "{bad:?}");
+        }
+    }
+}

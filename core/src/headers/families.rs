@@ -1,0 +1,1169 @@
+//! Which header names belong to which family, and how a family's fields
+//! become [`Quota`]s. One pass over the headers keeps the recognised ones
+//! (borrowed, not copied); a second pass over those resolves them.
+
+use super::dates::{parse_http_date, parse_iso8601};
+use super::numbers::{NumberError, looks_like_go_duration, parse_decimal, parse_go_duration};
+use super::structured::{BareItem, SplitOutsideQuotes, bare_item, key_value, unquoted};
+use super::{
+    Format, MAX_COUNT, MAX_WAIT, ParseOptions, Quota, QuotaUnit, RateLimitInfo, ResetUnit, UnixTime,
+    WarningKind,
+};
+use crate::time::Nanos;
+
+const NANOS_PER_SEC: u64 = 1_000_000_000;
+const NANOS_PER_MILLI: u64 = 1_000_000;
+const DAY: Nanos = Nanos::from_secs(86_400);
+
+/// A family of fields that together state one quota.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Group {
+    Ietf,
+    XRateLimit,
+    XRateLimitDashed,
+    GoHighLevelDaily,
+    HubSpotDaily,
+    HubSpotSecondly,
+    HubSpotInterval,
+    XApp24Hour,
+    XUser24Hour,
+    OpenAiRequests,
+    OpenAiTokens,
+    AnthropicRequests,
+    AnthropicTokens,
+    AnthropicInputTokens,
+    AnthropicOutputTokens,
+    Brevo,
+}
+
+const GROUPS: [Group; 16] = [
+    Group::Ietf,
+    Group::XRateLimit,
+    Group::XRateLimitDashed,
+    Group::GoHighLevelDaily,
+    Group::HubSpotDaily,
+    Group::HubSpotSecondly,
+    Group::HubSpotInterval,
+    Group::XApp24Hour,
+    Group::XUser24Hour,
+    Group::OpenAiRequests,
+    Group::OpenAiTokens,
+    Group::AnthropicRequests,
+    Group::AnthropicTokens,
+    Group::AnthropicInputTokens,
+    Group::AnthropicOutputTokens,
+    Group::Brevo,
+];
+
+impl Group {
+    const fn format(self) -> Format {
+        match self {
+            Group::Ietf => Format::IetfFields,
+            Group::XRateLimit => Format::XRateLimit,
+            Group::XRateLimitDashed => Format::XRateLimitDashed,
+            Group::GoHighLevelDaily => Format::GoHighLevelDaily,
+            Group::HubSpotDaily | Group::HubSpotSecondly | Group::HubSpotInterval => Format::HubSpot,
+            Group::XApp24Hour | Group::XUser24Hour => Format::X24Hour,
+            Group::OpenAiRequests | Group::OpenAiTokens => Format::OpenAi,
+            Group::AnthropicRequests
+            | Group::AnthropicTokens
+            | Group::AnthropicInputTokens
+            | Group::AnthropicOutputTokens => Format::Anthropic,
+            Group::Brevo => Format::Brevo,
+        }
+    }
+
+    const fn unit(self) -> QuotaUnit {
+        match self {
+            Group::OpenAiTokens
+            | Group::AnthropicTokens
+            | Group::AnthropicInputTokens
+            | Group::AnthropicOutputTokens => QuotaUnit::Tokens,
+            _ => QuotaUnit::Requests,
+        }
+    }
+
+    /// The window the field names themselves state.
+    const fn named_window(self) -> Option<Nanos> {
+        match self {
+            Group::GoHighLevelDaily | Group::HubSpotDaily | Group::XApp24Hour | Group::XUser24Hour => {
+                Some(DAY)
+            }
+            Group::HubSpotSecondly => Some(Nanos::from_secs(1)),
+            _ => None,
+        }
+    }
+
+    /// Whether a bare number in this group's reset field follows the
+    /// profile's unit (the generic `*-Reset` names) or is fixed by the
+    /// vendor's documentation (seconds from now: Brevo, X's 24-hour fields
+    /// are epoch seconds and caught by magnitude).
+    const fn reset_follows_profile(self) -> bool {
+        matches!(
+            self,
+            Group::Ietf | Group::XRateLimit | Group::XRateLimitDashed | Group::Brevo
+        )
+    }
+}
+
+/// A field's role within its group.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Role {
+    Limit,
+    Remaining,
+    Used,
+    /// A reset time in any form (see the module docs).
+    Reset,
+    /// Seconds from now, possibly fractional (Discord).
+    ResetAfter,
+    /// An absolute time (GitLab's `-ResetTime`, Akamai's `-Next`).
+    ResetTime,
+    WindowSeconds,
+    WindowMillis,
+    FillRate,
+}
+
+/// A recognised header name.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Field {
+    Grouped(Group, Role),
+    /// `RateLimit`: Close, draft-07 Dictionary, draft-08 List.
+    RateLimit,
+    /// `RateLimit-Policy`.
+    RateLimitPolicy,
+    /// A retry-after, by precedence (0 first) and unit in nanoseconds.
+    RetryAfter(u8, u64),
+    Date,
+    Shopify,
+    Salesforce,
+    Zendesk,
+}
+
+const fn g(group: Group, role: Role) -> Field {
+    Field::Grouped(group, role)
+}
+
+/// Every recognised name, lowercase.
+const NAMES: [(&str, Field); 64] = [
+    ("date", Field::Date),
+    ("retry-after", Field::RetryAfter(0, NANOS_PER_SEC)),
+    ("x-ratelimit-retry-after", Field::RetryAfter(1, NANOS_PER_SEC)),
+    ("x-ratelimit-retry", Field::RetryAfter(2, NANOS_PER_SEC)),
+    (
+        "requestlimit-default-retryafter",
+        Field::RetryAfter(3, NANOS_PER_MILLI),
+    ),
+    ("ratelimit", Field::RateLimit),
+    ("ratelimit-policy", Field::RateLimitPolicy),
+    ("ratelimit-limit", g(Group::Ietf, Role::Limit)),
+    ("ratelimit-remaining", g(Group::Ietf, Role::Remaining)),
+    ("ratelimit-reset", g(Group::Ietf, Role::Reset)),
+    ("ratelimit-observed", g(Group::Ietf, Role::Used)),
+    ("ratelimit-resettime", g(Group::Ietf, Role::ResetTime)),
+    ("x-ratelimit-limit", g(Group::XRateLimit, Role::Limit)),
+    ("x-ratelimit-max", g(Group::XRateLimit, Role::Limit)),
+    ("x-ratelimit-remaining", g(Group::XRateLimit, Role::Remaining)),
+    ("x-ratelimit-used", g(Group::XRateLimit, Role::Used)),
+    ("x-ratelimit-reset", g(Group::XRateLimit, Role::Reset)),
+    ("x-ratelimit-reset-after", g(Group::XRateLimit, Role::ResetAfter)),
+    ("x-ratelimit-next", g(Group::XRateLimit, Role::ResetTime)),
+    (
+        "x-ratelimit-interval-milliseconds",
+        g(Group::XRateLimit, Role::WindowMillis),
+    ),
+    (
+        "x-ratelimit-interval-seconds",
+        g(Group::XRateLimit, Role::WindowSeconds),
+    ),
+    ("x-ratelimit-fillrate", g(Group::XRateLimit, Role::FillRate)),
+    ("x-rate-limit", g(Group::XRateLimitDashed, Role::Limit)),
+    ("x-rate-limit-limit", g(Group::XRateLimitDashed, Role::Limit)),
+    (
+        "x-rate-limit-remaining",
+        g(Group::XRateLimitDashed, Role::Remaining),
+    ),
+    ("x-rate-limit-reset", g(Group::XRateLimitDashed, Role::Reset)),
+    ("x-ratelimit-limit-daily", g(Group::GoHighLevelDaily, Role::Limit)),
+    (
+        "x-ratelimit-daily-remaining",
+        g(Group::GoHighLevelDaily, Role::Remaining),
+    ),
+    ("x-hubspot-ratelimit-daily", g(Group::HubSpotDaily, Role::Limit)),
+    (
+        "x-hubspot-ratelimit-daily-remaining",
+        g(Group::HubSpotDaily, Role::Remaining),
+    ),
+    (
+        "x-hubspot-ratelimit-secondly",
+        g(Group::HubSpotSecondly, Role::Limit),
+    ),
+    (
+        "x-hubspot-ratelimit-secondly-remaining",
+        g(Group::HubSpotSecondly, Role::Remaining),
+    ),
+    ("x-hubspot-ratelimit-max", g(Group::HubSpotInterval, Role::Limit)),
+    (
+        "x-hubspot-ratelimit-remaining",
+        g(Group::HubSpotInterval, Role::Remaining),
+    ),
+    (
+        "x-hubspot-ratelimit-interval-milliseconds",
+        g(Group::HubSpotInterval, Role::WindowMillis),
+    ),
+    ("x-app-limit-24hour-limit", g(Group::XApp24Hour, Role::Limit)),
+    (
+        "x-app-limit-24hour-remaining",
+        g(Group::XApp24Hour, Role::Remaining),
+    ),
+    ("x-app-limit-24hour-reset", g(Group::XApp24Hour, Role::Reset)),
+    ("x-user-limit-24hour-limit", g(Group::XUser24Hour, Role::Limit)),
+    (
+        "x-user-limit-24hour-remaining",
+        g(Group::XUser24Hour, Role::Remaining),
+    ),
+    ("x-user-limit-24hour-reset", g(Group::XUser24Hour, Role::Reset)),
+    (
+        "x-ratelimit-limit-requests",
+        g(Group::OpenAiRequests, Role::Limit),
+    ),
+    (
+        "x-ratelimit-remaining-requests",
+        g(Group::OpenAiRequests, Role::Remaining),
+    ),
+    (
+        "x-ratelimit-reset-requests",
+        g(Group::OpenAiRequests, Role::Reset),
+    ),
+    ("x-ratelimit-limit-tokens", g(Group::OpenAiTokens, Role::Limit)),
+    (
+        "x-ratelimit-remaining-tokens",
+        g(Group::OpenAiTokens, Role::Remaining),
+    ),
+    ("x-ratelimit-reset-tokens", g(Group::OpenAiTokens, Role::Reset)),
+    (
+        "anthropic-ratelimit-requests-limit",
+        g(Group::AnthropicRequests, Role::Limit),
+    ),
+    (
+        "anthropic-ratelimit-requests-remaining",
+        g(Group::AnthropicRequests, Role::Remaining),
+    ),
+    (
+        "anthropic-ratelimit-requests-reset",
+        g(Group::AnthropicRequests, Role::Reset),
+    ),
+    (
+        "anthropic-ratelimit-tokens-limit",
+        g(Group::AnthropicTokens, Role::Limit),
+    ),
+    (
+        "anthropic-ratelimit-tokens-remaining",
+        g(Group::AnthropicTokens, Role::Remaining),
+    ),
+    (
+        "anthropic-ratelimit-tokens-reset",
+        g(Group::AnthropicTokens, Role::Reset),
+    ),
+    (
+        "anthropic-ratelimit-input-tokens-limit",
+        g(Group::AnthropicInputTokens, Role::Limit),
+    ),
+    (
+        "anthropic-ratelimit-input-tokens-remaining",
+        g(Group::AnthropicInputTokens, Role::Remaining),
+    ),
+    (
+        "anthropic-ratelimit-input-tokens-reset",
+        g(Group::AnthropicInputTokens, Role::Reset),
+    ),
+    (
+        "anthropic-ratelimit-output-tokens-limit",
+        g(Group::AnthropicOutputTokens, Role::Limit),
+    ),
+    (
+        "anthropic-ratelimit-output-tokens-remaining",
+        g(Group::AnthropicOutputTokens, Role::Remaining),
+    ),
+    (
+        "anthropic-ratelimit-output-tokens-reset",
+        g(Group::AnthropicOutputTokens, Role::Reset),
+    ),
+    ("x-sib-ratelimit-limit", g(Group::Brevo, Role::Limit)),
+    ("x-sib-ratelimit-remaining", g(Group::Brevo, Role::Remaining)),
+    ("x-sib-ratelimit-reset", g(Group::Brevo, Role::Reset)),
+    ("x-shopify-shop-api-call-limit", Field::Shopify),
+    ("sforce-limit-info", Field::Salesforce),
+];
+
+/// Names starting like this may carry rate-limit data, plus a few exact
+/// ones; checking the first byte first keeps the common non-matching
+/// header (`content-type`, `server`, ...) to one comparison.
+fn classify(name: &[u8]) -> Option<Field> {
+    let first = name.first()?.to_ascii_lowercase();
+    if !matches!(first, b'd' | b'r' | b'x' | b'a' | b's' | b'z') {
+        return None;
+    }
+    if name.eq_ignore_ascii_case(b"zendesk-ratelimit-tickets-index") {
+        return Some(Field::Zendesk);
+    }
+    NAMES
+        .iter()
+        .find(|(known, _)| known.len() == name.len() && known.as_bytes().eq_ignore_ascii_case(name))
+        .map(|&(_, field)| field)
+}
+
+/// A recognised field: what it is, where it was, its value.
+#[derive(Clone, Copy, Debug)]
+struct Entry<'a> {
+    field: Field,
+    header: u16,
+    value: &'a [u8],
+}
+
+const ENTRY_CAPACITY: usize = 32;
+const POLICY_CAPACITY: usize = 8;
+const ITEM_CAPACITY: usize = 6;
+
+/// Which limits a policy may be joined to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Owner {
+    /// `RateLimit-Policy`, or policies in `RateLimit-Limit`.
+    Ietf,
+    /// Policies in `X-RateLimit-Limit` (WHOOP).
+    XRateLimit,
+    /// Policies in `X-Rate-Limit-Limit`.
+    XRateLimitDashed,
+}
+
+#[derive(Clone, Copy, Debug)]
+struct Policy<'a> {
+    owner: Owner,
+    name: Option<&'a [u8]>,
+    quota: Option<u64>,
+    window: Option<Nanos>,
+    unit: QuotaUnit,
+    header: u16,
+    joined: bool,
+    /// Set when another policy shares its join key with a different window.
+    ambiguous: bool,
+}
+
+#[derive(Clone, Copy, Debug)]
+struct Item<'a> {
+    name: &'a [u8],
+    remaining: Option<u64>,
+    reset_after: Option<Nanos>,
+    header: u16,
+}
+
+/// Everything gathered from one response before it is resolved.
+struct Reader<'a> {
+    entries: [Option<Entry<'a>>; ENTRY_CAPACITY],
+    entry_count: usize,
+    policies: [Option<Policy<'a>>; POLICY_CAPACITY],
+    items: [Option<Item<'a>>; ITEM_CAPACITY],
+    reference: Option<UnixTime>,
+    reset_unit: Option<ResetUnit>,
+    close_profile: bool,
+    info: RateLimitInfo,
+}
+
+pub(super) fn parse<'a, I>(status: Option<u16>, headers: I, options: &ParseOptions) -> RateLimitInfo
+where
+    I: IntoIterator<Item = (&'a [u8], &'a [u8])>,
+{
+    let mut reader = Reader {
+        entries: [None; ENTRY_CAPACITY],
+        entry_count: 0,
+        policies: [None; POLICY_CAPACITY],
+        items: [None; ITEM_CAPACITY],
+        reference: None,
+        reset_unit: options.profile.reset_unit(),
+        close_profile: options.profile.name() == "close",
+        info: RateLimitInfo::empty(status),
+    };
+    let mut too_many = false;
+    for (position, (name, value)) in headers.into_iter().enumerate() {
+        let Some(field) = classify(name.trim_ascii()) else {
+            continue;
+        };
+        let header = u16::try_from(position).unwrap_or(u16::MAX);
+        match reader.entries.get_mut(reader.entry_count) {
+            Some(slot) => {
+                *slot = Some(Entry { field, header, value });
+                reader.entry_count = reader.entry_count.saturating_add(1);
+            }
+            None if !too_many => {
+                too_many = true;
+                reader.warn(header, WarningKind::TooManyFields);
+            }
+            None => {}
+        }
+    }
+    reader.resolve(options);
+    reader.info
+}
+
+/// The outcome of reading one value: a value, or a reason to ignore it.
+type Read<T> = Result<T, WarningKind>;
+
+impl<'a> Reader<'a> {
+    fn warn(&mut self, header: u16, kind: WarningKind) {
+        self.info.warnings.push(header, kind);
+    }
+
+    fn entries(&self) -> impl Iterator<Item = Entry<'a>> + '_ {
+        self.entries.iter().take(self.entry_count).flatten().copied()
+    }
+
+    /// The one value of a singleton field, or `None` (with a warning) when
+    /// it came more than once with different values.
+    fn singleton(&mut self, field: Field) -> Option<(u16, &'a [u8])> {
+        let mut found: Option<(u16, &'a [u8])> = None;
+        let mut conflict: Option<u16> = None;
+        for entry in self.entries() {
+            if entry.field != field {
+                continue;
+            }
+            match found {
+                None => found = Some((entry.header, entry.value)),
+                Some((_, first)) if first.trim_ascii() == entry.value.trim_ascii() => {}
+                Some(_) => {
+                    conflict.get_or_insert(entry.header);
+                }
+            }
+        }
+        if let Some(header) = conflict {
+            self.warn(header, WarningKind::Conflicting);
+            return None;
+        }
+        found
+    }
+
+    /// Keeps a value or records why not.
+    fn keep<T>(&mut self, header: u16, read: Read<T>) -> Option<T> {
+        match read {
+            Ok(value) => Some(value),
+            Err(kind) => {
+                self.warn(header, kind);
+                None
+            }
+        }
+    }
+
+    /// A count whose failure the caller reports (clamping is reported here).
+    fn strict_count(&mut self, header: u16, raw: &[u8]) -> Read<u64> {
+        let (value, clamped) = read_count(raw)?;
+        if clamped {
+            self.warn(header, WarningKind::Clamped);
+        }
+        Ok(value)
+    }
+
+    fn count(&mut self, header: u16, raw: &[u8]) -> Option<u64> {
+        let read = read_count(raw);
+        match read {
+            Ok((value, clamped)) => {
+                if clamped {
+                    self.warn(header, WarningKind::Clamped);
+                }
+                Some(value)
+            }
+            Err(kind) => {
+                self.warn(header, kind);
+                None
+            }
+        }
+    }
+
+    /// A span, clamped to [`MAX_WAIT`] with a warning.
+    fn span(&mut self, header: u16, read: Read<Nanos>) -> Option<Nanos> {
+        let span = self.keep(header, read)?;
+        Some(self.clamped(header, span))
+    }
+
+    /// `span`, or [`MAX_WAIT`] with a warning when longer.
+    fn clamped(&mut self, header: u16, span: Nanos) -> Nanos {
+        if span > MAX_WAIT {
+            self.warn(header, WarningKind::Clamped);
+            return MAX_WAIT;
+        }
+        span
+    }
+
+    /// The span from the reference time until `at`.
+    fn until(&self, at: UnixTime) -> Read<Nanos> {
+        let reference = self.reference.ok_or(WarningKind::NoReferenceTime)?;
+        match at.as_nanos().checked_sub(reference.as_nanos()) {
+            Some(ahead) if Nanos::from_nanos(ahead) <= MAX_WAIT => Ok(Nanos::from_nanos(ahead)),
+            Some(_) => Err(WarningKind::ImplausibleTime),
+            None if reference.as_nanos().saturating_sub(at.as_nanos()) <= DAY.as_nanos() => Ok(Nanos::ZERO),
+            None => Err(WarningKind::ImplausibleTime),
+        }
+    }
+
+    /// A reset value in any form; `unit` for a bare number, `None` for the
+    /// magnitude rule.
+    fn reset(&self, raw: &[u8], unit: Option<ResetUnit>) -> Read<Nanos> {
+        let text = raw.trim_ascii();
+        match text.first() {
+            Some(b) if b.is_ascii_alphabetic() => {
+                return self.until(parse_http_date(text).ok_or(WarningKind::Malformed)?);
+            }
+            None => return Err(WarningKind::Malformed),
+            _ => {}
+        }
+        if text.get(4) == Some(&b'-') {
+            return self.until(parse_iso8601(text).ok_or(WarningKind::Malformed)?);
+        }
+        if looks_like_go_duration(text) {
+            return parse_go_duration(text).ok_or(WarningKind::Malformed);
+        }
+        let number = parse_decimal(text).map_err(number_warning)?;
+        if number.saturated {
+            return Err(WarningKind::ImplausibleTime);
+        }
+        let unit = unit.unwrap_or(if number.at_least(1_000_000_000_000) {
+            ResetUnit::EpochMillis
+        } else if number.at_least(1_000_000_000) {
+            ResetUnit::EpochSeconds
+        } else {
+            ResetUnit::DeltaSeconds
+        });
+        match unit {
+            ResetUnit::DeltaSeconds => Ok(number.scaled(NANOS_PER_SEC)),
+            ResetUnit::DeltaMillis => Ok(number.scaled(NANOS_PER_MILLI)),
+            ResetUnit::EpochSeconds => {
+                self.until(UnixTime::from_nanos(number.scaled(NANOS_PER_SEC).as_nanos()))
+            }
+            ResetUnit::EpochMillis => {
+                self.until(UnixTime::from_nanos(number.scaled(NANOS_PER_MILLI).as_nanos()))
+            }
+        }
+    }
+
+    /// Seconds from now, possibly fractional.
+    fn delta(raw: &[u8], unit: u64) -> Read<Nanos> {
+        let number = parse_decimal(raw).map_err(number_warning)?;
+        Ok(number.scaled(unit))
+    }
+
+    /// Appends a quota, clamping remaining to limit.
+    fn push_quota(&mut self, mut quota: Quota, header: u16) {
+        if let (Some(limit), Some(remaining)) = (quota.limit, quota.remaining)
+            && remaining > limit
+        {
+            self.warn(header, WarningKind::RemainingAboveLimit);
+            quota.remaining = Some(limit);
+        }
+        match self.info.quotas.get_mut(usize::from(self.info.quota_count)) {
+            Some(slot) => {
+                *slot = quota;
+                self.info.quota_count = self.info.quota_count.saturating_add(1);
+            }
+            None => self.warn(header, WarningKind::TooManyQuotas),
+        }
+    }
+
+    fn resolve(&mut self, options: &ParseOptions) {
+        if let Some((header, raw)) = self.singleton(Field::Date) {
+            let date = parse_http_date(raw).ok_or(WarningKind::Malformed);
+            self.info.date = self.keep(header, date);
+        }
+        self.reference = if options.now_overrides_date {
+            options.now
+        } else {
+            self.info.date.or(options.now)
+        };
+        self.resolve_retry_after();
+        self.collect_policies();
+        self.resolve_rate_limit_field();
+        for group in GROUPS {
+            self.resolve_group(group);
+        }
+        self.resolve_ratios();
+        self.resolve_unjoined_policies();
+        self.info.governing = governing(self.info.quotas());
+    }
+
+    fn resolve_retry_after(&mut self) {
+        for precedence in 0..4u8 {
+            let mut unit = NANOS_PER_SEC;
+            let field = self.entries().find_map(|e| match e.field {
+                Field::RetryAfter(p, u) if p == precedence => {
+                    unit = u;
+                    Some(e.field)
+                }
+                _ => None,
+            });
+            let Some(field) = field else { continue };
+            let Some((header, raw)) = self.singleton(field) else {
+                continue;
+            };
+            let text = raw.trim_ascii();
+            let read = if text.first().is_some_and(u8::is_ascii_alphabetic) {
+                parse_http_date(text)
+                    .ok_or(WarningKind::Malformed)
+                    .and_then(|at| self.until(at))
+            } else {
+                Self::delta(text, unit)
+            };
+            if let Some(span) = self.span(header, read) {
+                self.info.retry_after = Some(span);
+                return;
+            }
+        }
+    }
+
+    fn add_policy(&mut self, policy: Policy<'a>) {
+        // A second policy with the same join key and a different window
+        // makes both ambiguous (draft-06: `10;w=1, 10;w=60` is invalid).
+        let mut ambiguous = false;
+        for existing in self.policies.iter_mut().flatten() {
+            let same_key = existing.owner == policy.owner
+                && match (existing.name, policy.name) {
+                    (Some(a), Some(b)) => a == b,
+                    (None, None) => existing.quota == policy.quota,
+                    _ => false,
+                };
+            if same_key && existing.window != policy.window {
+                existing.ambiguous = true;
+                ambiguous = true;
+            }
+        }
+        let header = policy.header;
+        match self.policies.iter_mut().find(|slot| slot.is_none()) {
+            Some(slot) => *slot = Some(Policy { ambiguous, ..policy }),
+            None => self.warn(header, WarningKind::TooManyQuotas),
+        }
+    }
+
+    /// Reads one policy member: `100;w=10` (drafts ≤ 07, `window=` in
+    /// polli-00 and WHOOP) or `"burst";q=100;w=60` (drafts ≥ 08).
+    fn read_policy(&mut self, owner: Owner, member: &'a [u8], header: u16) -> Read<Policy<'a>> {
+        let mut params = SplitOutsideQuotes::new(member, b';');
+        let mut policy = Policy {
+            owner,
+            name: None,
+            quota: None,
+            window: None,
+            unit: QuotaUnit::Requests,
+            header,
+            joined: false,
+            ambiguous: false,
+        };
+        match bare_item(params.next().unwrap_or_default()) {
+            BareItem::Number(n) => policy.quota = Some(self.strict_count(header, n)?),
+            BareItem::Name(name) => policy.name = Some(name),
+            BareItem::Other => return Err(WarningKind::Malformed),
+        }
+        for param in params {
+            let (key, value) = key_value(param);
+            let Some(value) = value else { continue };
+            if key.eq_ignore_ascii_case(b"q") {
+                policy.quota = Some(self.strict_count(header, value)?);
+            } else if key.eq_ignore_ascii_case(b"w") || key.eq_ignore_ascii_case(b"window") {
+                let window = Self::delta(value, NANOS_PER_SEC)?;
+                policy.window = Some(self.clamped(header, window));
+            } else if key.eq_ignore_ascii_case(b"qu") {
+                policy.unit = match unquoted(value) {
+                    b"requests" => QuotaUnit::Requests,
+                    _ => QuotaUnit::Other,
+                };
+            }
+        }
+        if policy.quota.is_none() {
+            return Err(WarningKind::Malformed);
+        }
+        Ok(policy)
+    }
+
+    fn collect_policies(&mut self) {
+        for index in 0..self.entry_count {
+            let Some(Some(entry)) = self.entries.get(index).copied() else {
+                continue;
+            };
+            if entry.field != Field::RateLimitPolicy {
+                continue;
+            }
+            for member in SplitOutsideQuotes::new(entry.value, b',') {
+                if member.is_empty() {
+                    continue;
+                }
+                match self.read_policy(Owner::Ietf, member, entry.header) {
+                    Ok(policy) => self.add_policy(policy),
+                    Err(kind) => self.warn(entry.header, kind),
+                }
+            }
+        }
+    }
+
+    /// Joins an unnamed limit to the policy with the same quota value.
+    fn join_by_quota(&mut self, owner: Owner, limit: Option<u64>, header: u16) -> Option<Nanos> {
+        let limit = limit?;
+        let mut window = None;
+        let mut ambiguous = false;
+        for policy in self.policies.iter_mut().flatten() {
+            if policy.owner == owner && policy.name.is_none() && policy.quota == Some(limit) {
+                policy.joined = true;
+                ambiguous |= policy.ambiguous;
+                window = policy.window;
+            }
+        }
+        if ambiguous {
+            self.warn(header, WarningKind::AmbiguousPolicy);
+            return None;
+        }
+        window
+    }
+
+    /// `RateLimit`: the Close / draft-07 dictionary keys, or draft-08 items.
+    fn resolve_rate_limit_field(&mut self) {
+        let mut dictionary = Quota::new(Format::IetfDictionary, QuotaUnit::Requests);
+        let mut dictionary_header = None;
+        let mut semicolons = false;
+        let mut item_count = 0usize;
+        for index in 0..self.entry_count {
+            let Some(Some(entry)) = self.entries.get(index).copied() else {
+                continue;
+            };
+            if entry.field != Field::RateLimit {
+                continue;
+            }
+            for member in SplitOutsideQuotes::new(entry.value, b',') {
+                if member.is_empty() {
+                    continue;
+                }
+                let mut parts = SplitOutsideQuotes::new(member, b';');
+                let first = parts.next().unwrap_or_default();
+                let (key, value) = key_value(first);
+                if value.is_some() && is_dictionary_key(key) {
+                    // Close's `;` form puts every key in one member.
+                    semicolons |= member.contains(&b';');
+                    dictionary_header.get_or_insert(entry.header);
+                    for part in SplitOutsideQuotes::new(member, b';') {
+                        self.read_dictionary_key(&mut dictionary, part, entry.header);
+                    }
+                    continue;
+                }
+                match self.read_item(member, entry.header) {
+                    Ok(item) => match self.items.get_mut(item_count) {
+                        Some(slot) => {
+                            *slot = Some(item);
+                            item_count = item_count.saturating_add(1);
+                        }
+                        None => self.warn(entry.header, WarningKind::TooManyQuotas),
+                    },
+                    Err(kind) => self.warn(entry.header, kind),
+                }
+            }
+        }
+        if let Some(header) = dictionary_header
+            && (dictionary.limit.is_some() || dictionary.remaining.is_some())
+        {
+            if semicolons || self.close_profile {
+                dictionary.format = Format::Close;
+            }
+            dictionary.window = self.join_by_quota(Owner::Ietf, dictionary.limit, header);
+            self.push_quota(dictionary, header);
+        }
+        self.resolve_items(item_count);
+    }
+
+    fn read_dictionary_key(&mut self, quota: &mut Quota, part: &[u8], header: u16) {
+        let (key, value) = key_value(part);
+        let Some(value) = value else { return };
+        // Parameters on values are ignored (draft-07), and so is a value
+        // that is not a bare number.
+        if key.eq_ignore_ascii_case(b"limit") {
+            quota.limit = self.count(header, value).or(quota.limit);
+        } else if key.eq_ignore_ascii_case(b"remaining") {
+            quota.remaining = self.count(header, value).or(quota.remaining);
+        } else if key.eq_ignore_ascii_case(b"reset") {
+            let unit = self.reset_unit;
+            let read = self.reset(value, unit);
+            quota.reset_after = self.span(header, read).or(quota.reset_after);
+        }
+    }
+
+    /// A draft-08 item: `"name";r=..;t=..` (also `pk=:..:`, ignored).
+    fn read_item(&mut self, member: &'a [u8], header: u16) -> Read<Item<'a>> {
+        let mut params = SplitOutsideQuotes::new(member, b';');
+        let BareItem::Name(name) = bare_item(params.next().unwrap_or_default()) else {
+            return Err(WarningKind::Malformed);
+        };
+        let mut item = Item {
+            name,
+            remaining: None,
+            reset_after: None,
+            header,
+        };
+        for param in params {
+            let (key, value) = key_value(param);
+            let Some(value) = value else { continue };
+            if key.eq_ignore_ascii_case(b"r") {
+                item.remaining = Some(self.strict_count(header, value)?);
+            } else if key.eq_ignore_ascii_case(b"t") {
+                let reset = Self::delta(value, NANOS_PER_SEC)?;
+                item.reset_after = Some(self.clamped(header, reset));
+            }
+        }
+        if item.remaining.is_none() {
+            // `r` is REQUIRED (draft-08).
+            return Err(WarningKind::Malformed);
+        }
+        Ok(item)
+    }
+
+    fn resolve_items(&mut self, item_count: usize) {
+        let named_policies = self
+            .policies
+            .iter()
+            .flatten()
+            .filter(|p| p.owner == Owner::Ietf && p.name.is_some())
+            .count();
+        for index in 0..item_count {
+            let Some(Some(item)) = self.items.get(index).copied() else {
+                continue;
+            };
+            let mut quota = Quota::new(Format::IetfList, QuotaUnit::Requests);
+            quota.remaining = item.remaining;
+            quota.reset_after = item.reset_after;
+            let mut joined = None;
+            for policy in self.policies.iter_mut().flatten() {
+                if policy.owner == Owner::Ietf && policy.name == Some(item.name) {
+                    policy.joined = true;
+                    joined = Some(*policy);
+                }
+            }
+            if joined.is_none() && item_count == 1 && named_policies == 1 {
+                if let Some(policy) = self
+                    .policies
+                    .iter_mut()
+                    .flatten()
+                    .find(|p| p.owner == Owner::Ietf && p.name.is_some())
+                {
+                    policy.joined = true;
+                    joined = Some(*policy);
+                }
+                self.warn(item.header, WarningKind::PolicyNameMismatch);
+            }
+            if let Some(policy) = joined {
+                if policy.ambiguous {
+                    self.warn(policy.header, WarningKind::AmbiguousPolicy);
+                } else {
+                    quota.limit = policy.quota;
+                    quota.window = policy.window;
+                    quota.unit = policy.unit;
+                }
+            }
+            self.push_quota(quota, item.header);
+        }
+    }
+
+    fn resolve_group(&mut self, group: Group) {
+        let role = |role| Field::Grouped(group, role);
+        if !self
+            .entries()
+            .any(|e| matches!(e.field, Field::Grouped(g, _) if g == group))
+        {
+            return;
+        }
+        let mut quota = Quota::new(group.format(), group.unit());
+        let mut header = u16::MAX;
+        if let Some((at, raw)) = self.singleton(role(Role::Limit)) {
+            header = at;
+            quota.limit = self.limit_field(group, raw, at);
+        }
+        let mut used = None;
+        if let Some((at, raw)) = self.singleton(role(Role::Remaining)) {
+            header = header.min(at);
+            quota.remaining = self.count(at, raw);
+        }
+        if let Some((at, raw)) = self.singleton(role(Role::Used)) {
+            used = self.count(at, raw);
+        }
+        match (quota.limit, quota.remaining, used) {
+            (None, Some(remaining), Some(used)) => {
+                quota.limit = Some(remaining.saturating_add(used).min(MAX_COUNT))
+            }
+            (Some(limit), None, Some(used)) => quota.remaining = Some(limit.saturating_sub(used)),
+            _ => {}
+        }
+        let unit = if group.reset_follows_profile() {
+            self.reset_unit
+        } else {
+            None
+        };
+        for (which, absolute_only) in [
+            (Role::ResetAfter, false),
+            (Role::Reset, false),
+            (Role::ResetTime, true),
+        ] {
+            if quota.reset_after.is_some() {
+                break;
+            }
+            let Some((at, raw)) = self.singleton(role(which)) else {
+                continue;
+            };
+            let read = match which {
+                Role::ResetAfter => Self::delta(raw, NANOS_PER_SEC),
+                _ if absolute_only && raw.trim_ascii().first().is_some_and(u8::is_ascii_digit) => {
+                    match parse_iso8601(raw) {
+                        Some(at) => self.until(at),
+                        None => Err(WarningKind::Malformed),
+                    }
+                }
+                _ => self.reset(raw, unit),
+            };
+            quota.reset_after = self.span(at, read);
+        }
+        if quota.limit.is_none() && quota.remaining.is_none() && quota.reset_after.is_none() {
+            return;
+        }
+        quota.window = group.named_window();
+        if let Some((at, raw)) = self.singleton(role(Role::WindowMillis)) {
+            quota.window = self.span(at, Self::delta(raw, NANOS_PER_MILLI)).or(quota.window);
+        }
+        if let Some((at, raw)) = self.singleton(role(Role::WindowSeconds)) {
+            quota.window = self.span(at, Self::delta(raw, NANOS_PER_SEC)).or(quota.window);
+        }
+        if let Some((at, raw)) = self.singleton(role(Role::FillRate)) {
+            let fill = self.count(at, raw);
+            quota.window = match (quota.window, quota.limit, fill) {
+                (Some(interval), Some(limit), Some(fill)) if fill > 0 => {
+                    let refill = u128::from(interval.as_nanos())
+                        .saturating_mul(u128::from(limit))
+                        .checked_div(u128::from(fill))
+                        .unwrap_or(0);
+                    let refill = Nanos::from_nanos(u64::try_from(refill).unwrap_or(u64::MAX));
+                    self.span(at, Ok(refill))
+                }
+                _ => quota.window,
+            };
+        }
+        if quota.window.is_none() {
+            let owner = match group {
+                Group::Ietf => Some(Owner::Ietf),
+                Group::XRateLimit => Some(Owner::XRateLimit),
+                Group::XRateLimitDashed => Some(Owner::XRateLimitDashed),
+                _ => None,
+            };
+            if let Some(owner) = owner {
+                quota.window = self.join_by_quota(owner, quota.limit, header);
+            }
+        }
+        self.push_quota(quota, header);
+    }
+
+    /// A limit field: one count, or a draft-01 style list whose first
+    /// member is the limit and whose others are quota policies
+    /// (`100, 100;w=10`; WHOOP `100, 100;window=60, 10000;window=86400`).
+    fn limit_field(&mut self, group: Group, raw: &'a [u8], header: u16) -> Option<u64> {
+        if !raw.contains(&b',') && !raw.contains(&b';') {
+            return self.count(header, raw);
+        }
+        let owner = match group {
+            Group::Ietf => Owner::Ietf,
+            Group::XRateLimit => Owner::XRateLimit,
+            Group::XRateLimitDashed => Owner::XRateLimitDashed,
+            // A list anywhere else is a repeated singleton folded into one
+            // line (Reddit's `991, 98`).
+            _ => {
+                self.warn(header, WarningKind::Conflicting);
+                return None;
+            }
+        };
+        let mut members = SplitOutsideQuotes::new(raw, b',');
+        let first_member = members.next().unwrap_or_default();
+        let first = SplitOutsideQuotes::new(first_member, b';')
+            .next()
+            .unwrap_or_default();
+        let limit = self.count(header, first)?;
+        let mut policies: [Option<Policy<'a>>; POLICY_CAPACITY] = [None; POLICY_CAPACITY];
+        // The limit itself may carry its window (`10;window=60`, polli-00).
+        if let Ok(policy) = self.read_policy(owner, first_member, header)
+            && policy.window.is_some()
+        {
+            self.add_policy(policy);
+        }
+        for (slot, member) in policies.iter_mut().zip(members.by_ref()) {
+            match self.read_policy(owner, member, header) {
+                Ok(policy) if policy.window.is_some() => *slot = Some(policy),
+                // A member without a window is not a policy: the field is a
+                // folded repeat, not a list.
+                Ok(_) | Err(_) => {
+                    self.warn(header, WarningKind::Conflicting);
+                    return None;
+                }
+            }
+        }
+        if members.next().is_some() {
+            self.warn(header, WarningKind::TooManyQuotas);
+        }
+        for policy in policies.into_iter().flatten() {
+            self.add_policy(policy);
+        }
+        Some(limit)
+    }
+
+    /// Shopify, Salesforce and Zendesk's own fields.
+    fn resolve_ratios(&mut self) {
+        if let Some((header, raw)) = self.singleton(Field::Shopify) {
+            let read = read_ratio(raw);
+            if let Some((used, limit)) = self.keep(header, read) {
+                let mut quota = Quota::new(Format::Shopify, QuotaUnit::Requests);
+                quota.limit = Some(limit);
+                quota.remaining = Some(limit.saturating_sub(used));
+                self.push_quota(quota, header);
+            }
+        }
+        for index in 0..self.entry_count {
+            let Some(Some(entry)) = self.entries.get(index).copied() else {
+                continue;
+            };
+            match entry.field {
+                Field::Salesforce => {
+                    for part in entry.value.split(|&b| b == b';' || b == b',') {
+                        let (key, value) = key_value(part.trim_ascii());
+                        let Some(value) = value else { continue };
+                        if key.is_empty() {
+                            continue;
+                        }
+                        let read = read_ratio(value);
+                        if let Some((used, limit)) = self.keep(entry.header, read) {
+                            let mut quota = Quota::new(Format::Salesforce, QuotaUnit::Requests);
+                            quota.limit = Some(limit);
+                            quota.remaining = Some(limit.saturating_sub(used));
+                            self.push_quota(quota, entry.header);
+                        }
+                    }
+                }
+                Field::Zendesk => {
+                    let mut quota = Quota::new(Format::Zendesk, QuotaUnit::Requests);
+                    for part in entry.value.split(|&b| b == b';' || b == b',') {
+                        let (key, value) = key_value(part.trim_ascii());
+                        let Some(value) = value else { continue };
+                        if key.eq_ignore_ascii_case(b"total") {
+                            quota.limit = self.count(entry.header, value);
+                        } else if key.eq_ignore_ascii_case(b"remaining") {
+                            quota.remaining = self.count(entry.header, value);
+                        } else if key.eq_ignore_ascii_case(b"resets") {
+                            quota.reset_after = self.span(entry.header, Self::delta(value, NANOS_PER_SEC));
+                        }
+                    }
+                    if quota.limit.is_some() || quota.remaining.is_some() {
+                        self.push_quota(quota, entry.header);
+                    } else {
+                        self.warn(entry.header, WarningKind::Malformed);
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+
+    /// Policies no limit was joined to are quotas of their own: a limit
+    /// and a window, with nothing known of what remains.
+    fn resolve_unjoined_policies(&mut self) {
+        for index in 0..POLICY_CAPACITY {
+            let Some(Some(policy)) = self.policies.get(index).copied() else {
+                continue;
+            };
+            if policy.joined {
+                continue;
+            }
+            if policy.ambiguous {
+                self.warn(policy.header, WarningKind::AmbiguousPolicy);
+                continue;
+            }
+            let format = match (policy.owner, policy.name) {
+                (Owner::Ietf, Some(_)) => Format::IetfList,
+                (Owner::Ietf, None) => Format::IetfFields,
+                (Owner::XRateLimit, _) => Format::XRateLimit,
+                (Owner::XRateLimitDashed, _) => Format::XRateLimitDashed,
+            };
+            let mut quota = Quota::new(format, policy.unit);
+            quota.limit = policy.quota;
+            quota.window = policy.window;
+            self.push_quota(quota, policy.header);
+        }
+    }
+}
+
+fn is_dictionary_key(key: &[u8]) -> bool {
+    key.eq_ignore_ascii_case(b"limit")
+        || key.eq_ignore_ascii_case(b"remaining")
+        || key.eq_ignore_ascii_case(b"reset")
+}
+
+fn number_warning(error: NumberError) -> WarningKind {
+    match error {
+        NumberError::Negative => WarningKind::Negative,
+        NumberError::Invalid => WarningKind::Malformed,
+    }
+}
+
+/// A count, rounded down, clamped to [`MAX_COUNT`] (the flag says so).
+fn read_count(raw: &[u8]) -> Read<(u64, bool)> {
+    let number = parse_decimal(raw).map_err(number_warning)?;
+    if number.whole > MAX_COUNT {
+        return Ok((MAX_COUNT, true));
+    }
+    Ok((number.whole, false))
+}
+
+/// `used/limit`, with anything from `(` on dropped (`17/250(appName=x)`).
+fn read_ratio(raw: &[u8]) -> Read<(u64, u64)> {
+    let raw = match raw.iter().position(|&b| b == b'(') {
+        Some(open) => raw.get(..open).unwrap_or_default(),
+        None => raw,
+    };
+    let slash = raw
+        .iter()
+        .position(|&b| b == b'/')
+        .ok_or(WarningKind::Malformed)?;
+    let used = read_count(raw.get(..slash).unwrap_or_default())?.0;
+    let limit = read_count(raw.get(slash.saturating_add(1)..).unwrap_or_default())?.0;
+    Ok((used, limit))
+}
+
+/// The index of the quota closest to exhaustion (see the module docs).
+fn governing(quotas: &[Quota]) -> Option<u8> {
+    let mut best: Option<(usize, &Quota)> = None;
+    for (index, quota) in quotas.iter().enumerate() {
+        best = match best {
+            None => Some((index, quota)),
+            Some((_, current)) if more_restrictive(quota, current) => Some((index, quota)),
+            keep => keep,
+        };
+    }
+    best.and_then(|(index, _)| u8::try_from(index).ok())
+}
+
+/// Whether `a` should govern rather than `b`.
+fn more_restrictive(a: &Quota, b: &Quota) -> bool {
+    use core::cmp::Ordering;
+    let requests = |q: &Quota| q.unit == QuotaUnit::Requests;
+    if requests(a) != requests(b) {
+        return requests(a);
+    }
+    match (a.remaining, b.remaining) {
+        (Some(_), None) => return true,
+        (None, _) => return false,
+        (Some(ra), Some(rb)) => {
+            // Compare ra/la with rb/lb by cross-multiplying; an unknown
+            // limit counts as "all that is left", share 1.
+            let la = a.limit.unwrap_or(ra).max(1);
+            let lb = b.limit.unwrap_or(rb).max(1);
+            let share = (u128::from(ra).saturating_mul(u128::from(lb)))
+                .cmp(&u128::from(rb).saturating_mul(u128::from(la)));
+            match share.then(ra.cmp(&rb)) {
+                Ordering::Less => return true,
+                Ordering::Greater => return false,
+                Ordering::Equal => {}
+            }
+        }
+    }
+    a.reset_after.unwrap_or(Nanos::ZERO) > b.reset_after.unwrap_or(Nanos::ZERO)
+}

@@ -1,0 +1,201 @@
+//! Numbers and spans of time as servers write them: integers, decimals
+//! (`599.0`, `64.57`), and Go-style duration strings (`12ms`, `6m0s`).
+//!
+//! Everything here is strict about syntax (a field that is not a number is
+//! not read as one: no `NaN`, no `Infinity`, no exponents, no hex, no
+//! trailing garbage) and saturating about size (a number too large for a
+//! `u64` is read as `u64::MAX` and flagged, so the caller can clamp it and
+//! say so).
+
+use crate::time::Nanos;
+
+const NANOS_PER_SEC: u64 = 1_000_000_000;
+
+/// A non-negative decimal number as written: the whole part and the first
+/// nine digits of the fraction, as nanoseconds of one unit.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Decimal {
+    /// The whole part, `u64::MAX` when it did not fit (see `saturated`).
+    pub(crate) whole: u64,
+    /// The fraction in billionths; digits past the ninth are dropped.
+    pub(crate) billionths: u32,
+    /// Whether the whole part overflowed `u64` and was saturated.
+    pub(crate) saturated: bool,
+}
+
+/// Why a field is not a number.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum NumberError {
+    /// A well-formed number with a minus sign: rate-limit values are never
+    /// negative, and `-1` usually means "unknown" (Azure OpenAI, rack).
+    Negative,
+    /// Not a decimal number at all.
+    Invalid,
+}
+
+impl Decimal {
+    /// The value scaled by `unit` nanoseconds (`1_000_000_000` for
+    /// seconds), saturating at [`Nanos::MAX`], rounding the fraction down.
+    pub(crate) fn scaled(self, unit: u64) -> Nanos {
+        let whole = u128::from(self.whole).saturating_mul(u128::from(unit));
+        let fraction = u128::from(self.billionths)
+            .saturating_mul(u128::from(unit))
+            .checked_div(u128::from(NANOS_PER_SEC))
+            .unwrap_or(0);
+        let total = whole.saturating_add(fraction);
+        Nanos::from_nanos(u64::try_from(total).unwrap_or(u64::MAX))
+    }
+
+    /// Whether the number is at least `bound` (fraction included).
+    pub(crate) fn at_least(self, bound: u64) -> bool {
+        self.whole >= bound
+    }
+}
+
+/// Parses `[-+]?DIGITS(.DIGITS)?` surrounded by optional blanks.
+pub(crate) fn parse_decimal(raw: &[u8]) -> Result<Decimal, NumberError> {
+    let text = raw.trim_ascii();
+    let (negative, unsigned) = match text.split_first() {
+        Some((b'-', rest)) => (true, rest),
+        Some((b'+', rest)) => (false, rest),
+        _ => (false, text),
+    };
+    let (whole_digits, fraction_digits) = match unsigned.iter().position(|&b| b == b'.') {
+        Some(dot) => (
+            unsigned.get(..dot).unwrap_or_default(),
+            Some(unsigned.get(dot.saturating_add(1)..).unwrap_or_default()),
+        ),
+        None => (unsigned, None),
+    };
+    if whole_digits.is_empty() || !whole_digits.iter().all(u8::is_ascii_digit) {
+        return Err(NumberError::Invalid);
+    }
+    let mut decimal = Decimal {
+        whole: 0,
+        billionths: 0,
+        saturated: false,
+    };
+    for &digit in whole_digits {
+        match decimal
+            .whole
+            .checked_mul(10)
+            .and_then(|w| w.checked_add(u64::from(digit.wrapping_sub(b'0'))))
+        {
+            Some(w) => decimal.whole = w,
+            None => {
+                decimal.whole = u64::MAX;
+                decimal.saturated = true;
+            }
+        }
+    }
+    if let Some(fraction) = fraction_digits {
+        if fraction.is_empty() || !fraction.iter().all(u8::is_ascii_digit) {
+            return Err(NumberError::Invalid);
+        }
+        let mut scale = 100_000_000u32;
+        for &digit in fraction.iter().take(9) {
+            let value = u32::from(digit.wrapping_sub(b'0')).saturating_mul(scale);
+            decimal.billionths = decimal.billionths.saturating_add(value);
+            scale = scale.checked_div(10).unwrap_or(0);
+        }
+    }
+    if negative {
+        return Err(NumberError::Negative);
+    }
+    Ok(decimal)
+}
+
+/// A Go `time.Duration` string as OpenAI sends it (`12ms`, `1s`, `6m0s`,
+/// `2m30.5s`, `1h2m`): one or more decimal numbers, each followed by one of
+/// the units `ns`, `us`, `µs`, `μs`, `ms`, `s`, `m`, `h`. `None` when the
+/// text is not exactly that. Saturates at [`Nanos::MAX`].
+pub(crate) fn parse_go_duration(raw: &[u8]) -> Option<Nanos> {
+    let mut rest = raw.trim_ascii();
+    if rest.is_empty() {
+        return None;
+    }
+    let mut total = Nanos::ZERO;
+    while !rest.is_empty() {
+        let number_len = rest
+            .iter()
+            .position(|&b| !(b.is_ascii_digit() || b == b'.'))
+            .unwrap_or(rest.len());
+        let (number, after) = rest.split_at_checked(number_len)?;
+        if number.is_empty() {
+            return None;
+        }
+        let amount = parse_decimal(number).ok()?;
+        let (unit, after_unit) = duration_unit(after)?;
+        total = total.saturating_add(amount.scaled(unit));
+        rest = after_unit;
+    }
+    Some(total)
+}
+
+/// The unit at the start of `text` (nanoseconds per unit) and what follows.
+fn duration_unit(text: &[u8]) -> Option<(u64, &[u8])> {
+    const UNITS: [(&[u8], u64); 8] = [
+        (b"ns", 1),
+        (b"us", 1_000),
+        ("µs".as_bytes(), 1_000),
+        ("μs".as_bytes(), 1_000),
+        (b"ms", 1_000_000),
+        (b"s", NANOS_PER_SEC),
+        (b"m", 60 * NANOS_PER_SEC),
+        (b"h", 3_600 * NANOS_PER_SEC),
+    ];
+    // Longest match first: "ms" before "m", "ns"/"us" before "s".
+    UNITS
+        .iter()
+        .find_map(|&(name, unit)| text.strip_prefix(name).map(|rest| (unit, rest)))
+}
+
+/// Whether `text` looks like a Go duration string rather than a plain
+/// number: it starts with a digit and ends with a unit letter.
+pub(crate) fn looks_like_go_duration(text: &[u8]) -> bool {
+    let text = text.trim_ascii();
+    matches!(text.first(), Some(b) if b.is_ascii_digit())
+        && matches!(text.last(), Some(b's' | b'm' | b'h'))
+        && !text.contains(&b'-')
+        && !text.contains(&b':')
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn decimals() {
+        let d = parse_decimal(b" 599.0 ").unwrap();
+        assert_eq!((d.whole, d.billionths), (599, 0));
+        let d = parse_decimal(b"1470173023.123").unwrap();
+        assert_eq!((d.whole, d.billionths), (1_470_173_023, 123_000_000));
+        assert_eq!(parse_decimal(b"-1"), Err(NumberError::Negative));
+        for bad in [
+            &b""[..],
+            b"NaN",
+            b"Infinity",
+            b"1e3",
+            b"0x10",
+            b"1.",
+            b".5",
+            b"12a",
+            b"991, 98",
+        ] {
+            assert_eq!(parse_decimal(bad), Err(NumberError::Invalid), "{bad:?}");
+        }
+        assert!(parse_decimal(b"99999999999999999999999").unwrap().saturated);
+    }
+
+    #[test]
+    fn go_durations() {
+        assert_eq!(parse_go_duration(b"12ms"), Some(Nanos::from_millis(12)));
+        assert_eq!(parse_go_duration(b"6m0s"), Some(Nanos::from_secs(360)));
+        assert_eq!(parse_go_duration(b"2m30.5s"), Some(Nanos::from_millis(150_500)));
+        assert_eq!(parse_go_duration("7µs".as_bytes()), Some(Nanos::from_micros(7)));
+        assert_eq!(parse_go_duration(b"1h"), Some(Nanos::from_secs(3600)));
+        for bad in [&b""[..], b"s", b"12", b"12x", b"1.s", b"-1s", b"1s2"] {
+            assert_eq!(parse_go_duration(bad), None, "{bad:?}");
+        }
+    }
+}

@@ -163,6 +163,8 @@ fn rate(limit: u64, window_ms: u128) -> String {
     if window_ms % 1000 == 0 {
         format!("{limit}/{}s", window_ms / 1000)
     } else {
-        format!("{limit}/{window_ms}ms")
+        // An estimate from 429s is one request per interval: say it per second.
+        let per_second = (limit as f64) * 1000.0 / (window_ms.max(1) as f64);
+        format!("{per_second:.1}/s")
     }
 }

@@ -112,15 +112,29 @@ struct ServerBudget {
     until: Instant,
 }
 
+/// See [`Gate::in_process_step`].
+#[derive(Debug, Clone, Copy)]
+enum Step {
+    Go,
+    Wait(Instant),
+    Pace { probe: bool },
+}
+
 #[derive(Debug)]
 struct BucketLocal {
+    /// The request finding out what a new window allows, by its admission
+    /// number; `probe_reserving` while it waits for its slot.
+    probe: Option<u64>,
+    probe_reserving: bool,
     learner: Learner,
     budget: Option<ServerBudget>,
-    in_flight: u64,
-    /// Bumped on every pause this process applies, so a request that
-    /// reserved its slot before the pause asks again.
-    pause_generation: u64,
+    /// Admission numbers of the requests sent and not yet answered.
+    in_flight: std::collections::BTreeSet<u64>,
+    /// Whether any response came back yet.
+    answered: bool,
     paused_until: Instant,
+    /// Admissions so far: each request's sequence number.
+    admitted: u64,
     last_adopted: Option<Instant>,
 }
 
@@ -129,6 +143,14 @@ struct Bucket {
     key: EndpointKey,
     local: Mutex<BucketLocal>,
     budget_ready: Notify,
+}
+
+impl BucketLocal {
+    fn enter(&mut self) -> u64 {
+        self.admitted = self.admitted.saturating_add(1);
+        self.in_flight.insert(self.admitted);
+        self.admitted
+    }
 }
 
 impl Bucket {
@@ -172,11 +194,14 @@ where
             Arc::new(Bucket {
                 key: key.clone(),
                 local: Mutex::new(BucketLocal {
+                    probe: None,
+                    probe_reserving: false,
                     learner: Learner::new(self.config, now),
                     budget: None,
-                    in_flight: 0,
-                    pause_generation: 0,
+                    in_flight: std::collections::BTreeSet::new(),
+                    answered: false,
                     paused_until: now,
+                    admitted: 0,
                     last_adopted: None,
                 }),
                 budget_ready: Notify::new(),
@@ -221,52 +246,70 @@ where
         }
     }
 
-    /// Waits until `bucket` admits one request; counts it in flight.
-    async fn admit(&self, bucket: &Bucket) -> Result<(), String> {
+    /// Waits until `bucket` admits one request; counts it in flight and
+    /// returns its admission number.
+    async fn admit(&self, bucket: &Bucket) -> Result<u64, String> {
         self.adopt(bucket).await;
         loop {
             let now = self.clock.now();
-            let (gcra, generation) = {
+            let step = {
                 let mut local = bucket.lock();
-                let paused = local.paused_until > now;
-                if let Some(budget) = local.budget.as_mut().filter(|b| self.trust_server_budget && now < b.until) {
-                    if budget.credit > 0 && !paused {
-                        budget.credit = budget.credit.saturating_sub(1);
-                        local.in_flight = local.in_flight.saturating_add(1);
-                        return Ok(());
-                    }
+                match self.in_process_step(&mut local, now) {
+                    Step::Go => return Ok(local.enter()),
+                    Step::Wait(until) => Err(until),
+                    Step::Pace { probe } => Ok((local.learner.gcra(now), probe)),
                 }
-                (local.learner.gcra(now), local.pause_generation)
             };
-            let request = Acquire::reserve(gcra, MAX_RESERVATION);
+            let (gcra, probe) = match step {
+                Ok(pace) => pace,
+                Err(until) => {
+                    let span = until.saturating_duration_since(now).min(MAX_RESERVATION);
+                    let woken = bucket.budget_ready.notified();
+                    tokio::select! {
+                        () = tokio::time::sleep(span.to_duration()) => {}
+                        () = woken => {}
+                    }
+                    continue;
+                }
+            };
+            // A check, not a reservation: a waiter asks again when its
+            // turn may have come, with the pace known then, so slots taken
+            // under an old estimate never hold requests back.
             let decision = self
                 .store
-                .acquire(bucket.key.as_str(), &request)
+                .acquire(bucket.key.as_str(), &Acquire::check(gcra))
                 .await
-                .map_err(|e| format!("the store failed: {e}"))?;
-            match decision {
-                Decision::Allowed(allowed) => {
-                    if !allowed.wait.is_zero() {
-                        metrics::histogram!("ratekeeper_wait_seconds", "endpoint" => bucket.key.as_str().to_owned())
-                            .record(allowed.wait.to_duration().as_secs_f64());
-                        let woken = bucket.budget_ready.notified();
-                        tokio::select! {
-                            () = tokio::time::sleep(allowed.wait.to_duration()) => {}
-                            // The server stated a fresh budget: spend it
-                            // rather than the slot reserved under pacing.
-                            () = woken => continue,
-                        }
-                    }
-                    let mut local = bucket.lock();
-                    if local.pause_generation != generation && local.paused_until > self.clock.now() {
-                        // Paused while this request waited: queue behind it.
-                        continue;
-                    }
-                    local.in_flight = local.in_flight.saturating_add(1);
-                    return Ok(());
+                .map_err(|e| format!("the store failed: {e}"));
+            let admitted = {
+                let mut local = bucket.lock();
+                if probe {
+                    local.probe_reserving = false;
                 }
+                match &decision {
+                    Ok(Decision::Allowed(_)) => {
+                        let seq = local.enter();
+                        if probe {
+                            local.probe = Some(seq);
+                        }
+                        Some(seq)
+                    }
+                    _ => None,
+                }
+            };
+            if let Some(seq) = admitted {
+                return Ok(seq);
+            }
+            match decision? {
+                Decision::Allowed(_) => {}
                 Decision::Denied(denied) => {
-                    tokio::time::sleep(denied.retry_after.min(MAX_RESERVATION).to_duration()).await;
+                    metrics::histogram!("ratekeeper_wait_seconds", "endpoint" => bucket.key.as_str().to_owned())
+                        .record(denied.retry_after.to_duration().as_secs_f64());
+                    let woken = bucket.budget_ready.notified();
+                    tokio::select! {
+                        () = tokio::time::sleep(denied.retry_after.min(MAX_RESERVATION).to_duration()) => {}
+                        // The server stated a fresh budget.
+                        () = woken => {}
+                    }
                 }
                 Decision::Impossible { cost, burst } => {
                     return Err(format!("a request costing {cost} can never fit a burst of {burst}"));
@@ -275,8 +318,53 @@ where
         }
     }
 
+    /// What a request does next, before asking the store: go on the
+    /// server's budget, wait (for a pause, a reset or a probe's answer), or
+    /// be paced by the store (as the probe of a new window, when the server
+    /// states budgets).
+    fn in_process_step(&self, local: &mut BucketLocal, now: Instant) -> Step {
+        if local.paused_until > now {
+            return Step::Wait(local.paused_until);
+        }
+        if !local.answered {
+            // Nothing known yet: one request asks while the others wait
+            // for what its answer says.
+            if local.probe.is_some() || local.probe_reserving {
+                return Step::Wait(now.saturating_add(Nanos::from_secs(1)));
+            }
+            local.probe_reserving = true;
+            return Step::Pace { probe: true };
+        }
+        if !self.trust_server_budget {
+            return Step::Pace { probe: false };
+        }
+        match local.budget {
+            None => Step::Pace { probe: false },
+            Some(budget) if now < budget.until => {
+                if budget.credit > 0 {
+                    local.budget = Some(ServerBudget {
+                        credit: budget.credit.saturating_sub(1),
+                        until: budget.until,
+                    });
+                    Step::Go
+                } else {
+                    Step::Wait(budget.until)
+                }
+            }
+            // The stated window is over: one request finds out what the
+            // next one allows while the others wait for its answer.
+            Some(_) if local.probe.is_some() || local.probe_reserving => {
+                Step::Wait(now.saturating_add(Nanos::from_secs(1)))
+            }
+            Some(_) => {
+                local.probe_reserving = true;
+                Step::Pace { probe: true }
+            }
+        }
+    }
+
     /// Learns from a response to a request admitted by [`Gate::admit`].
-    async fn learn(&self, bucket: &Bucket, response: &Response, round_trip: Nanos) {
+    async fn learn(&self, bucket: &Bucket, seq: u64, response: &Response, round_trip: Nanos) {
         let host = bucket.key.as_str().split('/').next().unwrap_or_default();
         let options = ParseOptions::new()
             .with_now(system_now())
@@ -288,20 +376,49 @@ where
         );
         let observation = Observation::from_info(&info).with_round_trip(round_trip);
         let now = self.clock.now();
+        let debug = std::env::var_os("RK_DEBUG").is_some();
         let (learned, budget_ready) = {
             let mut local = bucket.lock();
-            local.in_flight = local.in_flight.saturating_sub(1);
+            local.in_flight.remove(&seq);
+            local.answered = true;
             let learned = local.learner.observe(&observation, now);
-            local.budget = if observation.is_throttled() {
-                None
-            } else {
-                server_budget(observation.quotas(), local.in_flight, now).or(local.budget)
-            };
+            if local.probe == Some(seq) {
+                local.probe = None;
+            }
+            // Requests sent after this one may not have been counted in
+            // what it states; those sent before are taken as counted, and
+            // the budget only shrinks within a window, so a response that
+            // overtook an earlier one costs nothing.
+            let sent_after = u64::try_from(local.in_flight.range(seq..).count()).unwrap_or(u64::MAX);
+            if let Some(stated) = server_budget(observation.quotas(), sent_after, now) {
+                local.budget = Some(match local.budget {
+                    // Within a window what is left only shrinks: responses
+                    // overtake each other, and a late one states too much.
+                    Some(budget) if now < budget.until => ServerBudget {
+                        credit: budget.credit.min(stated.credit),
+                        until: budget.until.min(stated.until),
+                    },
+                    _ => stated,
+                });
+            }
+            if observation.is_throttled() {
+                if let Some(budget) = local.budget.as_mut() {
+                    budget.credit = 0;
+                }
+            }
             if let Some(span) = learned.pause {
                 local.paused_until = local.paused_until.max(now.saturating_add(span));
-                local.pause_generation = local.pause_generation.wrapping_add(1);
             }
-            (learned, local.budget.is_some_and(|b| b.credit > 0))
+            if debug {
+                eprintln!("{:>8} {} seq {seq} status {} quotas {:?} -> {:?} budget {:?} inflight {}", now.as_nanos()/1_000_000, bucket.key, response.status, observation.quotas().first().map(|q| (q.remaining, q.reset_after.map(|r| r.as_millis_floor()))), learned, local.budget.map(|b| (b.credit, b.until.as_nanos()/1_000_000)), local.in_flight.len());
+            }
+            let paused_until = local.paused_until;
+            if let (Some(budget), Some(_)) = (local.budget.as_mut(), learned.pause) {
+                // The learner knows the window's boundary better than one
+                // rounded `reset`: the next window starts when it ends.
+                budget.until = budget.until.min(paused_until);
+            }
+            (learned, true)
         };
         if budget_ready && self.trust_server_budget {
             bucket.budget_ready.notify_waiters();
@@ -316,9 +433,15 @@ where
         }
     }
 
-    fn release(&self, bucket: &Bucket) {
-        let mut local = bucket.lock();
-        local.in_flight = local.in_flight.saturating_sub(1);
+    fn release(&self, bucket: &Bucket, seq: u64) {
+        {
+            let mut local = bucket.lock();
+            local.in_flight.remove(&seq);
+            if local.probe == Some(seq) {
+                local.probe = None;
+            }
+        }
+        bucket.budget_ready.notify_waiters();
     }
 
     /// Runs one request to its end: admitted, sent, retried on 429/503
@@ -343,13 +466,16 @@ where
         let bucket = self.bucket(&key);
         let mut attempts = 0_u32;
         loop {
-            if let Err(error) = self.admit(&bucket).await {
-                return Completion {
-                    status: None,
-                    attempts,
-                    error: Some(error),
-                };
-            }
+            let seq = match self.admit(&bucket).await {
+                Ok(seq) => seq,
+                Err(error) => {
+                    return Completion {
+                        status: None,
+                        attempts,
+                        error: Some(error),
+                    };
+                }
+            };
             attempts = attempts.saturating_add(1);
             let sent = self.clock.now();
             let last = attempts >= max_attempts;
@@ -360,7 +486,7 @@ where
                 Ok(response) => {
                     metrics::counter!("ratekeeper_requests_total", "endpoint" => endpoint.clone(), "status" => response.status.to_string())
                         .increment(1);
-                    self.learn(&bucket, &response, round_trip).await;
+                    self.learn(&bucket, seq, &response, round_trip).await;
                     let status = response.status;
                     let throttled = status == 429 || status == 503;
                     if status == 429 {
@@ -391,7 +517,7 @@ where
                     };
                 }
                 Err(error) => {
-                    self.release(&bucket);
+                    self.release(&bucket, seq);
                     // A connection that never opened cannot have reached
                     // the server; anything else may have.
                     let retryable = error.is_connect() || request.is_idempotent();
@@ -413,15 +539,15 @@ where
 }
 
 /// The budget a response states: the tightest `remaining` among its
-/// quotas, less the requests still in flight (sent before the server
-/// counted them, perhaps), until the earliest stated reset.
-fn server_budget(quotas: &[Quota], in_flight: u64, now: Instant) -> Option<ServerBudget> {
+/// quotas, less `sent_after` requests the server may not have counted
+/// yet, until the earliest stated reset.
+fn server_budget(quotas: &[Quota], sent_after: u64, now: Instant) -> Option<ServerBudget> {
     quotas
         .iter()
         .filter_map(|quota| Some((quota.remaining?, quota.reset_after?)))
         .min_by_key(|&(remaining, _)| remaining)
         .map(|(remaining, reset_after)| ServerBudget {
-            credit: remaining.saturating_sub(in_flight),
+            credit: remaining.saturating_sub(sent_after),
             until: now.saturating_add(reset_after),
         })
 }

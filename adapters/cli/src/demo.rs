@@ -75,11 +75,16 @@ pub(crate) fn run(args: &DemoArgs) -> Result<(), String> {
 }
 
 async fn demo(concurrency: u32) -> Result<(), String> {
-    let hidden: Vec<(&str, Hidden)> = ENDPOINTS.iter().map(|&(name, hidden, _)| (name, hidden)).collect();
+    let hidden: Vec<(&str, Hidden)> = ENDPOINTS
+        .iter()
+        .map(|&(name, hidden, _)| (name, hidden))
+        .collect();
     let (addr, api) = MockApi::start(&hidden)
         .await
         .map_err(|e| format!("cannot start the mock API: {e}"))?;
-    eprintln!("ratekeeper demo: mock API on http://{addr} with hidden limits; learning them on the in-memory store");
+    eprintln!(
+        "ratekeeper demo: mock API on http://{addr} with hidden limits; learning them on the in-memory store"
+    );
     let scratch = std::env::temp_dir().join(format!("ratekeeper-demo-{}.jsonl", std::process::id()));
     let _ = std::fs::remove_file(&scratch);
     let (results, _) = ResultsFile::open(&scratch)?;
@@ -127,7 +132,9 @@ async fn demo(concurrency: u32) -> Result<(), String> {
         elapsed.as_secs_f64(),
         tally.succeeded,
         tally.failed,
-        gate.counters.responses_429.load(std::sync::atomic::Ordering::Relaxed)
+        gate.counters
+            .responses_429
+            .load(std::sync::atomic::Ordering::Relaxed)
     );
     println!(
         "{:<10} {:<14} {:>12} {:>12} {:<9} {:>8} {:>6}",
@@ -146,7 +153,10 @@ async fn demo(concurrency: u32) -> Result<(), String> {
             name,
             hidden.family.name(),
             rate(hidden.limit, hidden.window.as_millis()),
-            report.as_ref().map_or_else(|| "-".to_owned(), |r| rate(u64::from(r.limit), u128::from(r.window_ms))),
+            report.as_ref().map_or_else(
+                || "-".to_owned(),
+                |r| rate(u64::from(r.limit), u128::from(r.window_ms))
+            ),
             report.as_ref().map_or("-", |r: &EndpointReport| r.source),
             goodput,
             seen.rejected
@@ -160,7 +170,7 @@ async fn demo(concurrency: u32) -> Result<(), String> {
 }
 
 fn rate(limit: u64, window_ms: u128) -> String {
-    if window_ms % 1000 == 0 {
+    if window_ms.is_multiple_of(1000) {
         format!("{limit}/{}s", window_ms / 1000)
     } else {
         // An estimate from 429s is one request per interval: say it per second.

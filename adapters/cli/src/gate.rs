@@ -23,8 +23,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use ratekeeper_core::learn::Quota;
 use ratekeeper_core::{
-    Acquire, AsyncStore, Clock, Decision, EndpointKey, Instant, Learner, LearnerConfig, MonotonicClock, Nanos,
-    Observation, ParseOptions, Profile, RateLimitInfo, UnixTime,
+    Acquire, AsyncStore, Clock, Decision, EndpointKey, Instant, Learner, LearnerConfig, MonotonicClock,
+    Nanos, Observation, ParseOptions, Profile, RateLimitInfo, UnixTime,
 };
 use tokio::sync::Notify;
 
@@ -45,11 +45,13 @@ impl RequestSpec {
     /// Whether sending the request twice is harmless, so a failure after
     /// it may have reached the server can be retried.
     fn is_idempotent(&self) -> bool {
-        matches!(self.method.as_str(), "GET" | "HEAD" | "PUT" | "DELETE" | "OPTIONS" | "TRACE")
-            || self
-                .headers
-                .iter()
-                .any(|(name, _)| name.eq_ignore_ascii_case("idempotency-key"))
+        matches!(
+            self.method.as_str(),
+            "GET" | "HEAD" | "PUT" | "DELETE" | "OPTIONS" | "TRACE"
+        ) || self
+            .headers
+            .iter()
+            .any(|(name, _)| name.eq_ignore_ascii_case("idempotency-key"))
     }
 }
 
@@ -69,7 +71,10 @@ pub(crate) struct Completion {
 }
 
 /// Sends one request: the only place a request leaves the process.
-pub(crate) async fn send(client: &reqwest::Client, request: &RequestSpec) -> Result<Response, reqwest::Error> {
+pub(crate) async fn send(
+    client: &reqwest::Client,
+    request: &RequestSpec,
+) -> Result<Response, reqwest::Error> {
     let mut builder = client.request(request.method.clone(), request.url.clone());
     for (name, value) in &request.headers {
         builder = builder.header(name, value);
@@ -312,7 +317,9 @@ where
                     }
                 }
                 Decision::Impossible { cost, burst } => {
-                    return Err(format!("a request costing {cost} can never fit a burst of {burst}"));
+                    return Err(format!(
+                        "a request costing {cost} can never fit a burst of {burst}"
+                    ));
                 }
             }
         }
@@ -376,7 +383,6 @@ where
         );
         let observation = Observation::from_info(&info).with_round_trip(round_trip);
         let now = self.clock.now();
-        let debug = std::env::var_os("RK_DEBUG").is_some();
         let (learned, budget_ready) = {
             let mut local = bucket.lock();
             local.in_flight.remove(&seq);
@@ -401,16 +407,11 @@ where
                     _ => stated,
                 });
             }
-            if observation.is_throttled() {
-                if let Some(budget) = local.budget.as_mut() {
-                    budget.credit = 0;
-                }
+            if let Some(budget) = local.budget.as_mut().filter(|_| observation.is_throttled()) {
+                budget.credit = 0;
             }
             if let Some(span) = learned.pause {
                 local.paused_until = local.paused_until.max(now.saturating_add(span));
-            }
-            if debug {
-                eprintln!("{:>8} {} seq {seq} status {} quotas {:?} -> {:?} budget {:?} inflight {}", now.as_nanos()/1_000_000, bucket.key, response.status, observation.quotas().first().map(|q| (q.remaining, q.reset_after.map(|r| r.as_millis_floor()))), learned, local.budget.map(|b| (b.credit, b.until.as_nanos()/1_000_000)), local.in_flight.len());
             }
             let paused_until = local.paused_until;
             if let (Some(budget), Some(_)) = (local.budget.as_mut(), learned.pause) {
@@ -491,7 +492,8 @@ where
                     let throttled = status == 429 || status == 503;
                     if status == 429 {
                         self.counters.responses_429.fetch_add(1, Ordering::Relaxed);
-                        metrics::counter!("ratekeeper_429_total", "endpoint" => endpoint.clone()).increment(1);
+                        metrics::counter!("ratekeeper_429_total", "endpoint" => endpoint.clone())
+                            .increment(1);
                     }
                     let retryable =
                         throttled || (matches!(status, 500 | 502 | 504 | 408) && request.is_idempotent());

@@ -114,9 +114,9 @@ impl MockApi {
             Tally {
                 ok: state.ok,
                 rejected: state.rejected,
-                windows_used: state
-                    .first_ok_window
-                    .map_or(0, |first| state.last_ok_window.saturating_sub(first).saturating_add(1)),
+                windows_used: state.first_ok_window.map_or(0, |first| {
+                    state.last_ok_window.saturating_sub(first).saturating_add(1)
+                }),
             }
         })
     }
@@ -129,7 +129,12 @@ fn header(headers: &mut HeaderMap, name: &'static str, value: String) {
 }
 
 async fn answer(State(api): State<Arc<MockApi>>, uri: Uri) -> impl IntoResponse {
-    let name = uri.path().trim_start_matches('/').split('/').next().unwrap_or_default();
+    let name = uri
+        .path()
+        .trim_start_matches('/')
+        .split('/')
+        .next()
+        .unwrap_or_default();
     let Some(endpoint) = api.endpoints.get(name) else {
         return (StatusCode::NOT_FOUND, HeaderMap::new());
     };
@@ -166,8 +171,16 @@ async fn answer(State(api): State<Arc<MockApi>>, uri: Uri) -> impl IntoResponse 
             format!("limit={limit}; remaining={remaining}; reset={reset_secs}"),
         ),
         Family::IetfDraft08 => {
-            header(&mut headers, "ratelimit-policy", format!("\"default\";q={limit};w={window_secs}"));
-            header(&mut headers, "ratelimit", format!("\"default\";r={remaining};t={reset_secs}"));
+            header(
+                &mut headers,
+                "ratelimit-policy",
+                format!("\"default\";q={limit};w={window_secs}"),
+            );
+            header(
+                &mut headers,
+                "ratelimit",
+                format!("\"default\";r={remaining};t={reset_secs}"),
+            );
         }
         Family::XRateLimit => {
             header(&mut headers, "x-ratelimit-limit", limit.to_string());

@@ -129,7 +129,10 @@ impl ResultsFile {
         let mut text = Vec::new();
         file.read_to_end(&mut text)
             .map_err(|e| format!("cannot read {}: {e}", path.display()))?;
-        let whole = text.iter().rposition(|&b| b == b'\n').map_or(0, |i| i.saturating_add(1));
+        let whole = text
+            .iter()
+            .rposition(|&b| b == b'\n')
+            .map_or(0, |i| i.saturating_add(1));
         if whole < text.len() {
             eprintln!(
                 "ratekeeper run: {}: discarded a torn last line ({} bytes) left by an interrupted run; its request runs again",
@@ -141,7 +144,12 @@ impl ResultsFile {
         }
         let mut done = HashSet::new();
         let mut tally = Tally::default();
-        for (index, line) in text.get(..whole).unwrap_or_default().split(|&b| b == b'\n').enumerate() {
+        for (index, line) in text
+            .get(..whole)
+            .unwrap_or_default()
+            .split(|&b| b == b'\n')
+            .enumerate()
+        {
             if line.iter().all(u8::is_ascii_whitespace) {
                 continue;
             }
@@ -214,7 +222,8 @@ impl ResultsFile {
 
     fn sync(&self) -> Result<(), String> {
         let file = self.file.lock().unwrap_or_else(PoisonError::into_inner);
-        file.sync_all().map_err(|e| format!("cannot sync the results: {e}"))
+        file.sync_all()
+            .map_err(|e| format!("cannot sync the results: {e}"))
     }
 }
 
@@ -238,7 +247,10 @@ fn parse_request(line: &str) -> Result<(String, RequestSpec), (Option<String>, S
         _ => return Err(bad("\"url\" is missing or not a string".to_owned())),
     };
     if !matches!(url.scheme(), "http" | "https") {
-        return Err(bad(format!("\"url\" scheme {:?} is not http or https", url.scheme())));
+        return Err(bad(format!(
+            "\"url\" scheme {:?} is not http or https",
+            url.scheme()
+        )));
     }
     let mut headers = Vec::new();
     match object.get("headers") {
@@ -262,7 +274,10 @@ fn parse_request(line: &str) -> Result<(String, RequestSpec), (Option<String>, S
         // A string is sent as it is; anything else as its JSON.
         Some(Value::String(text)) => Some(text.clone().into_bytes()),
         Some(other) => {
-            if !headers.iter().any(|(n, _)| n.eq_ignore_ascii_case("content-type")) {
+            if !headers
+                .iter()
+                .any(|(n, _)| n.eq_ignore_ascii_case("content-type"))
+            {
                 headers.push(("content-type".to_owned(), "application/json".to_owned()));
             }
             Some(other.to_string().into_bytes())
@@ -282,7 +297,11 @@ fn parse_request(line: &str) -> Result<(String, RequestSpec), (Option<String>, S
 /// Reads the input: jobs to run; bad lines are written as failed at once,
 /// and ids already done or repeated are skipped. Returns the jobs and how
 /// many lines were problems (bad or duplicate).
-pub(crate) fn plan(input: &str, results: &ResultsFile, done: &HashSet<String>) -> Result<(Vec<Job>, u64), String> {
+pub(crate) fn plan(
+    input: &str,
+    results: &ResultsFile,
+    done: &HashSet<String>,
+) -> Result<(Vec<Job>, u64), String> {
     let mut first_line: HashMap<String, usize> = HashMap::new();
     let mut jobs = Vec::new();
     let mut problems = 0_u64;
@@ -368,7 +387,9 @@ where
     }
     let mut outcome = Ok(());
     while let Some(joined) = workers.join_next().await {
-        let result = joined.map_err(|e| format!("a worker failed: {e}")).and_then(|r| r);
+        let result = joined
+            .map_err(|e| format!("a worker failed: {e}"))
+            .and_then(|r| r);
         if let Err(e) = result {
             outcome = Err(e);
             workers.abort_all();
@@ -382,9 +403,9 @@ where
 pub(crate) fn progress_bar(length: u64, label: &str) -> ProgressBar {
     if std::io::stderr().is_terminal() {
         let bar = ProgressBar::new(length);
-        if let Ok(style) =
-            ProgressStyle::with_template("{prefix} [{elapsed_precise}] {wide_bar} {pos}/{len} ({per_sec}, eta {eta})")
-        {
+        if let Ok(style) = ProgressStyle::with_template(
+            "{prefix} [{elapsed_precise}] {wide_bar} {pos}/{len} ({per_sec}, eta {eta})",
+        ) {
             bar.set_style(style);
         }
         bar.set_prefix(label.to_owned());
@@ -446,14 +467,21 @@ async fn run_async(args: &RunArgs) -> Result<bool, String> {
     let (responses_429, endpoints) = if args.store == "memory" {
         let gate = Arc::new(Gate::new(MemoryStore::new(MonotonicClock::new()), true));
         execute(args, &gate, jobs, &results).await?;
-        (gate.counters.responses_429.load(Ordering::Relaxed), gate.endpoints())
+        (
+            gate.counters.responses_429.load(Ordering::Relaxed),
+            gate.endpoints(),
+        )
     } else if args.store.starts_with("redis://") || args.store.starts_with("rediss://") {
-        let store = ratekeeper_redis::RedisStore::connect(&args.store, ratekeeper_redis::RedisConfig::default())
-            .await
-            .map_err(|e| format!("cannot use the store {}: {e}", args.store))?;
+        let store =
+            ratekeeper_redis::RedisStore::connect(&args.store, ratekeeper_redis::RedisConfig::default())
+                .await
+                .map_err(|e| format!("cannot use the store {}: {e}", args.store))?;
         let gate = Arc::new(Gate::new(store, false));
         execute(args, &gate, jobs, &results).await?;
-        (gate.counters.responses_429.load(Ordering::Relaxed), gate.endpoints())
+        (
+            gate.counters.responses_429.load(Ordering::Relaxed),
+            gate.endpoints(),
+        )
     } else {
         return Err(format!(
             "--store {:?}: expected `memory` or `redis://HOST:PORT/DB`",
@@ -483,7 +511,12 @@ async fn run_async(args: &RunArgs) -> Result<bool, String> {
     Ok(tally.failed == 0 && problems == 0)
 }
 
-async fn execute<S>(args: &RunArgs, gate: &Arc<Gate<S>>, jobs: Vec<Job>, results: &Arc<ResultsFile>) -> Result<(), String>
+async fn execute<S>(
+    args: &RunArgs,
+    gate: &Arc<Gate<S>>,
+    jobs: Vec<Job>,
+    results: &Arc<ResultsFile>,
+) -> Result<(), String>
 where
     S: AsyncStore + Send + Sync + 'static,
     S::Error: std::fmt::Display,

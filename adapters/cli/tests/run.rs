@@ -307,3 +307,51 @@ fn without_headers_past_10_per_second_every_request_succeeds_and_few_see_a_429()
     );
     assert!(saw_429 * 10 < count, "{saw_429} of {count} saw a 429");
 }
+
+#[allow(dead_code, unreachable_pub)]
+#[path = "../../../store-redis/tests/support/mod.rs"]
+mod redis_support;
+
+#[test]
+fn two_runs_sharing_a_redis_store_stay_under_one_limit_together() {
+    let redis = redis_support::RedisServer::start();
+    let server = serve(&[("contacts", IETF_30_PER_3S)]);
+    let (first, second) = (scratch("redis-a"), scratch("redis-b"));
+    let all = requests(server.addr, "contacts", 60);
+    let lines: Vec<&str> = all.lines().collect();
+    std::fs::write(first.join("requests.jsonl"), lines[..30].join("\n")).unwrap();
+    std::fs::write(second.join("requests.jsonl"), lines[30..].join("\n")).unwrap();
+    let store = redis.url();
+    let spawn = |dir: &Path| {
+        Command::new(BIN)
+            .arg("run")
+            .arg(dir.join("requests.jsonl"))
+            .arg("--out")
+            .arg(dir.join("results.jsonl"))
+            .arg("--summary")
+            .arg(dir.join("summary.json"))
+            .args(["--store", &store, "--concurrency", "8"])
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let started = Instant::now();
+    let (a, b) = (spawn(&first), spawn(&second));
+    let (a, b) = (a.wait_with_output().unwrap(), b.wait_with_output().unwrap());
+    assert!(a.status.success(), "{}", String::from_utf8_lossy(&a.stderr));
+    assert!(b.status.success(), "{}", String::from_utf8_lossy(&b.stderr));
+    let tally = server.api.tally("contacts");
+    println!(
+        "two runs of 30 sharing Redis under one 30 per 3 s limit: {:.2} s, {} answered 429",
+        started.elapsed().as_secs_f64(),
+        tally.rejected
+    );
+    // Each alone would pace at the whole limit: together, without sharing,
+    // they would send twice what the server allows.
+    assert_eq!(tally.ok, 60);
+    assert_eq!(tally.rejected, 0);
+    for dir in [&first, &second] {
+        assert_eq!(results(dir).len(), 30);
+        assert_eq!(summary(dir)["endpoints"].as_object().unwrap().len(), 1);
+    }
+}

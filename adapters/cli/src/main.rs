@@ -7,6 +7,7 @@ use clap::{Parser, Subcommand};
 
 mod demo;
 mod gate;
+mod inspect;
 mod mock;
 mod parse;
 mod run;
@@ -34,6 +35,9 @@ enum Command {
     /// Start a local mock API with hidden limits and show ratekeeper
     /// learning them: progress, then a table of learned vs true limits.
     Demo(demo::DemoArgs),
+    /// Show what the fleet has learned per endpoint (limit, window, source,
+    /// age) and what is paused, from the Redis store.
+    Inspect(inspect::InspectArgs),
 }
 
 fn main() -> ExitCode {
@@ -41,6 +45,7 @@ fn main() -> ExitCode {
     match &cli.command {
         Command::Run(args) => return finish(run::run(args)),
         Command::Demo(args) => return finish(demo::run(args).map(|()| true)),
+        Command::Inspect(args) => return finish(inspect::run(args).map(|()| true)),
         Command::Schedule(_) | Command::Parse(_) => {}
     }
     let stdout = std::io::stdout();
@@ -53,7 +58,7 @@ fn main() -> ExitCode {
             &mut out,
             &mut std::io::stderr(),
         ),
-        Command::Run(_) | Command::Demo(_) => Ok(()),
+        Command::Run(_) | Command::Demo(_) | Command::Inspect(_) => Ok(()),
     };
     match result.and_then(|()| out.flush().map_err(|e| e.to_string())) {
         Ok(()) => ExitCode::SUCCESS,

@@ -308,7 +308,6 @@ fn without_headers_past_10_per_second_every_request_succeeds_and_few_see_a_429()
     assert!(saw_429 * 10 < count, "{saw_429} of {count} saw a 429");
 }
 
-#[allow(dead_code, unreachable_pub)]
 #[path = "../../../store-redis/tests/support/mod.rs"]
 mod redis_support;
 
@@ -354,4 +353,20 @@ fn two_runs_sharing_a_redis_store_stay_under_one_limit_together() {
         assert_eq!(results(dir).len(), 30);
         assert_eq!(summary(dir)["endpoints"].as_object().unwrap().len(), 1);
     }
+
+    // What the fleet learned, as `inspect` reads it from Redis.
+    let inspect = Command::new(BIN)
+        .args(["inspect", "--store", &store])
+        .output()
+        .unwrap();
+    let table = String::from_utf8_lossy(&inspect.stdout);
+    println!("{table}");
+    assert!(
+        inspect.status.success(),
+        "{}",
+        String::from_utf8_lossy(&inspect.stderr)
+    );
+    let row = table.lines().find(|line| line.contains("/contacts/")).unwrap();
+    let columns: Vec<&str> = row.split_whitespace().collect();
+    assert_eq!(&columns[1..5], ["30", "3000", "ms", "header"], "{row}");
 }

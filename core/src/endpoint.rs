@@ -151,7 +151,7 @@ const PREFIX_MAX: usize = CAPACITY - HASH_SUFFIX_LEN;
 const MAX_DEPTH: usize = 32;
 /// What an id-like segment becomes.
 const PLACEHOLDER: &[u8] = b"{id}";
-/// A read-back key's path segments that rules treat as wildcards.
+/// A rule pattern segment that matches any one segment (as `{id}` does).
 const WILDCARD: &[u8] = b"*";
 
 /// Why a URL gave no key.

@@ -49,7 +49,7 @@
 //!
 //! ## Features
 //!
-//! - `std`: adds [`MonotonicClock`] (`std::time::Instant`). Nothing else
+//! - `std`: adds `MonotonicClock` (`std::time::Instant`). Nothing else
 //!   changes.
 //! - `defmt`: `defmt::Format` on every public data type.
 //!

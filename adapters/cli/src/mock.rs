@@ -56,6 +56,8 @@ pub(crate) struct Tally {
     pub(crate) rejected: u64,
     /// Fixed windows from the first to the last accepted request.
     pub(crate) windows_used: u64,
+    /// From the first request to the last accepted one.
+    pub(crate) span: Duration,
 }
 
 #[derive(Debug)]
@@ -72,12 +74,15 @@ struct EndpointState {
     rejected: u64,
     first_ok_window: Option<u64>,
     last_ok_window: u64,
+    /// Windows start at the endpoint's first request, as many fixed-window
+    /// servers start them at a client's first call.
+    origin: Option<Instant>,
+    last_ok: Option<Instant>,
 }
 
 /// A running mock API.
 #[derive(Debug)]
 pub(crate) struct MockApi {
-    started: Instant,
     endpoints: HashMap<String, Endpoint>,
 }
 
@@ -86,7 +91,6 @@ impl MockApi {
     /// port, on the current tokio runtime.
     pub(crate) async fn start(endpoints: &[(&str, Hidden)]) -> std::io::Result<(SocketAddr, Arc<MockApi>)> {
         let api = Arc::new(MockApi {
-            started: Instant::now(),
             endpoints: endpoints
                 .iter()
                 .map(|&(name, hidden)| {
@@ -117,6 +121,10 @@ impl MockApi {
                 windows_used: state.first_ok_window.map_or(0, |first| {
                     state.last_ok_window.saturating_sub(first).saturating_add(1)
                 }),
+                span: match (state.origin, state.last_ok) {
+                    (Some(origin), Some(last)) => last.saturating_duration_since(origin),
+                    _ => Duration::ZERO,
+                },
             }
         })
     }
@@ -140,28 +148,30 @@ async fn answer(State(api): State<Arc<MockApi>>, uri: Uri) -> impl IntoResponse 
     };
     let hidden = endpoint.hidden;
     let window_nanos = hidden.window.as_nanos().max(1);
-    let elapsed = api.started.elapsed().as_nanos();
+    let now = Instant::now();
+    let mut state = endpoint.state.lock().unwrap_or_else(PoisonError::into_inner);
+    let origin = *state.origin.get_or_insert(now);
+    let elapsed = now.saturating_duration_since(origin).as_nanos();
     let index = u64::try_from(elapsed / window_nanos).unwrap_or(u64::MAX);
     let window_end = u128::from(index).saturating_add(1).saturating_mul(window_nanos);
     // Whole seconds, rounded up: never earlier than the real reset.
     let reset_secs = window_end.saturating_sub(elapsed).div_ceil(1_000_000_000);
-    let (accepted, remaining) = {
-        let mut state = endpoint.state.lock().unwrap_or_else(PoisonError::into_inner);
-        if state.window_index != index {
-            state.window_index = index;
-            state.count = 0;
-        }
-        let accepted = state.count < hidden.limit;
-        if accepted {
-            state.count = state.count.saturating_add(1);
-            state.ok = state.ok.saturating_add(1);
-            state.first_ok_window.get_or_insert(index);
-            state.last_ok_window = index;
-        } else {
-            state.rejected = state.rejected.saturating_add(1);
-        }
-        (accepted, hidden.limit.saturating_sub(state.count))
-    };
+    if state.window_index != index {
+        state.window_index = index;
+        state.count = 0;
+    }
+    let accepted = state.count < hidden.limit;
+    if accepted {
+        state.count = state.count.saturating_add(1);
+        state.ok = state.ok.saturating_add(1);
+        state.first_ok_window.get_or_insert(index);
+        state.last_ok_window = index;
+        state.last_ok = Some(now);
+    } else {
+        state.rejected = state.rejected.saturating_add(1);
+    }
+    let remaining = hidden.limit.saturating_sub(state.count);
+    drop(state);
     let mut headers = HeaderMap::new();
     let (limit, window_secs) = (hidden.limit, hidden.window.as_secs());
     match hidden.family {

@@ -23,6 +23,14 @@ use serde_json::Value;
 
 const BIN: &str = env!("CARGO_BIN_EXE_ratekeeper");
 
+/// Held by the tests that pace in real time, so they do not compete with
+/// each other for the CPU.
+static PACING: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+fn pacing_alone() -> std::sync::MutexGuard<'static, ()> {
+    PACING.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+}
+
 /// A mock API on its own runtime, alive as long as the value.
 struct Server {
     _runtime: tokio::runtime::Runtime,
@@ -246,6 +254,7 @@ fn a_run_killed_mid_way_resumes_and_every_id_ends_up_exactly_once() {
 
 #[test]
 fn under_30_per_3_s_in_ietf_headers_85_requests_take_no_429_and_near_the_ideal_time() {
+    let _alone = pacing_alone();
     let server = serve(&[("contacts", IETF_30_PER_3S)]);
     let dir = scratch("ietf");
     std::fs::write(dir.join("requests.jsonl"), requests(server.addr, "contacts", 85)).unwrap();
@@ -258,8 +267,11 @@ fn under_30_per_3_s_in_ietf_headers_85_requests_take_no_429_and_near_the_ideal_t
         String::from_utf8_lossy(&output.stderr)
     );
     let tally = server.api.tally("contacts");
+    // From the first request the server saw to the last it accepted: the
+    // ideal is 6 s (30 at once, 30 at 3 s, 25 at 6 s).
     println!(
-        "85 requests under 30 per 3 s (IETF draft-08): {:.2} s (ideal 6 s, bound 7.5 s), {} answered 429",
+        "85 requests under 30 per 3 s (IETF draft-08): {:.2} s from first to last request (ideal 6 s, bound 7.5 s), {:.2} s for the whole command, {} answered 429",
+        tally.span.as_secs_f64(),
         elapsed.as_secs_f64(),
         tally.rejected
     );
@@ -267,11 +279,12 @@ fn under_30_per_3_s_in_ietf_headers_85_requests_take_no_429_and_near_the_ideal_t
     assert_eq!(summary(&dir)["responses_429"], 0);
     assert_eq!(results(&dir).len(), 85);
     assert!(results(&dir).iter().all(|r| r["outcome"] == "ok"));
-    assert!(elapsed <= Duration::from_millis(7500), "took {elapsed:?}");
+    assert!(tally.span <= Duration::from_millis(7500), "took {:?}", tally.span);
 }
 
 #[test]
 fn without_headers_past_10_per_second_every_request_succeeds_and_few_see_a_429() {
+    let _alone = pacing_alone();
     let server = serve(&[(
         "notes",
         Hidden {
@@ -313,6 +326,7 @@ mod redis_support;
 
 #[test]
 fn two_runs_sharing_a_redis_store_stay_under_one_limit_together() {
+    let _alone = pacing_alone();
     let redis = redis_support::RedisServer::start();
     let server = serve(&[("contacts", IETF_30_PER_3S)]);
     let (first, second) = (scratch("redis-a"), scratch("redis-b"));

@@ -137,8 +137,8 @@ async fn demo(concurrency: u32) -> Result<(), String> {
             .load(std::sync::atomic::Ordering::Relaxed)
     );
     println!(
-        "{:<10} {:<14} {:>12} {:>12} {:<9} {:>8} {:>6}",
-        "endpoint", "headers", "true limit", "learned", "source", "goodput", "429s"
+        "{:<10} {:<14} {:>12} {:>12} {:<9} {:>8} {:>6} {:>7}",
+        "endpoint", "headers", "true limit", "learned", "source", "goodput", "429s", "time"
     );
     for &(name, hidden, _) in &ENDPOINTS {
         let report = learned
@@ -149,7 +149,7 @@ async fn demo(concurrency: u32) -> Result<(), String> {
         let capacity = hidden.limit.saturating_mul(seen.windows_used).max(1);
         let goodput = seen.ok.saturating_mul(100) / capacity;
         println!(
-            "{:<10} {:<14} {:>12} {:>12} {:<9} {:>7}% {:>6}",
+            "{:<10} {:<14} {:>12} {:>12} {:<9} {:>7}% {:>6} {:>6.1}s",
             name,
             hidden.family.name(),
             rate(hidden.limit, hidden.window.as_millis()),
@@ -159,7 +159,8 @@ async fn demo(concurrency: u32) -> Result<(), String> {
             ),
             report.as_ref().map_or("-", |r: &EndpointReport| r.source),
             goodput,
-            seen.rejected
+            seen.rejected,
+            seen.span.as_secs_f64()
         );
     }
     println!(

@@ -384,3 +384,80 @@ fn two_runs_sharing_a_redis_store_stay_under_one_limit_together() {
     let columns: Vec<&str> = row.split_whitespace().collect();
     assert_eq!(&columns[1..5], ["30", "3000", "ms", "header"], "{row}");
 }
+
+#[test]
+fn metrics_are_served_while_a_run_lasts() {
+    let _alone = pacing_alone();
+    let server = serve(&[("contacts", IETF_30_PER_3S)]);
+    let dir = scratch("metrics");
+    // Two windows' worth: the run lasts over 3 s.
+    std::fs::write(dir.join("requests.jsonl"), requests(server.addr, "contacts", 45)).unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let addr = format!("127.0.0.1:{port}");
+    let mut child = Command::new(BIN)
+        .arg("run")
+        .arg(dir.join("requests.jsonl"))
+        .arg("--out")
+        .arg(dir.join("results.jsonl"))
+        .args(["--metrics-addr", &addr])
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let mut page = String::new();
+    while Instant::now() < deadline && !page.contains("ratekeeper_requests_total") {
+        std::thread::sleep(Duration::from_millis(200));
+        if let Ok(mut stream) = std::net::TcpStream::connect(&addr) {
+            use std::io::{Read, Write};
+            let _ = stream.set_read_timeout(Some(Duration::from_secs(2)));
+            let _ = write!(
+                stream,
+                "GET /metrics HTTP/1.1\r\nHost: {addr}\r\nConnection: close\r\n\r\n"
+            );
+            page.clear();
+            let _ = stream.read_to_string(&mut page);
+        }
+    }
+    assert!(child.wait().unwrap().success());
+    assert!(page.contains("ratekeeper_requests_total"), "{page}");
+    assert!(page.contains("ratekeeper_learned_limit"), "{page}");
+}
+
+#[test]
+fn the_demo_learns_every_stated_limit_within_a_minute() {
+    let _alone = pacing_alone();
+    let started = Instant::now();
+    let output = Command::new(BIN).arg("demo").output().unwrap();
+    let elapsed = started.elapsed();
+    let table = String::from_utf8_lossy(&output.stdout);
+    println!("{table}");
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(elapsed < Duration::from_secs(60), "took {elapsed:?}");
+    for endpoint in ["leads", "contacts", "deals"] {
+        let row: Vec<&str> = table
+            .lines()
+            .find(|line| line.starts_with(endpoint))
+            .unwrap()
+            .split_whitespace()
+            .collect();
+        // endpoint, headers, true limit, learned, source, goodput, 429s
+        assert_eq!(row[2], row[3], "{row:?}");
+        assert_eq!(row[4], "header", "{row:?}");
+        assert_eq!(row[6], "0", "{row:?}");
+    }
+    let notes: Vec<&str> = table
+        .lines()
+        .find(|line| line.starts_with("notes"))
+        .unwrap()
+        .split_whitespace()
+        .collect();
+    assert_eq!(notes[4], "observed", "{notes:?}");
+}

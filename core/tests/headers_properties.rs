@@ -183,7 +183,7 @@ fn write(family: usize, s: &Stated) -> (Vec<(String, String)>, Format, bool) {
             vec![
                 h("x-rate-limit-limit", limit.to_string()),
                 h("x-rate-limit-remaining", format!("{remaining}.0")),
-                h("x-rate-limit-reset", format!("{}", imf_fixdate(now + reset))),
+                h("x-rate-limit-reset", imf_fixdate(now + reset)),
                 h("date", imf_fixdate(now)),
             ],
             Format::XRateLimitDashed,

@@ -319,10 +319,10 @@ const NAMES: [(&str, Field); 65] = [
 /// Bit `n` is set when some recognised name is `n` bytes long.
 const NAME_LENGTHS: u64 = {
     let mut bits = 0u64;
-    let mut at = 0;
-    while at < NAMES.len() {
-        bits |= 1 << NAMES[at].0.len();
-        at += 1;
+    let mut rest: &[(&str, Field)] = &NAMES;
+    while let [(name, _), tail @ ..] = rest {
+        bits |= 1 << name.len();
+        rest = tail;
     }
     bits
 };
@@ -610,11 +610,11 @@ impl<'a> Reader<'a> {
 
     /// Appends a quota, clamping remaining to limit.
     fn push_quota(&mut self, mut quota: Quota, header: u16) {
-        if let (Some(limit), Some(remaining)) = (quota.limit, quota.remaining) {
-            if remaining > limit {
-                self.warn(header, WarningKind::RemainingAboveLimit);
-                quota.remaining = Some(limit);
-            }
+        if let (Some(limit), Some(remaining)) = (quota.limit, quota.remaining)
+            && remaining > limit
+        {
+            self.warn(header, WarningKind::RemainingAboveLimit);
+            quota.remaining = Some(limit);
         }
         match self.info.quotas.get_mut(usize::from(self.info.quota_count)) {
             Some(slot) => {
@@ -837,14 +837,14 @@ impl<'a> Reader<'a> {
                 }
             }
         }
-        if let Some(header) = dictionary_header {
-            if dictionary.limit.is_some() || dictionary.remaining.is_some() {
-                if semicolons || self.close_profile {
-                    dictionary.format = Format::Close;
-                }
-                dictionary.window = self.join_by_quota(Owner::Ietf, dictionary.limit, header);
-                self.push_quota(dictionary, header);
+        if let Some(header) = dictionary_header
+            && (dictionary.limit.is_some() || dictionary.remaining.is_some())
+        {
+            if semicolons || self.close_profile {
+                dictionary.format = Format::Close;
             }
+            dictionary.window = self.join_by_quota(Owner::Ietf, dictionary.limit, header);
+            self.push_quota(dictionary, header);
         }
         self.resolve_items(item_count);
     }
@@ -1055,10 +1055,10 @@ impl<'a> Reader<'a> {
         let limit = self.count(header, first)?;
         let mut policies: [Option<Policy<'a>>; POLICY_CAPACITY] = [None; POLICY_CAPACITY];
         // The limit itself may carry its window (`10;window=60`, polli-00).
-        if let Ok(policy) = self.read_policy(owner, first_member, header) {
-            if policy.window.is_some() {
-                self.add_policy(policy);
-            }
+        if let Ok(policy) = self.read_policy(owner, first_member, header)
+            && policy.window.is_some()
+        {
+            self.add_policy(policy);
         }
         for (slot, member) in policies.iter_mut().zip(members.by_ref()) {
             match self.read_policy(owner, member, header) {

@@ -11,7 +11,8 @@ use core::hint::black_box;
 use core::panic::PanicInfo;
 
 use ratekeeper_core::{
-    Acquire, BucketState, Clock, Gcra, ManualClock, Nanos, Policy, PolicyConfig, PolicySource,
+    Acquire, BucketState, Clock, Gcra, ManualClock, Nanos, ParseOptions, Policy, PolicyConfig, PolicySource,
+    RateLimitInfo, UnixTime,
 };
 
 fn exercise() -> u64 {
@@ -33,7 +34,13 @@ fn exercise() -> u64 {
             state = next;
         }
     }
-    total
+    let headers: [(&[u8], &[u8]); 2] = [
+        (b"date", b"Sun, 22 Nov 2026 12:00:00 GMT"),
+        (b"ratelimit", b"limit=160; remaining=159; reset=8"),
+    ];
+    let options = ParseOptions::new().with_now(UnixTime::from_secs(black_box(0)));
+    let info = RateLimitInfo::parse(black_box(Some(200)), black_box(headers), &options);
+    total.wrapping_add(info.limit().unwrap_or(0))
 }
 
 /// The entry point the linker looks for; never run, only linked.

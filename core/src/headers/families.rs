@@ -1197,7 +1197,7 @@ fn read_ratio(raw: &[u8]) -> Read<(u64, u64)> {
 }
 
 /// The index of the quota closest to exhaustion (see the module docs).
-fn governing(quotas: &[Quota]) -> Option<u8> {
+pub(super) fn governing(quotas: &[Quota]) -> Option<u8> {
     let mut best: Option<(usize, &Quota)> = None;
     for (index, quota) in quotas.iter().enumerate() {
         best = match best {

@@ -1,5 +1,5 @@
 //! Where "now" comes from: the [`Clock`] trait, a [`ManualClock`] for tests
-//! and simulations, and (with the `std` feature) a [`MonotonicClock`].
+//! and simulations, and (with the `std` feature) a `MonotonicClock`.
 //!
 //! A clock is a generic parameter of whatever needs one, never a global, so
 //! tests that each own a manual clock run in parallel and a simulator can

@@ -161,6 +161,18 @@ impl Gcra {
             Some(tat) => u128::from(tat.as_nanos()).max(now_ns),
             None => now_ns,
         };
+        if cost == 0 {
+            // A read: always allowed, changes nothing (a reservation queue
+            // may have run the TAT far ahead; that is no reason to refuse
+            // a question).
+            let in_bucket = units(now_ns.saturating_add(tolerance).saturating_sub(base), interval);
+            return Decision::Allowed(Allowed {
+                tat: Instant::from_nanos(saturate(base).as_nanos()),
+                wait: Nanos::ZERO,
+                remaining: saturate_u32(in_bucket),
+                reset_after: saturate(base.saturating_sub(now_ns)),
+            });
+        }
         // Saturating ops only to satisfy the lint: with each operand below
         // 2^64 the sum is below 2^97 and never saturates.
         let new_tat = base.saturating_add(interval.saturating_mul(u128::from(cost)));

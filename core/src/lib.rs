@@ -10,12 +10,22 @@
 //!   test and the simulator use;
 //! - [`gcra`]: pacing as a pure function over one stored integer, with
 //!   check and reserve forms;
+//! - [`learn`]: limits learned from headers, or from 429s alone, and
+//!   reconciled with what the server says is left;
 //! - [`policy`]: what is known about a bucket's limit and how it becomes
 //!   GCRA parameters under a safety margin;
 //! - [`store`]: the [`Store`] and [`AsyncStore`] contracts that the memory,
 //!   Redis and Embassy stores implement.
+//! - [`backoff`], [`retry`], [`breaker`], [`error`]: exponential
+//!   [`Backoff`] with jitter that never retries before `Retry-After`,
+//!   [`RetryState`] deciding what is worth retrying and when to give up,
+//!   the circuit [`Breaker`], and the stable error codes ([`ErrorKind`]).
 //! - [`headers`]: what a response says about rate limits ([`RateLimitInfo`]),
 //!   read from its header pairs in every family in use, without allocating.
+//!   Redis and Embassy stores implement;
+//! - [`endpoint`]: URL -> [`EndpointKey`] (host, tenant and path template,
+//!   ids as `{id}`), bounded and safe in a Redis key, with user
+//!   [`EndpointRules`] over the guess.
 //!
 //! ```
 //! use ratekeeper_core::{Acquire, BucketState, Clock, ManualClock, Nanos, Policy, PolicyConfig, PolicySource};
@@ -39,7 +49,7 @@
 //!
 //! ## Features
 //!
-//! - `std`: adds [`MonotonicClock`] (`std::time::Instant`). Nothing else
+//! - `std`: adds `MonotonicClock` (`std::time::Instant`). Nothing else
 //!   changes.
 //! - `defmt`: `defmt::Format` on every public data type.
 //! - `json-body`: `RateLimitInfo::with_json_body`, limits carried in JSON
@@ -69,20 +79,34 @@
 #[cfg(feature = "std")]
 extern crate std;
 
+pub mod backoff;
+pub mod breaker;
 pub mod clock;
+pub mod endpoint;
+pub mod error;
 pub mod gcra;
 pub mod headers;
+pub mod learn;
 pub mod policy;
+pub mod retry;
 pub mod store;
 pub mod time;
 
+pub use backoff::{Backoff, BackoffConfig, BackoffError, Jitter, RandomSource, SplitMix64};
+pub use breaker::{
+    Breaker, BreakerConfig, BreakerError, BreakerSnapshot, BreakerState, CallResult, Permit, Rejected,
+};
 #[cfg(feature = "std")]
 pub use clock::MonotonicClock;
 pub use clock::{Clock, ManualClock};
+pub use endpoint::{EndpointKey, EndpointKeyError, EndpointRule, EndpointRules};
+pub use error::{Error, ErrorKind};
 pub use gcra::{Allowed, Decision, DenialCause, Denied, Gcra, GcraError};
 pub use headers::{
     Format, ParseOptions, Profile, Quota, QuotaUnit, RateLimitInfo, UnixTime, Warning, WarningKind,
 };
+pub use learn::{LearnEvent, Learned, Learner, LearnerConfig, Observation};
 pub use policy::{Policy, PolicyConfig, PolicyError, PolicySource, SafetyMargin, ServerView};
+pub use retry::{GiveUp, GiveUpReason, Method, Outcome, RequestKind, RetryDecision, RetryPolicy, RetryState};
 pub use store::{Acquire, AsyncStore, BucketState, Store};
 pub use time::{Instant, Nanos};

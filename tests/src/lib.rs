@@ -1,3 +1,6 @@
-//! Cross-crate scenarios for ratekeeper: shared helpers for the tests in
-//! `tests/tests/`.
+//! Cross-crate scenarios for ratekeeper, and the deterministic simulator
+//! ([`sim`]) that measures how much of a server's limit the learner uses.
 #![forbid(unsafe_code)]
+
+pub mod scenarios;
+pub mod sim;

@@ -1,13 +1,57 @@
 //! # ratekeeper-embassy
 //!
-//! ratekeeper on Embassy firmware. So far: [`EmbassyClock`], the core's
-//! [`Clock`] over `embassy_time::Instant`. The fixed-capacity store and the
-//! async `acquire` follow.
+//! ratekeeper on Embassy firmware, with no heap:
+//!
+//! - [`EmbassyClock`]: the core's [`Clock`] over `embassy_time::Instant`;
+//! - [`FixedStore`]: the core's [`Store`](ratekeeper_core::Store) in
+//!   fixed-size tables behind an `embassy_sync` blocking mutex, 16 bytes a
+//!   bucket, with a clear error when full;
+//! - [`acquire`]: reserve a slot and sleep until it comes with
+//!   `embassy_time::Timer`, and [`acquire_with_delay`] for HALs that offer
+//!   only an `embedded_hal_async` delay.
+//!
+//! ```
+//! use embassy_sync::blocking_mutex::raw::CriticalSectionRawMutex;
+//! use ratekeeper_core::{Acquire, Instant, ManualClock, Nanos, Policy, PolicyConfig, PolicySource, Store};
+//! use ratekeeper_embassy::FixedStore;
+//!
+//! // Firmware passes `EmbassyClock`; a manual clock keeps this example exact.
+//! static STORE: FixedStore<CriticalSectionRawMutex, 16, 4, ManualClock> = FixedStore::new(ManualClock::new());
+//!
+//! // Close's search endpoint allows 16 requests per second.
+//! let key = "api.close.com/api/v1/data/search/";
+//! let policy = Policy::new(16, Nanos::from_secs(1), PolicySource::Configured, Instant::ZERO).unwrap();
+//! STORE.set_policy(key, &policy).unwrap();
+//!
+//! let gcra = STORE.policy(key).unwrap().unwrap().to_gcra(&PolicyConfig::default());
+//! let first = STORE.acquire(key, &Acquire::reserve(gcra, Nanos::from_secs(5))).unwrap();
+//! let second = STORE.acquire(key, &Acquire::reserve(gcra, Nanos::from_secs(5))).unwrap();
+//! assert_eq!(first.allowed().unwrap().wait, Nanos::ZERO);
+//! // In firmware, `ratekeeper_embassy::acquire` would sleep this long.
+//! assert_eq!(second.allowed().unwrap().wait, gcra.emission_interval());
+//! ```
 //!
 //! This crate never picks an `embassy-time` tick rate or driver: the
-//! firmware does (two choices would fail its build).
+//! firmware does (two choices would fail its build). It builds for
+//! thumbv6m-none-eabi, which has no compare-and-swap: use a
+//! `CriticalSectionRawMutex` there.
+//!
+//! ## Features
+//!
+//! - `defmt`: `defmt::Format` for [`FixedStoreError`] and the core's types.
 #![no_std]
 #![forbid(unsafe_code)]
+
+#[cfg(test)]
+extern crate std;
+
+mod acquire;
+mod bucket;
+mod store;
+
+pub use acquire::{acquire, acquire_with_delay};
+pub use bucket::key_hash;
+pub use store::{FixedStore, FixedStoreError};
 
 use ratekeeper_core::{Clock, Instant};
 

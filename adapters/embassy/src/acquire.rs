@@ -1,0 +1,218 @@
+//! Reserve, then wait: [`acquire`] with `embassy_time::Timer`, and
+//! [`acquire_with_delay`] with any `embedded_hal_async` delay.
+//!
+//! Both ask the store once, with the caller's [`Acquire`] (a reservation
+//! when its `max_wait` is above zero), and then sleep for exactly the wait
+//! the store answered, rounded up to what the timer can express: a wait is
+//! a lower bound, so rounding down would send early. The store is never
+//! polled; many tasks waiting on one bucket each hold their own slot.
+
+use embassy_time::{Duration, Timer};
+use embedded_hal_async::delay::DelayNs;
+use ratekeeper_core::{Acquire, Decision, Nanos, Store};
+
+/// Decides `request` on `key` and, when it is admitted after a wait,
+/// sleeps that wait with `embassy_time::Timer`. Returns the store's
+/// decision; on return from an [`Decision::Allowed`] the request may be
+/// sent. Denied and impossible requests return at once.
+///
+/// ```
+/// use core::pin::pin;
+/// use core::task::{Context, Poll, Waker};
+/// use embassy_sync::blocking_mutex::raw::NoopRawMutex;
+/// use ratekeeper_core::{Acquire, Gcra, Nanos};
+/// use ratekeeper_embassy::{EmbassyClock, FixedStore, acquire};
+///
+/// let store: FixedStore<NoopRawMutex, 4, 1> = FixedStore::new(EmbassyClock);
+/// let gcra = Gcra::new(Nanos::from_secs(1), 1).unwrap();
+/// let request = Acquire::reserve(gcra, Nanos::from_secs(5));
+/// let mut cx = Context::from_waker(Waker::noop());
+///
+/// // The first request of a full bucket goes at once.
+/// let first = pin!(acquire(&store, "api.example.com/items", &request));
+/// assert!(matches!(first.poll(&mut cx), Poll::Ready(Ok(d)) if d.is_allowed()));
+///
+/// // The second holds the next slot and sleeps until it comes.
+/// let mut second = pin!(acquire(&store, "api.example.com/items", &request));
+/// assert!(second.as_mut().poll(&mut cx).is_pending());
+/// embassy_time::MockDriver::get().advance(embassy_time::Duration::from_secs(1));
+/// assert!(matches!(second.poll(&mut cx), Poll::Ready(Ok(d)) if d.is_allowed()));
+/// ```
+pub async fn acquire<S: Store + ?Sized>(
+    store: &S,
+    key: &str,
+    request: &Acquire,
+) -> Result<Decision, S::Error> {
+    let decision = store.acquire(key, request)?;
+    if let Decision::Allowed(allowed) = decision
+        && !allowed.wait.is_zero()
+    {
+        let deadline = embassy_time::Instant::now()
+            .checked_add(ticks_ceil(allowed.wait))
+            .unwrap_or(embassy_time::Instant::MAX);
+        Timer::at(deadline).await;
+    }
+    Ok(decision)
+}
+
+/// [`acquire`] for HALs without Embassy: the same decision, with the wait
+/// slept on `delay`, in whole milliseconds and then the nanoseconds left
+/// (`delay_ms` takes at most about 49 days at a time, so longer waits are
+/// slept in several calls).
+///
+/// ```
+/// use core::pin::pin;
+/// use core::task::{Context, Poll, Waker};
+/// use embassy_sync::blocking_mutex::raw::NoopRawMutex;
+/// use embedded_hal_async::delay::DelayNs;
+/// use ratekeeper_core::{Acquire, Clock, Gcra, ManualClock, Nanos};
+/// use ratekeeper_embassy::{FixedStore, acquire_with_delay};
+///
+/// /// A delay that moves a manual clock instead of sleeping.
+/// struct Skip<'a>(&'a ManualClock);
+/// impl DelayNs for Skip<'_> {
+///     async fn delay_ns(&mut self, ns: u32) {
+///         self.0.advance(Nanos::from_nanos(ns.into()));
+///     }
+/// }
+///
+/// let store: FixedStore<NoopRawMutex, 4, 1, ManualClock> = FixedStore::new(ManualClock::new());
+/// let gcra = Gcra::new(Nanos::from_millis(250), 1).unwrap();
+/// let request = Acquire::reserve(gcra, Nanos::from_secs(5));
+/// let mut cx = Context::from_waker(Waker::noop());
+/// for _ in 0..3 {
+///     let mut delay = Skip(store.clock());
+///     let sent = pin!(acquire_with_delay(&store, &mut delay, "k", &request));
+///     assert!(matches!(sent.poll(&mut cx), Poll::Ready(Ok(d)) if d.is_allowed()));
+/// }
+/// // Three requests, paced 250 ms apart: the delay slept 500 ms in all.
+/// assert_eq!(store.clock().now().since_origin(), Nanos::from_millis(500));
+/// ```
+pub async fn acquire_with_delay<S, D>(
+    store: &S,
+    delay: &mut D,
+    key: &str,
+    request: &Acquire,
+) -> Result<Decision, S::Error>
+where
+    S: Store + ?Sized,
+    D: DelayNs + ?Sized,
+{
+    let decision = store.acquire(key, request)?;
+    if let Decision::Allowed(allowed) = decision {
+        sleep(delay, allowed.wait).await;
+    }
+    Ok(decision)
+}
+
+/// Sleeps exactly `span` on `delay`.
+async fn sleep<D: DelayNs + ?Sized>(delay: &mut D, span: Nanos) {
+    let mut millis = span.as_millis_floor();
+    while millis > 0 {
+        let chunk = u32::try_from(millis).unwrap_or(u32::MAX);
+        delay.delay_ms(chunk).await;
+        millis = millis.saturating_sub(u64::from(chunk));
+    }
+    // Below one millisecond: always fits a u32.
+    let rest = span.as_nanos() % 1_000_000;
+    if rest > 0 {
+        delay.delay_ns(u32::try_from(rest).unwrap_or(u32::MAX)).await;
+    }
+}
+
+/// `span` in embassy-time ticks, rounded up, saturating.
+fn ticks_ceil(span: Nanos) -> Duration {
+    let hz = u128::from(embassy_time::TICK_HZ);
+    let ticks = (u128::from(span.as_nanos()) * hz).div_ceil(1_000_000_000);
+    Duration::from_ticks(u64::try_from(ticks).unwrap_or(u64::MAX))
+}
+
+#[cfg(test)]
+mod tests {
+    use core::pin::pin;
+    use core::task::{Context, Poll, Waker};
+
+    use embassy_sync::blocking_mutex::raw::NoopRawMutex;
+    use ratekeeper_core::{Clock, Gcra, ManualClock};
+
+    use super::*;
+    use crate::FixedStore;
+
+    /// A delay that records what it was asked and moves a manual clock.
+    struct Recorder<'a> {
+        clock: &'a ManualClock,
+        calls: std::vec::Vec<(char, u32)>,
+    }
+
+    impl DelayNs for Recorder<'_> {
+        async fn delay_ns(&mut self, ns: u32) {
+            self.calls.push(('n', ns));
+            self.clock.advance(Nanos::from_nanos(ns.into()));
+        }
+
+        async fn delay_ms(&mut self, ms: u32) {
+            self.calls.push(('m', ms));
+            self.clock.advance(Nanos::from_millis(ms.into()));
+        }
+    }
+
+    fn ready<F: Future>(future: F) -> F::Output {
+        let mut future = pin!(future);
+        match future.as_mut().poll(&mut Context::from_waker(Waker::noop())) {
+            Poll::Ready(output) => output,
+            Poll::Pending => panic!("a delay that never sleeps left the future pending"),
+        }
+    }
+
+    #[test]
+    fn delays_sleep_the_exact_wait() {
+        let store: FixedStore<NoopRawMutex, 2, 1, ManualClock> = FixedStore::new(ManualClock::new());
+        let gcra = Gcra::new(Nanos::from_nanos(1_500_000_007), 1).unwrap();
+        let request = Acquire::reserve(gcra, Nanos::from_secs(10));
+        let mut delay = Recorder {
+            clock: store.clock(),
+            calls: std::vec::Vec::new(),
+        };
+        ready(acquire_with_delay(&store, &mut delay, "k", &request)).unwrap();
+        assert!(delay.calls.is_empty(), "the first request goes at once");
+        let decision = ready(acquire_with_delay(&store, &mut delay, "k", &request)).unwrap();
+        assert_eq!(decision.allowed().unwrap().wait, Nanos::from_nanos(1_500_000_007));
+        assert_eq!(delay.calls, [('m', 1_500), ('n', 7)]);
+    }
+
+    #[test]
+    fn refusals_do_not_sleep() {
+        let store: FixedStore<NoopRawMutex, 2, 1, ManualClock> = FixedStore::new(ManualClock::new());
+        let gcra = Gcra::new(Nanos::from_secs(1), 1).unwrap();
+        let mut delay = Recorder {
+            clock: store.clock(),
+            calls: std::vec::Vec::new(),
+        };
+        ready(acquire_with_delay(&store, &mut delay, "k", &Acquire::check(gcra))).unwrap();
+        let second = ready(acquire_with_delay(&store, &mut delay, "k", &Acquire::check(gcra))).unwrap();
+        assert!(!second.is_allowed());
+        assert!(delay.calls.is_empty());
+        assert_eq!(store.clock().now().since_origin(), Nanos::ZERO);
+    }
+
+    #[test]
+    fn long_waits_are_slept_in_chunks() {
+        let clock = ManualClock::new();
+        let mut delay = Recorder {
+            clock: &clock,
+            calls: std::vec::Vec::new(),
+        };
+        let span = Nanos::from_millis(u64::from(u32::MAX) + 5) + Nanos::from_nanos(3);
+        ready(sleep(&mut delay, span));
+        assert_eq!(delay.calls, [('m', u32::MAX), ('m', 5), ('n', 3)]);
+        assert_eq!(clock.now().since_origin(), span);
+    }
+
+    #[test]
+    fn ticks_round_up() {
+        // The mock driver ticks at 1 MHz.
+        assert_eq!(ticks_ceil(Nanos::from_nanos(1)).as_ticks(), 1);
+        assert_eq!(ticks_ceil(Nanos::from_micros(3)).as_ticks(), 3);
+        assert_eq!(ticks_ceil(Nanos::MAX).as_ticks(), 18_446_744_073_709_552);
+    }
+}

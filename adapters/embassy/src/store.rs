@@ -1,0 +1,435 @@
+//! [`FixedStore`]: buckets and policies in fixed-size tables behind an
+//! `embassy_sync` blocking mutex.
+
+use core::cell::RefCell;
+
+use embassy_sync::blocking_mutex::Mutex;
+use embassy_sync::blocking_mutex::raw::RawMutex;
+use ratekeeper_core::{Acquire, BucketState, Clock, Decision, Instant, Nanos, Policy, Store};
+
+use crate::EmbassyClock;
+use crate::bucket::{Bucket, key_hash};
+
+/// Why a [`FixedStore`] operation failed. A refused request is never an
+/// error: it is a [`Decision`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+#[non_exhaustive]
+pub enum FixedStoreError {
+    /// Every bucket slot holds a bucket that still matters (a TAT or a
+    /// pause in the future), so a new key has no room. Nothing changed.
+    BucketsFull {
+        /// The store's bucket capacity.
+        capacity: usize,
+    },
+    /// Every policy slot holds a policy of another key. Nothing changed.
+    PoliciesFull {
+        /// The store's policy capacity.
+        capacity: usize,
+    },
+    /// The tables were already borrowed: the store was called from inside
+    /// one of its own calls, which this crate never does. Reported rather
+    /// than panicking.
+    Busy,
+}
+
+impl core::fmt::Display for FixedStoreError {
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        match self {
+            FixedStoreError::BucketsFull { capacity } => {
+                write!(
+                    f,
+                    "all {capacity} bucket slots are in use by buckets that still matter"
+                )
+            }
+            FixedStoreError::PoliciesFull { capacity } => {
+                write!(f, "all {capacity} policy slots are in use")
+            }
+            FixedStoreError::Busy => f.write_str("the store was called from inside one of its own calls"),
+        }
+    }
+}
+
+impl core::error::Error for FixedStoreError {}
+
+#[derive(Debug)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+struct PolicySlot {
+    key: u32,
+    policy: Policy,
+}
+
+#[derive(Debug)]
+struct Tables<const BUCKETS: usize, const POLICIES: usize> {
+    buckets: heapless::Vec<Bucket, BUCKETS>,
+    policies: heapless::Vec<PolicySlot, POLICIES>,
+}
+
+/// A [`Store`] of at most `BUCKETS` buckets and `POLICIES` policies, in
+/// static memory, for firmware: no heap, one short lock per operation.
+///
+/// - **Atomicity.** Every operation runs inside one lock of the raw mutex
+///   `M`: [`CriticalSectionRawMutex`] to share the store with interrupts
+///   or between cores (and on thumbv6m, which has no compare-and-swap),
+///   `ThreadModeRawMutex` (Cortex-M) or [`NoopRawMutex`] when only one executor
+///   uses it. Decisions are the core's [`BucketState::decide`].
+/// - **Memory.** A bucket is 16 bytes ([`FixedStore::BUCKET_BYTES`]): a
+///   32-bit hash of its key (see [`key_hash`] for the collision rule), its
+///   TAT in nanoseconds, and its pause's end in 32 bits (whole
+///   milliseconds, rounded up: a pause may last up to 1 ms longer than
+///   asked, never shorter). Policies sit in their own table of `POLICIES`
+///   slots, since a firmware learns few limits but paces many buckets.
+/// - **Capacity.** A new key takes a free slot, else the slot of a bucket
+///   whose state no longer matters (TAT and pause both past: forgetting it
+///   equals a full bucket). When every bucket still matters, the operation
+///   fails with [`FixedStoreError::BucketsFull`] and changes nothing; a
+///   refused check on a new key needs no slot and never fails this way.
+/// - **Time.** It reads clock `C`: [`EmbassyClock`] in firmware, the core's
+///   `ManualClock` in tests.
+///
+/// ```
+/// use embassy_sync::blocking_mutex::raw::CriticalSectionRawMutex;
+/// use ratekeeper_core::{Acquire, Gcra, ManualClock, Nanos, Store};
+/// use ratekeeper_embassy::{EmbassyClock, FixedStore};
+///
+/// // In firmware: eight buckets and two policies, in a static.
+/// static STORE: FixedStore<CriticalSectionRawMutex, 8, 2> = FixedStore::new(EmbassyClock);
+///
+/// // In a test, the same store on a manual clock.
+/// let store: FixedStore<CriticalSectionRawMutex, 8, 2, ManualClock> = FixedStore::new(ManualClock::new());
+/// let gcra = Gcra::new(Nanos::from_millis(100), 1).unwrap();
+/// assert!(store.acquire("api.example.com/items", &Acquire::check(gcra)).unwrap().is_allowed());
+/// assert!(!store.acquire("api.example.com/items", &Acquire::check(gcra)).unwrap().is_allowed());
+/// store.clock().advance(Nanos::from_millis(100));
+/// assert!(store.acquire("api.example.com/items", &Acquire::check(gcra)).unwrap().is_allowed());
+/// assert_eq!(store.len(), 1);
+/// ```
+///
+/// [`CriticalSectionRawMutex`]: embassy_sync::blocking_mutex::raw::CriticalSectionRawMutex
+/// [`NoopRawMutex`]: embassy_sync::blocking_mutex::raw::NoopRawMutex
+pub struct FixedStore<M: RawMutex, const BUCKETS: usize, const POLICIES: usize, C = EmbassyClock> {
+    clock: C,
+    tables: Mutex<M, RefCell<Tables<BUCKETS, POLICIES>>>,
+}
+
+impl<M: RawMutex, const BUCKETS: usize, const POLICIES: usize, C> core::fmt::Debug
+    for FixedStore<M, BUCKETS, POLICIES, C>
+{
+    fn fmt(&self, f: &mut core::fmt::Formatter<'_>) -> core::fmt::Result {
+        f.debug_struct("FixedStore")
+            .field("buckets", &BUCKETS)
+            .field("policies", &POLICIES)
+            .finish_non_exhaustive()
+    }
+}
+
+impl<M: RawMutex, const BUCKETS: usize, const POLICIES: usize, C: Clock> FixedStore<M, BUCKETS, POLICIES, C> {
+    /// The RAM one bucket takes: 16 bytes.
+    pub const BUCKET_BYTES: usize = core::mem::size_of::<Bucket>();
+
+    /// An empty store reading time from `clock`; `const`, so it can be a
+    /// `static`.
+    pub const fn new(clock: C) -> Self {
+        FixedStore {
+            clock,
+            tables: Mutex::new(RefCell::new(Tables {
+                buckets: heapless::Vec::new(),
+                policies: heapless::Vec::new(),
+            })),
+        }
+    }
+
+    /// The store's clock.
+    pub const fn clock(&self) -> &C {
+        &self.clock
+    }
+
+    /// How many bucket slots are in use, stale ones included.
+    pub fn len(&self) -> usize {
+        self.tables
+            .lock(|tables| tables.try_borrow().map_or(0, |t| t.buckets.len()))
+    }
+
+    /// Whether no bucket slot is in use.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Runs `decide` on the bucket of `key` and stores the state it
+    /// returns, if any, in one lock.
+    fn with_bucket<R>(
+        &self,
+        key: &str,
+        decide: impl FnOnce(&BucketState, Instant) -> (R, Option<BucketState>),
+    ) -> Result<R, FixedStoreError> {
+        let hash = key_hash(key);
+        self.tables.lock(|tables| {
+            let mut tables = tables.try_borrow_mut().map_err(|_| FixedStoreError::Busy)?;
+            let now = self.clock.now();
+            let buckets = &mut tables.buckets;
+            if let Some(bucket) = buckets.iter_mut().find(|b| b.key() == hash) {
+                let (result, next) = decide(&bucket.state(), now);
+                if let Some(next) = next {
+                    *bucket = Bucket::new(hash, &next, now);
+                }
+                return Ok(result);
+            }
+            let (result, next) = decide(&BucketState::EMPTY, now);
+            let Some(next) = next else { return Ok(result) };
+            let bucket = Bucket::new(hash, &next, now);
+            if bucket.is_stale(now) {
+                // Storing it would change nothing (e.g. a zero-length pause).
+                return Ok(result);
+            }
+            if let Err(bucket) = buckets.push(bucket) {
+                match buckets.iter_mut().find(|b| b.is_stale(now)) {
+                    Some(stale) => *stale = bucket,
+                    None => return Err(FixedStoreError::BucketsFull { capacity: BUCKETS }),
+                }
+            }
+            Ok(result)
+        })
+    }
+}
+
+impl<M: RawMutex, const BUCKETS: usize, const POLICIES: usize, C: Clock> Store
+    for FixedStore<M, BUCKETS, POLICIES, C>
+{
+    type Error = FixedStoreError;
+
+    fn acquire(&self, key: &str, request: &Acquire) -> Result<Decision, FixedStoreError> {
+        self.with_bucket(key, |state, now| state.decide(request, now))
+    }
+
+    fn pause(&self, key: &str, span: Nanos) -> Result<(), FixedStoreError> {
+        self.with_bucket(key, |state, now| ((), Some(state.paused_for(now, span))))
+    }
+
+    fn policy(&self, key: &str) -> Result<Option<Policy>, FixedStoreError> {
+        let hash = key_hash(key);
+        self.tables.lock(|tables| {
+            let tables = tables.try_borrow().map_err(|_| FixedStoreError::Busy)?;
+            Ok(tables
+                .policies
+                .iter()
+                .find(|slot| slot.key == hash)
+                .map(|slot| slot.policy))
+        })
+    }
+
+    fn set_policy(&self, key: &str, policy: &Policy) -> Result<(), FixedStoreError> {
+        let hash = key_hash(key);
+        self.tables.lock(|tables| {
+            let mut tables = tables.try_borrow_mut().map_err(|_| FixedStoreError::Busy)?;
+            let policies = &mut tables.policies;
+            match policies.iter_mut().find(|slot| slot.key == hash) {
+                Some(slot) => slot.policy = *policy,
+                None => policies
+                    .push(PolicySlot {
+                        key: hash,
+                        policy: *policy,
+                    })
+                    .map_err(|_| FixedStoreError::PoliciesFull { capacity: POLICIES })?,
+            }
+            Ok(())
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use embassy_sync::blocking_mutex::raw::{CriticalSectionRawMutex, NoopRawMutex};
+    use proptest::prelude::*;
+    use ratekeeper_core::{DenialCause, Gcra, ManualClock, PolicySource};
+
+    use super::*;
+
+    type TestStore<const B: usize> = FixedStore<NoopRawMutex, B, 2, ManualClock>;
+
+    fn gcra() -> Gcra {
+        Gcra::new(Nanos::from_millis(100), 2).unwrap()
+    }
+
+    #[test]
+    fn a_bucket_costs_16_bytes() {
+        assert_eq!(TestStore::<4>::BUCKET_BYTES, 16);
+    }
+
+    #[test]
+    fn decides_like_the_core() {
+        let store = TestStore::<4>::new(ManualClock::new());
+        let reserve = Acquire::reserve(gcra(), Nanos::from_secs(1));
+        let waits: [u64; 4] = core::array::from_fn(|_| {
+            store
+                .acquire("k", &reserve)
+                .unwrap()
+                .allowed()
+                .unwrap()
+                .wait
+                .as_nanos()
+                / 1_000_000
+        });
+        assert_eq!(waits, [0, 0, 100, 200]);
+        let denied = store
+            .acquire("k", &Acquire::check(gcra()))
+            .unwrap()
+            .denied()
+            .unwrap();
+        assert_eq!(denied.retry_after, Nanos::from_millis(300));
+    }
+
+    #[test]
+    fn pauses_hold_and_end() {
+        let store = TestStore::<4>::new(ManualClock::new());
+        store.pause("k", Nanos::from_secs(2)).unwrap();
+        let denied = store
+            .acquire("k", &Acquire::check(gcra()))
+            .unwrap()
+            .denied()
+            .unwrap();
+        assert_eq!(
+            (denied.cause, denied.retry_after),
+            (DenialCause::Paused, Nanos::from_secs(2))
+        );
+        store.clock().advance(Nanos::from_secs(2));
+        assert!(store.acquire("k", &Acquire::check(gcra())).unwrap().is_allowed());
+    }
+
+    #[test]
+    fn a_zero_pause_takes_no_slot() {
+        let store = TestStore::<1>::new(ManualClock::new());
+        store.pause("k", Nanos::ZERO).unwrap();
+        assert!(store.is_empty());
+    }
+
+    #[test]
+    fn full_is_an_error_until_a_bucket_goes_stale() {
+        let store = TestStore::<2>::new(ManualClock::new());
+        let check = Acquire::check(gcra());
+        assert!(store.acquire("a", &check).unwrap().is_allowed());
+        store.pause("b", Nanos::from_millis(150)).unwrap();
+        assert_eq!(
+            store.acquire("c", &check),
+            Err(FixedStoreError::BucketsFull { capacity: 2 })
+        );
+        // A check refused on a new key stores nothing, so needs no slot:
+        // here the new key is refused because its cost exceeds the burst.
+        assert!(matches!(
+            store.acquire("c", &check.with_cost(3)),
+            Ok(Decision::Impossible { .. })
+        ));
+        // "a" is full again after 100 ms: its slot is reused.
+        store.clock().advance(Nanos::from_millis(100));
+        assert!(store.acquire("c", &check).unwrap().is_allowed());
+        assert_eq!(store.len(), 2);
+        // "b" is still paused, "c" just spent: full again.
+        assert_eq!(
+            store.pause("d", Nanos::from_secs(1)),
+            Err(FixedStoreError::BucketsFull { capacity: 2 })
+        );
+        // The paused bucket survived all of this.
+        assert!(!store.acquire("b", &check).unwrap().is_allowed());
+    }
+
+    #[test]
+    fn policies_round_trip_and_fill_up() {
+        let store = TestStore::<2>::new(ManualClock::new());
+        let policy =
+            |limit| Policy::new(limit, Nanos::from_secs(1), PolicySource::Header, Instant::ZERO).unwrap();
+        assert_eq!(store.policy("a"), Ok(None));
+        store.set_policy("a", &policy(16)).unwrap();
+        store.set_policy("a", &policy(20)).unwrap();
+        store.set_policy("b", &policy(5)).unwrap();
+        assert_eq!(store.policy("a"), Ok(Some(policy(20))));
+        assert_eq!(store.policy("b"), Ok(Some(policy(5))));
+        assert_eq!(
+            store.set_policy("c", &policy(1)),
+            Err(FixedStoreError::PoliciesFull { capacity: 2 })
+        );
+        // Policies take no bucket slot.
+        assert!(store.is_empty());
+    }
+
+    #[test]
+    fn errors_say_what_happened() {
+        use std::string::ToString;
+        let full = FixedStoreError::BucketsFull { capacity: 8 };
+        assert_eq!(
+            full.to_string(),
+            "all 8 bucket slots are in use by buckets that still matter"
+        );
+    }
+
+    #[test]
+    fn works_behind_a_critical_section() {
+        static STORE: FixedStore<CriticalSectionRawMutex, 2, 1, ManualClock> =
+            FixedStore::new(ManualClock::new());
+        assert!(STORE.acquire("k", &Acquire::check(gcra())).unwrap().is_allowed());
+    }
+
+    #[derive(Clone, Debug)]
+    enum Step {
+        Acquire { key: u8, cost: u32, max_wait_ms: u64 },
+        Pause { key: u8, ms: u64 },
+        Advance { ms: u64 },
+    }
+
+    fn step() -> impl Strategy<Value = Step> {
+        prop_oneof![
+            (0..6u8, 0..4u32, 0..500u64).prop_map(|(key, cost, max_wait_ms)| Step::Acquire {
+                key,
+                cost,
+                max_wait_ms
+            }),
+            (0..6u8, 0..3_000u64).prop_map(|(key, ms)| Step::Pause { key, ms }),
+            (0..300u64).prop_map(|ms| Step::Advance { ms }),
+        ]
+    }
+
+    const KEYS: [&str; 6] = ["a", "b", "c", "d", "e", "f"];
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(10_000))]
+
+        /// The store against a model that keeps every bucket's full
+        /// `BucketState`: with pauses in whole milliseconds (the store's
+        /// granularity), every decision is the same, and the store fails
+        /// only when more buckets matter at once than it has slots.
+        #[test]
+        fn the_store_is_the_core_in_16_bytes(steps in proptest::collection::vec(step(), 1..40)) {
+            let store = TestStore::<4>::new(ManualClock::new());
+            let mut model = [BucketState::EMPTY; 6];
+            let gcra = Gcra::new(Nanos::from_micros(70_001), 3).unwrap();
+            for step in steps {
+                let now = store.clock().now();
+                let live = model.iter().filter(|s| s.is_paused(now) || s.tat.is_some_and(|t| t > now)).count();
+                match step {
+                    Step::Acquire { key, cost, max_wait_ms } => {
+                        let request = Acquire::reserve(gcra, Nanos::from_millis(max_wait_ms)).with_cost(cost);
+                        let slot = &mut model[usize::from(key)];
+                        let (expected, next) = slot.decide(&request, now);
+                        match store.acquire(KEYS[usize::from(key)], &request) {
+                            Ok(decision) => {
+                                prop_assert_eq!(decision, expected);
+                                if let Some(next) = next { *slot = next; }
+                            }
+                            Err(FixedStoreError::BucketsFull { .. }) => prop_assert!(live >= 4),
+                            Err(other) => prop_assert!(false, "unexpected {:?}", other),
+                        }
+                    }
+                    Step::Pause { key, ms } => {
+                        let slot = &mut model[usize::from(key)];
+                        match store.pause(KEYS[usize::from(key)], Nanos::from_millis(ms)) {
+                            Ok(()) => *slot = slot.paused_for(now, Nanos::from_millis(ms)),
+                            Err(FixedStoreError::BucketsFull { .. }) => prop_assert!(live >= 4),
+                            Err(other) => prop_assert!(false, "unexpected {:?}", other),
+                        }
+                    }
+                    Step::Advance { ms } => {
+                        store.clock().advance(Nanos::from_millis(ms));
+                    }
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,720 @@
+//! Learning each bucket's real limit from what the server says — or, when it
+//! says nothing, from its 429s alone.
+//!
+//! A [`Learner`] holds what one client believes about one bucket. After each
+//! response the caller hands it an [`Observation`] (status, and whatever the
+//! headers stated) and gets back a [`Learned`]: the policy to store for the
+//! fleet if it changed, a pause to apply to the bucket for everyone, and an
+//! event to log. Before each request [`Learner::gcra`] gives the parameters
+//! to pace with.
+//!
+//! # With headers
+//!
+//! A stated limit and window become a [`PolicySource::Header`] policy at
+//! once. When a window is not stated it is inferred from the longest reset
+//! seen (a fixed window's reset counts down from its length), until a
+//! stated window replaces it; several stated windows (a burst limit and a
+//! daily one) are reduced to the one with the slowest sustained rate.
+//!
+//! The server's `remaining` and `reset` are *reconciled* with the pacing:
+//! `remaining = 0` pauses the bucket until the reset, for every instance;
+//! and when what is left cannot last until the reset at the policy's pace
+//! (other clients, or calls made outside ratekeeper, used part of the
+//! window), the pace slows so the rest is spread until the reset.
+//!
+//! # Without headers
+//!
+//! An unknown endpoint starts at the conservative default. Each run of
+//! successes that lasts a probe period doubles the rate (a slow start) until
+//! the first 429; a 429 cuts the rate to a fraction of the rate that failed
+//! and remembers that rate as a ceiling. From then on the rate probes up
+//! carefully: a small step after each probe period without a 429, never
+//! above just under the ceiling while the ceiling is fresh, and a probe that
+//! fails doubles the probe period, so probing costs fewer 429s the longer
+//! the limit stays put. The highest rate that held is remembered as a floor
+//! that decreases never go below by much. Ceilings age out, so a limit that
+//! was raised is found again.
+//!
+//! # 429 and 503
+//!
+//! Either pauses the bucket for every instance: until `Retry-After` when
+//! given (it always wins), else until the stated reset when nothing remains,
+//! else for an exponential backoff that grows with consecutive 429s.
+
+use crate::gcra::Gcra;
+use crate::policy::{Policy, PolicyConfig, PolicySource, ServerView};
+use crate::time::{Instant, Nanos};
+
+/// The most windows an [`Observation`] carries: as many as the header
+/// parser reads.
+pub const MAX_WINDOWS: usize = crate::headers::QUOTA_CAPACITY;
+
+/// One stated quota: `limit` per `window`, of which `remaining` is left until
+/// `reset_after`. Any part may be missing.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct Quota {
+    /// Requests allowed per window.
+    pub limit: Option<u64>,
+    /// The window's length.
+    pub window: Option<Nanos>,
+    /// Requests left in the current window.
+    pub remaining: Option<u64>,
+    /// Time until the current window resets.
+    pub reset_after: Option<Nanos>,
+}
+
+/// What one response said, in the learner's terms.
+///
+/// ```
+/// use ratekeeper_core::learn::{Observation, Quota};
+/// use ratekeeper_core::Nanos;
+///
+/// let ok = Observation::status(200).with_quota(Quota {
+///     limit: Some(16),
+///     remaining: Some(14),
+///     reset_after: Some(Nanos::from_secs(1)),
+///     window: None,
+/// });
+/// assert_eq!(ok.quotas().len(), 1);
+/// ```
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct Observation {
+    /// The HTTP status.
+    pub status: u16,
+    /// `Retry-After`, if stated.
+    pub retry_after: Option<Nanos>,
+    /// How long the request took, from sending to the response: the server
+    /// stated its figures somewhere in that span.
+    pub round_trip: Nanos,
+    quotas: [Quota; MAX_WINDOWS],
+    quota_count: u8,
+}
+
+impl Observation {
+    /// A response with `status` and no rate-limit headers.
+    pub const fn status(status: u16) -> Observation {
+        Observation {
+            status,
+            retry_after: None,
+            round_trip: Nanos::ZERO,
+            quotas: [Quota {
+                limit: None,
+                window: None,
+                remaining: None,
+                reset_after: None,
+            }; MAX_WINDOWS],
+            quota_count: 0,
+        }
+    }
+
+    /// The same observation with a stated `Retry-After`.
+    pub const fn with_retry_after(mut self, retry_after: Nanos) -> Observation {
+        self.retry_after = Some(retry_after);
+        self
+    }
+
+    /// The same observation, made `round_trip` after the request was sent.
+    pub const fn with_round_trip(mut self, round_trip: Nanos) -> Observation {
+        self.round_trip = round_trip;
+        self
+    }
+
+    /// The same observation with one more stated quota; past
+    /// [`MAX_WINDOWS`] further quotas are dropped.
+    pub fn with_quota(mut self, quota: Quota) -> Observation {
+        if let Some(slot) = self.quotas.get_mut(usize::from(self.quota_count)) {
+            *slot = quota;
+            self.quota_count = self.quota_count.saturating_add(1);
+        }
+        self
+    }
+
+    /// The stated quotas.
+    pub fn quotas(&self) -> &[Quota] {
+        self.quotas.get(..usize::from(self.quota_count)).unwrap_or(&[])
+    }
+
+    /// What a parsed response says, in the learner's terms: its status,
+    /// its `Retry-After`, and every stated quota that counts requests
+    /// (quotas of LLM tokens or bytes are not what ratekeeper paces).
+    ///
+    /// ```
+    /// use ratekeeper_core::headers::{ParseOptions, RateLimitInfo};
+    /// use ratekeeper_core::{Nanos, Observation};
+    ///
+    /// let headers: [(&[u8], &[u8]); 1] = [(b"ratelimit", b"limit=16; remaining=14; reset=1")];
+    /// let info = RateLimitInfo::parse(Some(200), headers, &ParseOptions::new());
+    /// let observation = Observation::from_info(&info).with_round_trip(Nanos::from_millis(40));
+    /// assert_eq!(observation.quotas()[0].limit, Some(16));
+    /// ```
+    pub fn from_info(info: &crate::headers::RateLimitInfo) -> Observation {
+        let mut observation = Observation::status(info.status().unwrap_or(0));
+        observation.retry_after = info.retry_after();
+        info.quotas()
+            .iter()
+            .filter(|quota| quota.unit == crate::headers::QuotaUnit::Requests)
+            .fold(observation, |observation, quota| {
+                observation.with_quota(Quota {
+                    limit: quota.limit,
+                    window: quota.window,
+                    remaining: quota.remaining,
+                    reset_after: quota.reset_after,
+                })
+            })
+    }
+
+    /// Whether the server refused for rate (429) or overload (503).
+    pub const fn is_throttled(&self) -> bool {
+        self.status == 429 || self.status == 503
+    }
+}
+
+/// How the learner behaves; validated at construction.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct LearnerConfig {
+    /// Margin, burst and the default for unknown buckets.
+    pub policy: PolicyConfig,
+    /// After a 429 without headers, the new rate as parts per thousand of
+    /// the rate that failed.
+    pub decrease_permille: u16,
+    /// Each probe's rate step, in parts per thousand.
+    pub probe_step_permille: u16,
+    /// How long a run of successes must last before the rate goes up.
+    pub probe_period: Nanos,
+    /// The longest probe period (it doubles after each failed probe).
+    pub max_probe_period: Nanos,
+    /// How long a ceiling (a rate that drew a 429) holds probes below it.
+    pub ceiling_memory: Nanos,
+    /// The first backoff after a 429 that says nothing of when to retry.
+    pub backoff_base: Nanos,
+    /// The longest such backoff.
+    pub backoff_cap: Nanos,
+}
+
+impl LearnerConfig {
+    /// The defaults: cut to 85% of a failing rate, probe 5% up every 2 s of
+    /// successes (up to 64 s after failed probes), remember ceilings for 10
+    /// minutes, back off from 1 s to 30 s.
+    pub const DEFAULT: LearnerConfig = LearnerConfig {
+        policy: PolicyConfig::DEFAULT,
+        decrease_permille: 850,
+        probe_step_permille: 50,
+        probe_period: Nanos::from_secs(2),
+        max_probe_period: Nanos::from_secs(64),
+        ceiling_memory: Nanos::from_secs(600),
+        backoff_base: Nanos::from_secs(1),
+        backoff_cap: Nanos::from_secs(30),
+    };
+}
+
+impl Default for LearnerConfig {
+    fn default() -> LearnerConfig {
+        LearnerConfig::DEFAULT
+    }
+}
+
+/// What a learner did with one observation, for logs and metrics.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub enum LearnEvent {
+    /// Nothing changed.
+    Unchanged,
+    /// A limit was learned for the first time.
+    Discovered,
+    /// A learned limit changed.
+    Changed,
+    /// A 429 without headers lowered the estimated rate.
+    Decreased,
+    /// A run of successes raised the estimated rate.
+    Probed,
+    /// The server's `remaining` was exhausted: paused until its reset.
+    Exhausted,
+    /// The server refused (429/503): paused.
+    Throttled,
+}
+
+/// The result of [`Learner::observe`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct Learned {
+    /// What happened.
+    pub event: LearnEvent,
+    /// The policy to store for the fleet, when it changed.
+    pub policy: Option<Policy>,
+    /// Pause the bucket (for every instance) for this long.
+    pub pause: Option<Nanos>,
+}
+
+/// One client's knowledge of one bucket. Small and `Copy`: a firmware keeps
+/// a fixed table of them.
+///
+/// ```
+/// use ratekeeper_core::learn::{Learner, LearnerConfig, Observation, Quota};
+/// use ratekeeper_core::{Instant, Nanos, PolicySource};
+///
+/// let mut learner = Learner::new(LearnerConfig::default(), Instant::ZERO);
+/// // Close's search endpoint answers with its limit.
+/// let response = Observation::status(200).with_quota(Quota {
+///     limit: Some(16),
+///     remaining: Some(15),
+///     reset_after: Some(Nanos::from_secs(1)),
+///     window: None,
+/// });
+/// let learned = learner.observe(&response, Instant::ZERO);
+/// let policy = learned.policy.unwrap();
+/// assert_eq!((policy.limit(), policy.window(), policy.source), (16, Nanos::from_secs(1), PolicySource::Header));
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+#[cfg_attr(feature = "defmt", derive(defmt::Format))]
+pub struct Learner {
+    config: LearnerConfig,
+    policy: Policy,
+    /// The window stated by the server, when one was.
+    stated_window: bool,
+    /// The longest reset seen: a window's length, when none is stated.
+    longest_reset: Nanos,
+    /// Headerless: the interval that drew a 429 most recently, and when.
+    ceiling: Option<(Nanos, Instant)>,
+    /// Headerless: the shortest interval that held for a probe period.
+    floor: Option<Nanos>,
+    /// Headerless: since when requests have succeeded without a 429.
+    streak_since: Instant,
+    /// Headerless: how long a success run must last before probing.
+    probe_period: Nanos,
+    /// Consecutive throttled responses, for the backoff.
+    throttled_in_a_row: u32,
+    /// Headerless: doubling the rate until the first 429.
+    slow_start: bool,
+    /// Headerless: when the rate was last decreased.
+    last_decrease: Option<Instant>,
+    /// One of the governing window's boundaries lies in `(earliest,
+    /// latest]`, and the others a whole number of windows from it: narrowed
+    /// response by response, since a reset stated in whole seconds is
+    /// rounded, but a fixed window's boundaries recur a window apart.
+    boundary: Option<(Instant, Instant)>,
+    /// The last statement of the governing quota: the earliest instant it
+    /// can have been made, and the remaining it stated.
+    last_statement: Option<(Instant, u32)>,
+    /// Which stated quota governs (its index in the last observation).
+    governing_index: Option<usize>,
+}
+
+impl Learner {
+    /// A learner that knows nothing yet: the default policy.
+    pub const fn new(config: LearnerConfig, now: Instant) -> Learner {
+        Learner {
+            config,
+            policy: config.policy.default_policy(now),
+            stated_window: false,
+            longest_reset: Nanos::ZERO,
+            ceiling: None,
+            floor: None,
+            streak_since: now,
+            probe_period: config.probe_period,
+            throttled_in_a_row: 0,
+            slow_start: true,
+            last_decrease: None,
+            boundary: None,
+            last_statement: None,
+            governing_index: None,
+        }
+    }
+
+    /// Starts from what the fleet already knows: a policy read from the
+    /// store at `now`. Its limit, window and source replace this learner's
+    /// when they are at least as trusted; the instants in it (another
+    /// instance's clock) and its server view are not taken, since this
+    /// learner reconciles with what the server tells *it*.
+    pub fn adopt(&mut self, policy: Policy, now: Instant) {
+        let same = (policy.limit(), policy.window(), policy.source)
+            == (self.policy.limit(), self.policy.window(), self.policy.source);
+        if same || policy.source < self.policy.source {
+            return;
+        }
+        let server = self.policy.server;
+        if let Ok(mut adopted) = Policy::new(policy.limit(), policy.window(), policy.source, now) {
+            adopted.server = server;
+            self.policy = adopted;
+        }
+    }
+
+    /// What this learner believes.
+    pub const fn policy(&self) -> Policy {
+        self.policy
+    }
+
+    /// The GCRA to pace the next request with at `now`: the policy's,
+    /// slowed when the server's `remaining` cannot last until its reset.
+    pub fn gcra(&self, now: Instant) -> Gcra {
+        let paced = self.policy.to_gcra(&self.config.policy);
+        let Some(server) = self.policy.server else {
+            return paced;
+        };
+        let (earliest, latest) = match self.next_boundary(now) {
+            // The statement is about an earlier window: no brake.
+            Some((_, _, true)) => return paced,
+            Some((earliest, latest, false)) => (earliest, latest),
+            None => {
+                let stated = server.observed_at.saturating_add(server.reset_after);
+                (stated.saturating_sub(rounding(server.reset_after)), stated)
+            }
+        };
+        if now >= latest || server.remaining == 0 {
+            // The window has reset (or the pause covers it).
+            return paced;
+        }
+        // The earliest the reset can be, so the brake only acts when the
+        // remaining requests surely cannot last.
+        let spread = earliest
+            .saturating_duration_since(now)
+            .checked_div_floor(u64::from(server.remaining))
+            .unwrap_or(Nanos::ZERO);
+        if spread > paced.emission_interval() {
+            Gcra::new(spread, 1).unwrap_or(paced)
+        } else {
+            paced
+        }
+    }
+
+    /// Learns from one response observed at `now`.
+    pub fn observe(&mut self, observation: &Observation, now: Instant) -> Learned {
+        let quotas = observation.quotas();
+        let before = self.policy;
+        let mut event = LearnEvent::Unchanged;
+
+        if let Some(stated) = self.governing(quotas, now) {
+            event = if before.source == PolicySource::Header {
+                if (stated.limit(), stated.window()) == (before.limit(), before.window()) {
+                    LearnEvent::Unchanged
+                } else {
+                    LearnEvent::Changed
+                }
+            } else {
+                LearnEvent::Discovered
+            };
+            self.policy = stated;
+            self.track_reset(now, observation.round_trip);
+        }
+
+        let mut pause = None;
+        if observation.is_throttled() {
+            self.throttled_in_a_row = self.throttled_in_a_row.saturating_add(1);
+            pause = Some(self.pause_for(observation, quotas, now));
+            if quotas.is_empty() && self.policy.source <= PolicySource::Observed && self.decrease(now) {
+                event = LearnEvent::Decreased;
+            } else if event == LearnEvent::Unchanged {
+                event = LearnEvent::Throttled;
+            }
+            self.streak_since = now;
+        } else {
+            self.throttled_in_a_row = 0;
+            // Pacing spaces the next request by an emission interval anyway:
+            // a reset due sooner needs no pause (and a pause would make
+            // every reservation already queued start over).
+            let paced = self.gcra(now).emission_interval();
+            if let Some(reset) = self.exhausted(quotas, now).filter(|&reset| reset > paced) {
+                pause = Some(reset);
+                if event == LearnEvent::Unchanged {
+                    event = LearnEvent::Exhausted;
+                }
+            }
+            if quotas.is_empty() && self.policy.source <= PolicySource::Observed && self.probe(now) {
+                event = LearnEvent::Probed;
+            }
+        }
+
+        let changed = (self.policy.limit(), self.policy.window(), self.policy.source)
+            != (before.limit(), before.window(), before.source);
+        Learned {
+            event,
+            policy: changed.then_some(self.policy),
+            pause,
+        }
+    }
+
+    /// The stated quota that governs, as a header policy with the server's
+    /// view attached; `None` when no quota states a limit.
+    fn governing(&mut self, quotas: &[Quota], now: Instant) -> Option<Policy> {
+        let mut best: Option<(Policy, u128, usize)> = None;
+        for (index, quota) in quotas.iter().enumerate() {
+            let Some(limit) = quota.limit.filter(|&l| l > 0) else {
+                continue;
+            };
+            let limit = u32::try_from(limit).unwrap_or(u32::MAX);
+            let window = match quota.window {
+                Some(window) if !window.is_zero() => {
+                    self.stated_window = true;
+                    window
+                }
+                _ => {
+                    // No stated window: a fixed window's reset counts down
+                    // from its length, so the longest reset seen is the best
+                    // estimate. Round up to whole seconds, since servers do.
+                    if let Some(reset) = quota.reset_after {
+                        self.longest_reset = self.longest_reset.max(reset);
+                    }
+                    let estimate = Nanos::from_secs(self.longest_reset.as_secs_ceil().max(1));
+                    if self.stated_window && self.policy.source == PolicySource::Header {
+                        self.policy.window()
+                    } else {
+                        estimate
+                    }
+                }
+            };
+            let Ok(mut policy) = Policy::new(limit, window, PolicySource::Header, now) else {
+                continue;
+            };
+            if let (Some(remaining), Some(reset_after)) = (quota.remaining, quota.reset_after) {
+                policy = policy.with_server(ServerView {
+                    remaining: u32::try_from(remaining).unwrap_or(u32::MAX),
+                    reset_after,
+                    observed_at: now,
+                });
+            }
+            // The slowest sustained rate governs: window per request.
+            let per_request = u128::from(window.as_nanos())
+                .checked_div(u128::from(limit))
+                .unwrap_or(u128::MAX);
+            if best.is_none_or(|(_, slowest, _)| per_request > slowest) {
+                best = Some((policy, per_request, index));
+            }
+        }
+        let (mut policy, _, index) = best?;
+        self.governing_index = Some(index);
+        if self.policy.source == PolicySource::Header
+            && (policy.limit(), policy.window()) == (self.policy.limit(), self.policy.window())
+        {
+            // Same figures: keep when they were first learned.
+            policy.learned_at = self.policy.learned_at;
+        }
+        Some(policy)
+    }
+
+    /// Narrows where the governing window's boundaries lie, from what the
+    /// server just stated: its reset (known to a second when rounded, and
+    /// to the round trip), and a jump of its remaining count (a boundary
+    /// passed since the last statement).
+    fn track_reset(&mut self, now: Instant, round_trip: Nanos) {
+        let Some(server) = self.policy.server else {
+            return;
+        };
+        let window = self.policy.window();
+        let made_after = now.saturating_sub(round_trip);
+        let latest = now.saturating_add(server.reset_after);
+        let earliest = made_after
+            .saturating_add(server.reset_after)
+            .saturating_sub(rounding(server.reset_after));
+        self.narrow(earliest, latest, window);
+        if let Some((previous, remaining)) = self.last_statement {
+            // Out-of-order responses move the count by a few; a window
+            // that began moves it by most of the limit.
+            let jump = (self.policy.limit() / 4).max(1);
+            if server.remaining >= remaining.saturating_add(jump) {
+                self.narrow(previous, now, window);
+            }
+        }
+        self.last_statement = Some((made_after, server.remaining));
+    }
+
+    /// Keeps what both the estimate and a new `(earliest, latest]` allow,
+    /// a whole number of windows apart. A candidate a window wide or more
+    /// says nothing; one that fits nowhere means the windows are not what
+    /// was thought, and it replaces the estimate.
+    fn narrow(&mut self, earliest: Instant, latest: Instant, window: Nanos) {
+        if latest.saturating_duration_since(earliest) >= window || latest <= earliest {
+            return;
+        }
+        let Some((old_earliest, old_latest)) = self.boundary else {
+            self.boundary = Some((earliest, latest));
+            return;
+        };
+        // Move the estimate by the whole number of windows that brings its
+        // middle nearest the candidate's.
+        let middle = |lo: Instant, hi: Instant| {
+            i128::from(lo.as_nanos()).saturating_add(i128::from(hi.as_nanos())) / 2
+        };
+        let width = i128::from(window.as_nanos()).max(1);
+        let distance = middle(earliest, latest).saturating_sub(middle(old_earliest, old_latest));
+        let shift = distance
+            .saturating_add(width / 2)
+            .div_euclid(width)
+            .saturating_mul(width);
+        let moved = |at: Instant| {
+            let at = i128::from(at.as_nanos()).saturating_add(shift);
+            Instant::from_nanos(u64::try_from(at.max(0)).unwrap_or(u64::MAX))
+        };
+        let (lo, hi) = (moved(old_earliest).max(earliest), moved(old_latest).min(latest));
+        self.boundary = Some(if lo < hi { (lo, hi) } else { (earliest, latest) });
+    }
+
+    /// The first boundary whose latest instant is after `now`, and whether
+    /// the last statement was made before the window that ends there.
+    fn next_boundary(&self, now: Instant) -> Option<(Instant, Instant, bool)> {
+        let (earliest, latest) = self.boundary?;
+        let window = self.policy.window();
+        let windows = match now.checked_duration_since(latest) {
+            Some(behind) => behind
+                .as_nanos()
+                .checked_div(window.as_nanos())
+                .unwrap_or(0)
+                .saturating_add(1),
+            None => 0,
+        };
+        let shift = window.saturating_mul(windows);
+        let (earliest, latest) = (earliest.saturating_add(shift), latest.saturating_add(shift));
+        // Stale: the last statement may have been made before the window
+        // that ends at `latest` began, so its count may be another window's.
+        let stale = self
+            .last_statement
+            .is_none_or(|(made_after, _)| made_after <= latest.saturating_sub(window));
+        Some((earliest, latest, stale))
+    }
+
+    /// How long to pause when a stated quota is used up: until the latest
+    /// its reset can be, for the governing quota (whose reset is tracked
+    /// most closely), or as stated for any other.
+    fn exhausted(&self, quotas: &[Quota], now: Instant) -> Option<Nanos> {
+        quotas
+            .iter()
+            .enumerate()
+            .filter(|(_, quota)| quota.remaining == Some(0))
+            .filter_map(|(index, quota)| {
+                if self.governing_index == Some(index) {
+                    // The boundary that ends the window the statement was
+                    // made in, which may have passed while it travelled.
+                    let made_after = self.last_statement.map_or(now, |(made_after, _)| made_after);
+                    if let Some((_, latest, _)) = self.next_boundary(made_after) {
+                        return Some(latest.saturating_duration_since(now));
+                    }
+                }
+                quota.reset_after
+            })
+            .filter(|pause| !pause.is_zero())
+            .max()
+    }
+
+    fn pause_for(&self, observation: &Observation, quotas: &[Quota], now: Instant) -> Nanos {
+        if let Some(retry_after) = observation.retry_after {
+            return retry_after;
+        }
+        if let Some(reset) = self.exhausted(quotas, now) {
+            return reset;
+        }
+        let doublings = self.throttled_in_a_row.saturating_sub(1).min(32);
+        self.config
+            .backoff_base
+            .saturating_mul(1u64 << doublings)
+            .min(self.config.backoff_cap)
+    }
+
+    fn interval(&self) -> Nanos {
+        // Headerless estimates are stored as one request per interval.
+        self.policy
+            .window()
+            .checked_div_ceil(u64::from(self.policy.limit()))
+            .unwrap_or(Nanos::MAX)
+    }
+
+    fn set_interval(&mut self, interval: Nanos, now: Instant) {
+        if let Ok(policy) = Policy::new(1, interval.max(Nanos::from_nanos(1)), PolicySource::Observed, now) {
+            self.policy = policy;
+        }
+    }
+
+    /// Returns whether the rate went down.
+    fn decrease(&mut self, now: Instant) -> bool {
+        // Responses to requests sent before the last decrease say nothing
+        // about the new rate: one decrease per backoff period.
+        if self
+            .last_decrease
+            .is_some_and(|at| now.saturating_duration_since(at) < self.config.backoff_base)
+        {
+            return false;
+        }
+        self.last_decrease = Some(now);
+        let failed = self.interval();
+        self.ceiling = Some((failed, now));
+        // A slower rate is a longer interval: divide by the kept share.
+        let mut next = scale(failed, 1000, self.config.decrease_permille);
+        match self.floor {
+            // A slower rate held: fall back to it, not below it.
+            Some(floor) if floor > failed => next = next.min(floor),
+            // The rate that held has failed now: the limit went down.
+            Some(_) => self.floor = None,
+            None => {}
+        }
+        if !self.slow_start {
+            // A probe that failed: wait longer before the next one.
+            self.probe_period = self
+                .probe_period
+                .saturating_mul(2)
+                .min(self.config.max_probe_period);
+        }
+        self.slow_start = false;
+        self.set_interval(next, now);
+        true
+    }
+
+    fn probe(&mut self, now: Instant) -> bool {
+        if now.saturating_duration_since(self.streak_since) < self.probe_period {
+            return false;
+        }
+        self.streak_since = now;
+        let current = self.interval();
+        // The fastest rate that held for a whole probe period.
+        self.floor = Some(self.floor.map_or(current, |f| f.min(current)));
+        let ceiling = self
+            .ceiling
+            .filter(|&(_, at)| now.saturating_duration_since(at) < self.config.ceiling_memory)
+            .map(|(interval, _)| interval);
+        let next = match ceiling {
+            // Slow start: double the rate until the first 429.
+            None if self.slow_start => current.checked_div_ceil(2).unwrap_or(current),
+            None => scale(
+                current,
+                1000,
+                1000u16.saturating_add(self.config.probe_step_permille),
+            ),
+            Some(ceiling) => {
+                let step = scale(
+                    current,
+                    1000,
+                    1000u16.saturating_add(self.config.probe_step_permille),
+                );
+                // Stay just under the rate that failed.
+                let limit = scale(ceiling, 1000, 985);
+                if current <= limit {
+                    return false;
+                }
+                step.max(limit)
+            }
+        };
+        if next >= current {
+            return false;
+        }
+        self.set_interval(next, now);
+        true
+    }
+}
+
+/// `value × numerator / denominator`, exactly rounded up, saturating.
+fn scale(value: Nanos, numerator: u16, denominator: u16) -> Nanos {
+    let scaled = u128::from(value.as_nanos())
+        .saturating_mul(u128::from(numerator))
+        .div_ceil(u128::from(denominator.max(1)));
+    Nanos::from_nanos(u64::try_from(scaled).unwrap_or(u64::MAX))
+}
+
+/// How much a stated reset may have been rounded up: servers state whole
+/// seconds rounded up (the IETF drafts say so), so a whole number of seconds
+/// may mean up to a second less.
+fn rounding(reset: Nanos) -> Nanos {
+    if reset.as_nanos().is_multiple_of(1_000_000_000) {
+        Nanos::from_secs(1)
+    } else {
+        Nanos::ZERO
+    }
+}

@@ -51,6 +51,9 @@
 //! - `std`: adds `MonotonicClock` (`std::time::Instant`). Nothing else
 //!   changes.
 //! - `defmt`: `defmt::Format` on every public data type.
+//! - `json-body`: `RateLimitInfo::with_json_body`, limits carried in JSON
+//!   response bodies (Shopify GraphQL, Close's legacy 429 body), read with
+//!   `serde-json-core`, still without `alloc`.
 //!
 //! ## Never panics
 //!

@@ -21,7 +21,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use ratekeeper_core::learn::Quota;
+use ratekeeper_core::learn::StatedQuota;
 use ratekeeper_core::{
     Acquire, AsyncStore, Clock, Decision, EndpointKey, Instant, Learner, LearnerConfig, MonotonicClock,
     Nanos, Observation, ParseOptions, Profile, RateLimitInfo, UnixTime,
@@ -543,7 +543,7 @@ where
 /// The budget a response states: the tightest `remaining` among its
 /// quotas, less `sent_after` requests the server may not have counted
 /// yet, until the earliest stated reset.
-fn server_budget(quotas: &[Quota], sent_after: u64, now: Instant) -> Option<ServerBudget> {
+fn server_budget(quotas: &[StatedQuota], sent_after: u64, now: Instant) -> Option<ServerBudget> {
     quotas
         .iter()
         .filter_map(|quota| Some((quota.remaining?, quota.reset_after?)))

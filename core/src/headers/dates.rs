@@ -94,12 +94,19 @@ impl Civil {
 }
 
 fn digits(text: &[u8]) -> Option<u64> {
-    if text.is_empty() || text.len() > 9 || !text.iter().all(u8::is_ascii_digit) {
+    if text.is_empty() || text.len() > 9 {
         return None;
     }
-    text.iter().try_fold(0u64, |acc, &d| {
-        acc.checked_mul(10)?.checked_add(u64::from(d.wrapping_sub(b'0')))
-    })
+    let mut value = 0u64;
+    for &byte in text {
+        let digit = byte.wrapping_sub(b'0');
+        if digit > 9 {
+            return None;
+        }
+        // At most nine digits: no overflow.
+        value = value.wrapping_mul(10).wrapping_add(u64::from(digit));
+    }
+    Some(value)
 }
 
 fn fixed_digits(text: &[u8], len: usize) -> Option<u64> {
@@ -207,6 +214,9 @@ fn words(text: &[u8]) -> ([&[u8]; 8], usize) {
 /// - JavaScript `Mon Jan 01 2024 12:00:00 GMT+0100 (Central European Standard Time)`.
 pub(crate) fn parse_http_date(raw: &[u8]) -> Option<UnixTime> {
     let text = raw.trim_ascii();
+    if let Some(time) = imf_fixdate_exact(text) {
+        return Some(time);
+    }
     // A JavaScript date ends in a parenthesised zone name: drop it.
     let text = match text.iter().position(|&b| b == b'(') {
         Some(open) => text.get(..open)?.trim_ascii(),
@@ -282,6 +292,55 @@ pub(crate) fn parse_http_date(raw: &[u8]) -> Option<UnixTime> {
         return None;
     }
     civil.to_unix(offset)
+}
+
+/// The fast path for the form nearly every `Date` header has: exactly
+/// `Sun, 06 Nov 1994 08:49:37 GMT`, read by position.
+fn imf_fixdate_exact(text: &[u8]) -> Option<UnixTime> {
+    let [
+        _,
+        _,
+        _,
+        b',',
+        b' ',
+        d1,
+        d2,
+        b' ',
+        m1,
+        m2,
+        m3,
+        b' ',
+        y1,
+        y2,
+        y3,
+        y4,
+        b' ',
+        h1,
+        h2,
+        b':',
+        n1,
+        n2,
+        b':',
+        s1,
+        s2,
+        b' ',
+        b'G',
+        b'M',
+        b'T',
+    ] = *text
+    else {
+        return None;
+    };
+    let civil = Civil {
+        day: fixed_digits(&[d1, d2], 2)?,
+        month: month(&[m1, m2, m3])?,
+        year: fixed_digits(&[y1, y2, y3, y4], 4)?,
+        hour: fixed_digits(&[h1, h2], 2)?,
+        minute: fixed_digits(&[n1, n2], 2)?,
+        second: fixed_digits(&[s1, s2], 2)?,
+        billionths: 0,
+    };
+    civil.to_unix(0)
 }
 
 /// ISO 8601 / RFC 3339 as rate-limit headers use it: `YYYY-MM-DD`, then

@@ -56,6 +56,10 @@ const GROUPS: [Group; 16] = [
 ];
 
 impl Group {
+    const fn bit(self) -> u32 {
+        1 << (self as u32)
+    }
+
     const fn format(self) -> Format {
         match self {
             Group::Ietf => Format::IetfFields,
@@ -139,177 +143,218 @@ enum Field {
     Zendesk,
 }
 
+impl Field {
+    /// A bit per ungrouped field kind, for skipping absent ones.
+    const fn bit(self) -> u16 {
+        match self {
+            Field::Grouped(..) => 0,
+            Field::RateLimit => 1,
+            Field::RateLimitPolicy => 1 << 1,
+            Field::RetryAfter(..) => 1 << 2,
+            Field::Date => 1 << 3,
+            Field::Shopify => 1 << 4,
+            Field::Salesforce | Field::Zendesk => 1 << 5,
+        }
+    }
+}
+
 const fn g(group: Group, role: Role) -> Field {
     Field::Grouped(group, role)
 }
 
-/// Every recognised name, lowercase.
-const NAMES: [(&str, Field); 64] = [
+/// Every recognised name, lowercase, sorted by length and then bytes for
+/// a binary search that compares bytes only among names of equal length.
+const NAMES: [(&str, Field); 65] = [
     ("date", Field::Date),
-    ("retry-after", Field::RetryAfter(0, NANOS_PER_SEC)),
-    ("x-ratelimit-retry-after", Field::RetryAfter(1, NANOS_PER_SEC)),
-    ("x-ratelimit-retry", Field::RetryAfter(2, NANOS_PER_SEC)),
-    (
-        "requestlimit-default-retryafter",
-        Field::RetryAfter(3, NANOS_PER_MILLI),
-    ),
     ("ratelimit", Field::RateLimit),
-    ("ratelimit-policy", Field::RateLimitPolicy),
-    ("ratelimit-limit", g(Group::Ietf, Role::Limit)),
-    ("ratelimit-remaining", g(Group::Ietf, Role::Remaining)),
-    ("ratelimit-reset", g(Group::Ietf, Role::Reset)),
-    ("ratelimit-observed", g(Group::Ietf, Role::Used)),
-    ("ratelimit-resettime", g(Group::Ietf, Role::ResetTime)),
-    ("x-ratelimit-limit", g(Group::XRateLimit, Role::Limit)),
-    ("x-ratelimit-max", g(Group::XRateLimit, Role::Limit)),
-    ("x-ratelimit-remaining", g(Group::XRateLimit, Role::Remaining)),
-    ("x-ratelimit-used", g(Group::XRateLimit, Role::Used)),
-    ("x-ratelimit-reset", g(Group::XRateLimit, Role::Reset)),
-    ("x-ratelimit-reset-after", g(Group::XRateLimit, Role::ResetAfter)),
-    ("x-ratelimit-next", g(Group::XRateLimit, Role::ResetTime)),
-    (
-        "x-ratelimit-interval-milliseconds",
-        g(Group::XRateLimit, Role::WindowMillis),
-    ),
-    (
-        "x-ratelimit-interval-seconds",
-        g(Group::XRateLimit, Role::WindowSeconds),
-    ),
-    ("x-ratelimit-fillrate", g(Group::XRateLimit, Role::FillRate)),
+    ("retry-after", Field::RetryAfter(0, NANOS_PER_SEC)),
     ("x-rate-limit", g(Group::XRateLimitDashed, Role::Limit)),
+    ("ratelimit-limit", g(Group::Ietf, Role::Limit)),
+    ("ratelimit-reset", g(Group::Ietf, Role::Reset)),
+    ("x-ratelimit-max", g(Group::XRateLimit, Role::Limit)),
+    ("ratelimit-policy", Field::RateLimitPolicy),
+    ("x-ratelimit-next", g(Group::XRateLimit, Role::ResetTime)),
+    ("x-ratelimit-used", g(Group::XRateLimit, Role::Used)),
+    ("sforce-limit-info", Field::Salesforce),
+    ("x-ratelimit-limit", g(Group::XRateLimit, Role::Limit)),
+    ("x-ratelimit-reset", g(Group::XRateLimit, Role::Reset)),
+    ("x-ratelimit-retry", Field::RetryAfter(2, NANOS_PER_SEC)),
+    ("ratelimit-observed", g(Group::Ietf, Role::Used)),
     ("x-rate-limit-limit", g(Group::XRateLimitDashed, Role::Limit)),
+    ("x-rate-limit-reset", g(Group::XRateLimitDashed, Role::Reset)),
+    ("ratelimit-remaining", g(Group::Ietf, Role::Remaining)),
+    ("ratelimit-resettime", g(Group::Ietf, Role::ResetTime)),
+    ("x-ratelimit-fillrate", g(Group::XRateLimit, Role::FillRate)),
+    ("x-ratelimit-remaining", g(Group::XRateLimit, Role::Remaining)),
+    ("x-sib-ratelimit-limit", g(Group::Brevo, Role::Limit)),
+    ("x-sib-ratelimit-reset", g(Group::Brevo, Role::Reset)),
     (
         "x-rate-limit-remaining",
         g(Group::XRateLimitDashed, Role::Remaining),
     ),
-    ("x-rate-limit-reset", g(Group::XRateLimitDashed, Role::Reset)),
-    ("x-ratelimit-limit-daily", g(Group::GoHighLevelDaily, Role::Limit)),
-    (
-        "x-ratelimit-daily-remaining",
-        g(Group::GoHighLevelDaily, Role::Remaining),
-    ),
-    ("x-hubspot-ratelimit-daily", g(Group::HubSpotDaily, Role::Limit)),
-    (
-        "x-hubspot-ratelimit-daily-remaining",
-        g(Group::HubSpotDaily, Role::Remaining),
-    ),
-    (
-        "x-hubspot-ratelimit-secondly",
-        g(Group::HubSpotSecondly, Role::Limit),
-    ),
-    (
-        "x-hubspot-ratelimit-secondly-remaining",
-        g(Group::HubSpotSecondly, Role::Remaining),
-    ),
     ("x-hubspot-ratelimit-max", g(Group::HubSpotInterval, Role::Limit)),
-    (
-        "x-hubspot-ratelimit-remaining",
-        g(Group::HubSpotInterval, Role::Remaining),
-    ),
-    (
-        "x-hubspot-ratelimit-interval-milliseconds",
-        g(Group::HubSpotInterval, Role::WindowMillis),
-    ),
+    ("x-ratelimit-limit-daily", g(Group::GoHighLevelDaily, Role::Limit)),
+    ("x-ratelimit-reset-after", g(Group::XRateLimit, Role::ResetAfter)),
+    ("x-ratelimit-retry-after", Field::RetryAfter(1, NANOS_PER_SEC)),
     ("x-app-limit-24hour-limit", g(Group::XApp24Hour, Role::Limit)),
-    (
-        "x-app-limit-24hour-remaining",
-        g(Group::XApp24Hour, Role::Remaining),
-    ),
     ("x-app-limit-24hour-reset", g(Group::XApp24Hour, Role::Reset)),
+    ("x-ratelimit-limit-tokens", g(Group::OpenAiTokens, Role::Limit)),
+    ("x-ratelimit-reset-tokens", g(Group::OpenAiTokens, Role::Reset)),
+    ("x-hubspot-ratelimit-daily", g(Group::HubSpotDaily, Role::Limit)),
+    ("x-sib-ratelimit-remaining", g(Group::Brevo, Role::Remaining)),
     ("x-user-limit-24hour-limit", g(Group::XUser24Hour, Role::Limit)),
-    (
-        "x-user-limit-24hour-remaining",
-        g(Group::XUser24Hour, Role::Remaining),
-    ),
     ("x-user-limit-24hour-reset", g(Group::XUser24Hour, Role::Reset)),
     (
         "x-ratelimit-limit-requests",
         g(Group::OpenAiRequests, Role::Limit),
     ),
     (
-        "x-ratelimit-remaining-requests",
-        g(Group::OpenAiRequests, Role::Remaining),
-    ),
-    (
         "x-ratelimit-reset-requests",
         g(Group::OpenAiRequests, Role::Reset),
     ),
-    ("x-ratelimit-limit-tokens", g(Group::OpenAiTokens, Role::Limit)),
+    (
+        "x-ratelimit-daily-remaining",
+        g(Group::GoHighLevelDaily, Role::Remaining),
+    ),
+    (
+        "x-app-limit-24hour-remaining",
+        g(Group::XApp24Hour, Role::Remaining),
+    ),
+    (
+        "x-hubspot-ratelimit-secondly",
+        g(Group::HubSpotSecondly, Role::Limit),
+    ),
+    (
+        "x-ratelimit-interval-seconds",
+        g(Group::XRateLimit, Role::WindowSeconds),
+    ),
     (
         "x-ratelimit-remaining-tokens",
         g(Group::OpenAiTokens, Role::Remaining),
     ),
-    ("x-ratelimit-reset-tokens", g(Group::OpenAiTokens, Role::Reset)),
     (
-        "anthropic-ratelimit-requests-limit",
-        g(Group::AnthropicRequests, Role::Limit),
+        "x-hubspot-ratelimit-remaining",
+        g(Group::HubSpotInterval, Role::Remaining),
+    ),
+    ("x-shopify-shop-api-call-limit", Field::Shopify),
+    (
+        "x-user-limit-24hour-remaining",
+        g(Group::XUser24Hour, Role::Remaining),
     ),
     (
-        "anthropic-ratelimit-requests-remaining",
-        g(Group::AnthropicRequests, Role::Remaining),
+        "x-ratelimit-remaining-requests",
+        g(Group::OpenAiRequests, Role::Remaining),
     ),
     (
-        "anthropic-ratelimit-requests-reset",
-        g(Group::AnthropicRequests, Role::Reset),
+        "requestlimit-default-retryafter",
+        Field::RetryAfter(3, NANOS_PER_MILLI),
     ),
+    ("zendesk-ratelimit-tickets-index", Field::Zendesk),
     (
         "anthropic-ratelimit-tokens-limit",
         g(Group::AnthropicTokens, Role::Limit),
-    ),
-    (
-        "anthropic-ratelimit-tokens-remaining",
-        g(Group::AnthropicTokens, Role::Remaining),
     ),
     (
         "anthropic-ratelimit-tokens-reset",
         g(Group::AnthropicTokens, Role::Reset),
     ),
     (
-        "anthropic-ratelimit-input-tokens-limit",
-        g(Group::AnthropicInputTokens, Role::Limit),
+        "x-ratelimit-interval-milliseconds",
+        g(Group::XRateLimit, Role::WindowMillis),
     ),
     (
-        "anthropic-ratelimit-input-tokens-remaining",
-        g(Group::AnthropicInputTokens, Role::Remaining),
+        "anthropic-ratelimit-requests-limit",
+        g(Group::AnthropicRequests, Role::Limit),
+    ),
+    (
+        "anthropic-ratelimit-requests-reset",
+        g(Group::AnthropicRequests, Role::Reset),
+    ),
+    (
+        "x-hubspot-ratelimit-daily-remaining",
+        g(Group::HubSpotDaily, Role::Remaining),
+    ),
+    (
+        "anthropic-ratelimit-tokens-remaining",
+        g(Group::AnthropicTokens, Role::Remaining),
+    ),
+    (
+        "anthropic-ratelimit-input-tokens-limit",
+        g(Group::AnthropicInputTokens, Role::Limit),
     ),
     (
         "anthropic-ratelimit-input-tokens-reset",
         g(Group::AnthropicInputTokens, Role::Reset),
     ),
     (
-        "anthropic-ratelimit-output-tokens-limit",
-        g(Group::AnthropicOutputTokens, Role::Limit),
+        "anthropic-ratelimit-requests-remaining",
+        g(Group::AnthropicRequests, Role::Remaining),
     ),
     (
-        "anthropic-ratelimit-output-tokens-remaining",
-        g(Group::AnthropicOutputTokens, Role::Remaining),
+        "x-hubspot-ratelimit-secondly-remaining",
+        g(Group::HubSpotSecondly, Role::Remaining),
+    ),
+    (
+        "anthropic-ratelimit-output-tokens-limit",
+        g(Group::AnthropicOutputTokens, Role::Limit),
     ),
     (
         "anthropic-ratelimit-output-tokens-reset",
         g(Group::AnthropicOutputTokens, Role::Reset),
     ),
-    ("x-sib-ratelimit-limit", g(Group::Brevo, Role::Limit)),
-    ("x-sib-ratelimit-remaining", g(Group::Brevo, Role::Remaining)),
-    ("x-sib-ratelimit-reset", g(Group::Brevo, Role::Reset)),
-    ("x-shopify-shop-api-call-limit", Field::Shopify),
-    ("sforce-limit-info", Field::Salesforce),
+    (
+        "x-hubspot-ratelimit-interval-milliseconds",
+        g(Group::HubSpotInterval, Role::WindowMillis),
+    ),
+    (
+        "anthropic-ratelimit-input-tokens-remaining",
+        g(Group::AnthropicInputTokens, Role::Remaining),
+    ),
+    (
+        "anthropic-ratelimit-output-tokens-remaining",
+        g(Group::AnthropicOutputTokens, Role::Remaining),
+    ),
 ];
 
-/// Names starting like this may carry rate-limit data, plus a few exact
-/// ones; checking the first byte first keeps the common non-matching
-/// header (`content-type`, `server`, ...) to one comparison.
+/// Bit `n` is set when some recognised name is `n` bytes long.
+const NAME_LENGTHS: u64 = {
+    let mut bits = 0u64;
+    let mut rest: &[(&str, Field)] = &NAMES;
+    while let [(name, _), tail @ ..] = rest {
+        bits |= 1 << name.len();
+        rest = tail;
+    }
+    bits
+};
+
+/// The field a header name is, matched without regard to case: one
+/// lowercase copy on the stack, then a binary search.
 fn classify(name: &[u8]) -> Option<Field> {
+    // Most headers of a response (content-type, server, etag, ...) are
+    // rejected by their first byte and length, before any copy.
     let first = name.first()?.to_ascii_lowercase();
-    if !matches!(first, b'd' | b'r' | b'x' | b'a' | b's' | b'z') {
+    let length_known = u64::try_from(name.len())
+        .ok()
+        .and_then(|len| NAME_LENGTHS.checked_shr(u32::try_from(len).ok()?))
+        .is_some_and(|bits| bits & 1 == 1);
+    if !matches!(first, b'a' | b'd' | b'r' | b's' | b'x' | b'z') || !length_known {
         return None;
     }
-    if name.eq_ignore_ascii_case(b"zendesk-ratelimit-tickets-index") {
-        return Some(Field::Zendesk);
+    let mut buffer = [0u8; 48];
+    let lower = buffer.get_mut(..name.len())?;
+    for (to, from) in lower.iter_mut().zip(name) {
+        *to = from.to_ascii_lowercase();
     }
-    NAMES
-        .iter()
-        .find(|(known, _)| known.len() == name.len() && known.as_bytes().eq_ignore_ascii_case(name))
-        .map(|&(_, field)| field)
+    let lower: &[u8] = lower;
+    let at = NAMES
+        .binary_search_by(|(known, _)| {
+            known
+                .len()
+                .cmp(&lower.len())
+                .then_with(|| known.as_bytes().cmp(lower))
+        })
+        .ok()?;
+    NAMES.get(at).map(|&(_, field)| field)
 }
 
 /// A recognised field: what it is, where it was, its value.
@@ -362,6 +407,10 @@ struct Reader<'a> {
     entry_count: usize,
     policies: [Option<Policy<'a>>; POLICY_CAPACITY],
     items: [Option<Item<'a>>; ITEM_CAPACITY],
+    /// Bit `1 << group` for every group with a field present.
+    groups_seen: u32,
+    /// Bit [`Field::bit`] for every other field present.
+    fields_seen: u16,
     reference: Option<UnixTime>,
     reset_unit: Option<ResetUnit>,
     close_profile: bool,
@@ -377,6 +426,8 @@ where
         entry_count: 0,
         policies: [None; POLICY_CAPACITY],
         items: [None; ITEM_CAPACITY],
+        groups_seen: 0,
+        fields_seen: 0,
         reference: None,
         reset_unit: options.profile.reset_unit(),
         close_profile: options.profile.name() == "close",
@@ -391,6 +442,10 @@ where
         match reader.entries.get_mut(reader.entry_count) {
             Some(slot) => {
                 *slot = Some(Entry { field, header, value });
+                match field {
+                    Field::Grouped(group, _) => reader.groups_seen |= group.bit(),
+                    other => reader.fields_seen |= other.bit(),
+                }
                 reader.entry_count = reader.entry_count.saturating_add(1);
             }
             None if !too_many => {
@@ -566,7 +621,16 @@ impl<'a> Reader<'a> {
     }
 
     fn resolve(&mut self, options: &ParseOptions) {
-        if let Some((header, raw)) = self.singleton(Field::Date) {
+        let seen = |field: Field| self.fields_seen & field.bit() != 0;
+        let (date, retry, rate_limit, policy, shopify, others) = (
+            seen(Field::Date),
+            seen(Field::RetryAfter(0, 0)),
+            seen(Field::RateLimit),
+            seen(Field::RateLimitPolicy),
+            seen(Field::Shopify),
+            seen(Field::Salesforce),
+        );
+        if let Some((header, raw)) = date.then(|| self.singleton(Field::Date)).flatten() {
             let date = parse_http_date(raw).ok_or(WarningKind::Malformed);
             self.info.date = self.keep(header, date);
         }
@@ -575,13 +639,23 @@ impl<'a> Reader<'a> {
         } else {
             self.info.date.or(options.now)
         };
-        self.resolve_retry_after();
-        self.collect_policies();
-        self.resolve_rate_limit_field();
-        for group in GROUPS {
-            self.resolve_group(group);
+        if retry {
+            self.resolve_retry_after();
         }
-        self.resolve_ratios();
+        if policy {
+            self.collect_policies();
+        }
+        if rate_limit {
+            self.resolve_rate_limit_field();
+        }
+        for group in GROUPS {
+            if self.groups_seen & group.bit() != 0 {
+                self.resolve_group(group);
+            }
+        }
+        if shopify || others {
+            self.resolve_ratios();
+        }
         self.resolve_unjoined_policies();
         self.info.governing = governing(self.info.quotas());
     }
@@ -863,12 +937,6 @@ impl<'a> Reader<'a> {
 
     fn resolve_group(&mut self, group: Group) {
         let role = |role| Field::Grouped(group, role);
-        if !self
-            .entries()
-            .any(|e| matches!(e.field, Field::Grouped(g, _) if g == group))
-        {
-            return;
-        }
         let mut quota = Quota::new(group.format(), group.unit());
         let mut header = u16::MAX;
         if let Some((at, raw)) = self.singleton(role(Role::Limit)) {
@@ -1129,7 +1197,7 @@ fn read_ratio(raw: &[u8]) -> Read<(u64, u64)> {
 }
 
 /// The index of the quota closest to exhaustion (see the module docs).
-fn governing(quotas: &[Quota]) -> Option<u8> {
+pub(super) fn governing(quotas: &[Quota]) -> Option<u8> {
     let mut best: Option<(usize, &Quota)> = None;
     for (index, quota) in quotas.iter().enumerate() {
         best = match best {
@@ -1166,4 +1234,24 @@ fn more_restrictive(a: &Quota, b: &Quota) -> bool {
         }
     }
     a.reset_after.unwrap_or(Nanos::ZERO) > b.reset_after.unwrap_or(Nanos::ZERO)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_sorted_lowercase_and_found() {
+        assert!(
+            NAMES
+                .windows(2)
+                .all(|pair| (pair[0].0.len(), pair[0].0) < (pair[1].0.len(), pair[1].0))
+        );
+        for (name, field) in NAMES {
+            assert_eq!(name, name.to_ascii_lowercase());
+            assert_eq!(classify(name.to_ascii_uppercase().as_bytes()), Some(field));
+        }
+        assert_eq!(classify(b"content-type"), None);
+        assert_eq!(classify(&[b'x'; 100]), None);
+    }
 }

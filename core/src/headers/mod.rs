@@ -121,6 +121,8 @@
 
 mod dates;
 mod families;
+#[cfg(feature = "json-body")]
+mod json_body;
 mod numbers;
 mod profiles;
 mod structured;
@@ -215,6 +217,9 @@ pub enum Format {
     Zendesk,
     /// Only a `Retry-After` (or a vendor's equivalent).
     RetryAfter,
+    /// Shopify GraphQL's `extensions.cost.throttleStatus` (feature
+    /// `json-body`).
+    ShopifyGraphQl,
 }
 
 impl Format {
@@ -242,6 +247,7 @@ impl Format {
             Format::Salesforce => "salesforce",
             Format::Zendesk => "zendesk",
             Format::RetryAfter => "retry-after",
+            Format::ShopifyGraphQl => "shopify-graphql",
         }
     }
 }

@@ -52,7 +52,8 @@ impl Decimal {
     }
 }
 
-/// Parses `[-+]?DIGITS(.DIGITS)?` surrounded by optional blanks.
+/// Parses `[-+]?DIGITS(.DIGITS)?` surrounded by optional blanks, in one
+/// pass.
 pub(crate) fn parse_decimal(raw: &[u8]) -> Result<Decimal, NumberError> {
     let text = raw.trim_ascii();
     let (negative, unsigned) = match text.split_first() {
@@ -60,44 +61,45 @@ pub(crate) fn parse_decimal(raw: &[u8]) -> Result<Decimal, NumberError> {
         Some((b'+', rest)) => (false, rest),
         _ => (false, text),
     };
-    let (whole_digits, fraction_digits) = match unsigned.iter().position(|&b| b == b'.') {
-        Some(dot) => (
-            unsigned.get(..dot).unwrap_or_default(),
-            Some(unsigned.get(dot.saturating_add(1)..).unwrap_or_default()),
-        ),
-        None => (unsigned, None),
-    };
-    if whole_digits.is_empty() || !whole_digits.iter().all(u8::is_ascii_digit) {
-        return Err(NumberError::Invalid);
-    }
     let mut decimal = Decimal {
         whole: 0,
         billionths: 0,
         saturated: false,
     };
-    for &digit in whole_digits {
-        match decimal
-            .whole
-            .checked_mul(10)
-            .and_then(|w| w.checked_add(u64::from(digit.wrapping_sub(b'0'))))
-        {
-            Some(w) => decimal.whole = w,
-            None => {
-                decimal.whole = u64::MAX;
-                decimal.saturated = true;
+    let mut whole_digits = 0usize;
+    // `None` before the dot; then the place value of the next fraction digit.
+    let mut fraction_scale: Option<u32> = None;
+    let mut fraction_digits = 0usize;
+    for &byte in unsigned {
+        let digit = byte.wrapping_sub(b'0');
+        match (digit <= 9, fraction_scale) {
+            (true, None) => {
+                whole_digits = whole_digits.saturating_add(1);
+                match decimal
+                    .whole
+                    .checked_mul(10)
+                    .and_then(|w| w.checked_add(u64::from(digit)))
+                {
+                    Some(w) => decimal.whole = w,
+                    None => {
+                        decimal.whole = u64::MAX;
+                        decimal.saturated = true;
+                    }
+                }
             }
+            (true, Some(scale)) => {
+                fraction_digits = fraction_digits.saturating_add(1);
+                decimal.billionths = decimal
+                    .billionths
+                    .saturating_add(u32::from(digit).saturating_mul(scale));
+                fraction_scale = Some(scale / 10);
+            }
+            (false, None) if byte == b'.' => fraction_scale = Some(100_000_000),
+            _ => return Err(NumberError::Invalid),
         }
     }
-    if let Some(fraction) = fraction_digits {
-        if fraction.is_empty() || !fraction.iter().all(u8::is_ascii_digit) {
-            return Err(NumberError::Invalid);
-        }
-        let mut scale = 100_000_000u32;
-        for &digit in fraction.iter().take(9) {
-            let value = u32::from(digit.wrapping_sub(b'0')).saturating_mul(scale);
-            decimal.billionths = decimal.billionths.saturating_add(value);
-            scale = scale.checked_div(10).unwrap_or(0);
-        }
+    if whole_digits == 0 || (fraction_scale.is_some() && fraction_digits == 0) {
+        return Err(NumberError::Invalid);
     }
     if negative {
         return Err(NumberError::Negative);
@@ -185,6 +187,9 @@ mod tests {
             assert_eq!(parse_decimal(bad), Err(NumberError::Invalid), "{bad:?}");
         }
         assert!(parse_decimal(b"99999999999999999999999").unwrap().saturated);
+        for (text, whole) in [(&b"1199"[..], 1199), (b"9999", 9999), (b"0", 0), (b"+7", 7)] {
+            assert_eq!(parse_decimal(text).map(|d| d.whole), Ok(whole));
+        }
     }
 
     #[test]

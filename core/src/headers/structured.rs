@@ -32,6 +32,18 @@ impl<'a> Iterator for SplitOutsideQuotes<'a> {
 
     fn next(&mut self) -> Option<&'a [u8]> {
         let text = self.rest?;
+        // The common case has no quoted string before the separator.
+        match text.iter().position(|&b| b == self.separator || b == b'"') {
+            None => {
+                self.rest = None;
+                return Some(text.trim_ascii());
+            }
+            Some(at) if text.get(at) == Some(&self.separator) => {
+                self.rest = Some(text.get(at.saturating_add(1)..)?);
+                return Some(text.get(..at)?.trim_ascii());
+            }
+            Some(_) => {}
+        }
         let mut in_string = false;
         let mut escaped = false;
         for (at, &byte) in text.iter().enumerate() {

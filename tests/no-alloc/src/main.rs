@@ -15,6 +15,7 @@ use ratekeeper_core::{
     ManualClock, Method, Nanos, Outcome, Policy, PolicyConfig, PolicySource, RequestKind, RetryPolicy,
     RetryState, SplitMix64,
 };
+use ratekeeper_core::{ParseOptions, RateLimitInfo, UnixTime};
 
 fn exercise() -> u64 {
     let clock = ManualClock::new();
@@ -35,7 +36,17 @@ fn exercise() -> u64 {
             state = next;
         }
     }
-    total.wrapping_add(retry_and_break(&clock))
+    total.wrapping_add(retry_and_break(&clock)).wrapping_add(read_headers())
+}
+
+fn read_headers() -> u64 {
+    let headers: [(&[u8], &[u8]); 2] = [
+        (b"date", b"Sun, 22 Nov 2026 12:00:00 GMT"),
+        (b"ratelimit", b"limit=160; remaining=159; reset=8"),
+    ];
+    let options = ParseOptions::new().with_now(UnixTime::from_secs(black_box(0)));
+    let info = RateLimitInfo::parse(black_box(Some(200)), black_box(headers), &options);
+    info.limit().unwrap_or(0)
 }
 
 fn retry_and_break(clock: &ManualClock) -> u64 {

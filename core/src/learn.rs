@@ -718,17 +718,17 @@ impl Learner {
             .iter()
             .enumerate()
             .filter(|(_, quota)| quota.remaining == Some(0))
-            .filter_map(|(index, quota)| {
+            .map(|(index, quota)| {
                 if self.governing_index == Some(index) {
                     // The boundary that ends the window the statement was
                     // made in, which may have passed while it travelled.
                     let made_after = self.last_statement.map_or(now, |(made_after, _)| made_after);
                     if let Some((_, latest, _)) = self.next_boundary(made_after) {
-                        return Some(latest.saturating_duration_since(now));
+                        return latest.saturating_duration_since(now);
                     }
                 }
                 // A spent quota with no reset stated: wait a backoff step.
-                Some(quota.reset_after.unwrap_or(self.config.backoff_base))
+                quota.reset_after.unwrap_or(self.config.backoff_base)
             })
             .filter(|pause| !pause.is_zero())
             .max()

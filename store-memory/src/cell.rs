@@ -200,6 +200,11 @@ fn plan_unpaused(tat: u64, request: &Acquire, now: u64) -> Option<Plan> {
     if request.cost > gcra.burst() {
         return Some(Plan::Impossible);
     }
+    if request.cost == 0 {
+        // A read, which the core always allows (a queue of reservations
+        // may run the TAT far ahead of now): its rule, not this one.
+        return None;
+    }
     let base = tat.max(now);
     let step = gcra
         .emission_interval()

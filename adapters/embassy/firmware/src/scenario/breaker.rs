@@ -30,7 +30,7 @@ pub async fn run(report: &mut Report) {
         transitions == [None, None, Some(BreakerState::Open)],
     );
     let refused = breaker.permit(now());
-    let wait = refused.err().map_or(OPEN_FOR, |r| r.retry_after);
+    let wait = refused.as_ref().err().map_or(OPEN_FOR, |r| r.retry_after);
     report.check(
         checks::BREAKER_REJECTS,
         refused.is_err_and(|r| r.state == BreakerState::Open && r.retry_after <= OPEN_FOR),
@@ -42,7 +42,8 @@ pub async fn run(report: &mut Report) {
     let second = breaker.permit(now());
     report.check(
         checks::BREAKER_PROBES,
-        probe.is_ok_and(|p| p.is_probe()) && second.is_err_and(|r| r.state == BreakerState::HalfOpen),
+        probe.as_ref().is_ok_and(|p| p.is_probe())
+            && second.is_err_and(|r| r.state == BreakerState::HalfOpen),
     );
     let closed = probe
         .ok()

@@ -122,10 +122,25 @@ impl RandomSource for SplitMix64 {
 /// A uniform value in `[low, high]` (both inclusive; `low ≤ high`), by
 /// multiply-and-shift: no division, and a bias below 2⁻⁶⁴ per value.
 fn uniform(rng: &mut impl RandomSource, low: Nanos, high: Nanos) -> Nanos {
-    let span = u128::from(high.saturating_sub(low).as_nanos()).saturating_add(1);
-    let scaled = u128::from(rng.next_u64()).saturating_mul(span) >> 64;
+    // `span ≤ 2^64` and the draw `< 2^64`: the product is below 2^128, so
+    // the plain (wrapping) multiplication is exact, and cheaper than a
+    // saturating one on 32-bit targets.
+    let span = u128::from(high.saturating_sub(low).as_nanos()).wrapping_add(1);
+    let scaled = u128::from(rng.next_u64()).wrapping_mul(span) >> 64;
     // `scaled < span`, so `low + scaled ≤ high` fits.
     low.saturating_add(Nanos::from_nanos(u64::try_from(scaled).unwrap_or(u64::MAX)))
+}
+
+/// `⌊value · bp / 10^4⌋` for `bp ≤ 10^4`, without a 128-bit product or
+/// division: with `value = q·10^4 + r`, it is `q·bp + ⌊r·bp / 10^4⌋`, where
+/// `q·bp ≤ value` and `r·bp < 10^8` both fit.
+fn proportion(value: Nanos, bp: u16) -> Nanos {
+    const BASIS_POINTS: u64 = 10_000;
+    let value = value.as_nanos();
+    let bp = u64::from(bp);
+    let whole = (value / BASIS_POINTS).saturating_mul(bp);
+    let rest = (value % BASIS_POINTS).saturating_mul(bp) / BASIS_POINTS;
+    Nanos::from_nanos(whole.saturating_add(rest))
 }
 
 /// How a backoff step is spread; see the [module docs](self) for each rule.
@@ -303,9 +318,7 @@ impl BackoffConfig {
             }
             Jitter::Additive(spread) => self.window(self.step(retry), spread, rng),
             Jitter::Proportional(bp) => {
-                let spread = u128::from(capped.as_nanos()).saturating_mul(u128::from(bp)) / 10_000;
-                let spread = Nanos::from_nanos(u64::try_from(spread).unwrap_or(u64::MAX));
-                self.window(capped, spread, rng)
+                self.window(capped, proportion(capped, bp), rng)
             }
         }
     }

@@ -670,20 +670,12 @@ impl Learner {
         };
         // Move the estimate by the whole number of windows that brings its
         // middle nearest the candidate's.
-        let middle = |lo: Instant, hi: Instant| {
-            i128::from(lo.as_nanos()).saturating_add(i128::from(hi.as_nanos())) / 2
-        };
-        let width = i128::from(window.as_nanos()).max(1);
-        let distance = middle(earliest, latest).saturating_sub(middle(old_earliest, old_latest));
-        let shift = distance
-            .saturating_add(width / 2)
-            .div_euclid(width)
-            .saturating_mul(width);
-        let moved = |at: Instant| {
-            let at = i128::from(at.as_nanos()).saturating_add(shift);
-            Instant::from_nanos(u64::try_from(at.max(0)).unwrap_or(u64::MAX))
-        };
-        let (lo, hi) = (moved(old_earliest).max(earliest), moved(old_latest).min(latest));
+        let shift = WindowShift::between(
+            middle(old_earliest, old_latest),
+            middle(earliest, latest),
+            window.as_nanos().max(1),
+        );
+        let (lo, hi) = (shift.apply(old_earliest).max(earliest), shift.apply(old_latest).min(latest));
         self.boundary = Some(if lo < hi { (lo, hi) } else { (earliest, latest) });
     }
 
@@ -838,6 +830,54 @@ impl Learner {
     }
 }
 
+/// `⌊(lo + hi) / 2⌋`, without overflow.
+fn middle(lo: Instant, hi: Instant) -> u64 {
+    let (lo, hi) = (lo.as_nanos(), hi.as_nanos());
+    (lo / 2).saturating_add(hi / 2).saturating_add(lo & hi & 1)
+}
+
+/// A whole number of windows to move an instant by, either way.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum WindowShift {
+    /// Later by this much (saturating: past the horizon is the horizon).
+    Later(u64),
+    /// Earlier by this much (saturating: before the origin is the origin).
+    Earlier(u64),
+}
+
+impl WindowShift {
+    /// The multiple of `width` (≥ 1) nearest `to − from`, halves rounding
+    /// up: `⌊(to − from + ⌊width/2⌋) / width⌋ · width`, in `u64` with the
+    /// sign apart rather than in `i128`, whose division costs a 32-bit
+    /// target a kilobyte of code.
+    fn between(from: u64, to: u64, width: u64) -> WindowShift {
+        let half = width / 2;
+        if let Some(ahead) = to.checked_sub(from) {
+            // `⌊(d + half) / width⌋ = q + [r + half ≥ width]`, with
+            // `d = q·width + r`, without forming `d + half`.
+            let whole = ahead.checked_div(width).unwrap_or(0);
+            let rest = ahead.checked_rem(width).unwrap_or(0);
+            let windows = whole.saturating_add(u64::from(rest >= width.saturating_sub(half)));
+            WindowShift::Later(windows.saturating_mul(width))
+        } else {
+            // `⌊(half − d) / width⌋` is 0 for `d ≤ half` (as `half < width`),
+            // else `−⌈(d − half) / width⌉`.
+            let behind = from.saturating_sub(to).saturating_sub(half);
+            let windows = behind.checked_div(width).unwrap_or(0).saturating_add(u64::from(
+                behind.checked_rem(width).is_some_and(|rest| rest > 0),
+            ));
+            WindowShift::Earlier(windows.saturating_mul(width))
+        }
+    }
+
+    fn apply(self, at: Instant) -> Instant {
+        match self {
+            WindowShift::Later(span) => at.saturating_add(Nanos::from_nanos(span)),
+            WindowShift::Earlier(span) => at.saturating_sub(Nanos::from_nanos(span)),
+        }
+    }
+}
+
 /// `value × numerator / denominator`, exactly rounded up, saturating.
 ///
 /// Without a 128-bit product: with `value = q·d + r`, the result is
@@ -882,8 +922,46 @@ mod tests {
         Nanos::from_nanos(u64::try_from(scaled).unwrap_or(u64::MAX))
     }
 
+    /// What `Learner::narrow` computed before `WindowShift`: the shift in
+    /// `i128`, then the moved instant clamped to the time range.
+    fn moved_i128(at: Instant, from: (Instant, Instant), to: (Instant, Instant), window: Nanos) -> Instant {
+        let middle = |(lo, hi): (Instant, Instant)| (i128::from(lo.as_nanos()) + i128::from(hi.as_nanos())) / 2;
+        let width = i128::from(window.as_nanos()).max(1);
+        let distance = middle(to) - middle(from);
+        let shift = (distance + width / 2).div_euclid(width) * width;
+        let at = i128::from(at.as_nanos()) + shift;
+        Instant::from_nanos(u64::try_from(at.max(0)).unwrap_or(u64::MAX))
+    }
+
+    fn nanos_edge() -> impl Strategy<Value = u64> {
+        prop_oneof![
+            Just(0u64),
+            Just(1u64),
+            Just(2u64),
+            Just(u64::MAX),
+            Just(u64::MAX - 1),
+            Just(u64::MAX / 2),
+            0u64..1_000,
+            0u64..10_000_000_000,
+            any::<u64>(),
+        ]
+    }
+
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(10_000))]
+
+        #[test]
+        fn window_shift_is_bit_identical_to_the_i128_form(
+            old in (nanos_edge(), nanos_edge()),
+            new in (nanos_edge(), nanos_edge()),
+            window in nanos_edge(),
+            at in nanos_edge(),
+        ) {
+            let i = Instant::from_nanos;
+            let (old, new, window, at) = ((i(old.0), i(old.1)), (i(new.0), i(new.1)), Nanos::from_nanos(window), i(at));
+            let shift = WindowShift::between(middle(old.0, old.1), middle(new.0, new.1), window.as_nanos().max(1));
+            prop_assert_eq!(shift.apply(at), moved_i128(at, old, new, window));
+        }
 
         #[test]
         fn scale_is_bit_identical_to_the_u128_form(

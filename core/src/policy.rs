@@ -202,7 +202,10 @@ impl Policy {
         // one admits less, so the guarantee above still holds.
         let burst = u32::try_from(u64::MAX.checked_div(interval).unwrap_or(1))
             .unwrap_or(u32::MAX)
-            .clamp(1, burst);
+            // `burst ≥ 1` (a policy's limit and a config's burst are), so
+            // this is `clamp(1, burst)` without clamp's panic path.
+            .min(burst)
+            .max(1);
         match Gcra::new(Nanos::from_nanos(interval), burst) {
             Ok(gcra) => gcra,
             // Unreachable: interval ≥ 1, burst ≥ 1, and T·B fits by the

@@ -140,11 +140,11 @@ impl BucketState {
         };
         let at = now.saturating_add(pause_left);
         let max_wait = request.max_wait.checked_sub(pause_left);
-        let decision = match max_wait {
-            Some(max_wait) => request.gcra.decide(self.tat, at, request.cost, max_wait),
-            // The pause alone outlasts the wait: say how long, change nothing.
-            None => request.gcra.decide(self.tat, at, request.cost, Nanos::ZERO),
-        };
+        // The pause alone may outlast the wait: then decide as a check, to
+        // say how long, and change nothing.
+        let decision = request
+            .gcra
+            .decide(self.tat, at, request.cost, max_wait.unwrap_or(Nanos::ZERO));
         match decision {
             Decision::Allowed(mut allowed) if max_wait.is_some() => {
                 allowed.wait = allowed.wait.saturating_add(pause_left);

@@ -122,8 +122,15 @@ async fn sleep<D: DelayNs + ?Sized>(delay: &mut D, span: Nanos) {
 
 /// `span` in embassy-time ticks, rounded up, saturating.
 fn ticks_ceil(span: Nanos) -> Duration {
-    let hz = u128::from(embassy_time::TICK_HZ);
-    let ticks = (u128::from(span.as_nanos()) * hz).div_ceil(1_000_000_000);
+    const NANOS_PER_SEC: u64 = 1_000_000_000;
+    let hz = embassy_time::TICK_HZ;
+    // Every usual tick rate divides a second into whole nanoseconds: then
+    // `⌈span · hz / 10^9⌉ = ⌈span / (10^9 / hz)⌉`, in `u64` (the branch is
+    // decided at compile time; the 128-bit form costs 32-bit targets code).
+    if hz > 0 && hz <= NANOS_PER_SEC && NANOS_PER_SEC % hz == 0 {
+        return Duration::from_ticks(span.as_nanos().div_ceil(NANOS_PER_SEC / hz));
+    }
+    let ticks = (u128::from(span.as_nanos()) * u128::from(hz)).div_ceil(u128::from(NANOS_PER_SEC));
     Duration::from_ticks(u64::try_from(ticks).unwrap_or(u64::MAX))
 }
 

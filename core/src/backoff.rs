@@ -317,9 +317,7 @@ impl BackoffConfig {
                 uniform(rng, self.base, high)
             }
             Jitter::Additive(spread) => self.window(self.step(retry), spread, rng),
-            Jitter::Proportional(bp) => {
-                self.window(capped, proportion(capped, bp), rng)
-            }
+            Jitter::Proportional(bp) => self.window(capped, proportion(capped, bp), rng),
         }
     }
 

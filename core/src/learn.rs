@@ -675,7 +675,10 @@ impl Learner {
             middle(earliest, latest),
             window.as_nanos().max(1),
         );
-        let (lo, hi) = (shift.apply(old_earliest).max(earliest), shift.apply(old_latest).min(latest));
+        let (lo, hi) = (
+            shift.apply(old_earliest).max(earliest),
+            shift.apply(old_latest).min(latest),
+        );
         self.boundary = Some(if lo < hi { (lo, hi) } else { (earliest, latest) });
     }
 
@@ -863,9 +866,10 @@ impl WindowShift {
             // `⌊(half − d) / width⌋` is 0 for `d ≤ half` (as `half < width`),
             // else `−⌈(d − half) / width⌉`.
             let behind = from.saturating_sub(to).saturating_sub(half);
-            let windows = behind.checked_div(width).unwrap_or(0).saturating_add(u64::from(
-                behind.checked_rem(width).is_some_and(|rest| rest > 0),
-            ));
+            let windows = behind
+                .checked_div(width)
+                .unwrap_or(0)
+                .saturating_add(u64::from(behind.checked_rem(width).is_some_and(|rest| rest > 0)));
             WindowShift::Earlier(windows.saturating_mul(width))
         }
     }
@@ -925,7 +929,8 @@ mod tests {
     /// What `Learner::narrow` computed before `WindowShift`: the shift in
     /// `i128`, then the moved instant clamped to the time range.
     fn moved_i128(at: Instant, from: (Instant, Instant), to: (Instant, Instant), window: Nanos) -> Instant {
-        let middle = |(lo, hi): (Instant, Instant)| (i128::from(lo.as_nanos()) + i128::from(hi.as_nanos())) / 2;
+        let middle =
+            |(lo, hi): (Instant, Instant)| (i128::from(lo.as_nanos()) + i128::from(hi.as_nanos())) / 2;
         let width = i128::from(window.as_nanos()).max(1);
         let distance = middle(to) - middle(from);
         let shift = (distance + width / 2).div_euclid(width) * width;

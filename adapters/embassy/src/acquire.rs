@@ -127,7 +127,7 @@ fn ticks_ceil(span: Nanos) -> Duration {
     // Every usual tick rate divides a second into whole nanoseconds: then
     // `⌈span · hz / 10^9⌉ = ⌈span / (10^9 / hz)⌉`, in `u64` (the branch is
     // decided at compile time; the 128-bit form costs 32-bit targets code).
-    if hz > 0 && hz <= NANOS_PER_SEC && NANOS_PER_SEC % hz == 0 {
+    if NANOS_PER_SEC.is_multiple_of(hz) {
         return Duration::from_ticks(span.as_nanos().div_ceil(NANOS_PER_SEC / hz));
     }
     let ticks = (u128::from(span.as_nanos()) * u128::from(hz)).div_ceil(u128::from(NANOS_PER_SEC));

@@ -167,29 +167,48 @@ impl<M: RawMutex, const BUCKETS: usize, const POLICIES: usize, C: Clock> FixedSt
             let mut tables = tables.try_borrow_mut().map_err(|_| FixedStoreError::Busy)?;
             let now = self.clock.now();
             let buckets = &mut tables.buckets;
-            if let Some(bucket) = buckets.iter_mut().find(|b| b.key() == hash) {
-                let (result, next) = decide(&bucket.state(), now);
-                if let Some(next) = next {
-                    *bucket = Bucket::new(hash, &next, now);
+            // One call of `decide` and one shared `store_bucket`, rather
+            // than a copy of each per case: this is monomorphized once per
+            // caller, and firmware pays for every copy in flash.
+            let slot = buckets.iter().position(|b| b.key() == hash);
+            let state = slot
+                .and_then(|index| buckets.get(index))
+                .map_or(BucketState::EMPTY, Bucket::state);
+            let (result, next) = decide(&state, now);
+            match next {
+                Some(next) => {
+                    store_bucket(buckets, slot, Bucket::new(hash, &next, now), now).map(|()| result)
                 }
-                return Ok(result);
+                None => Ok(result),
             }
-            let (result, next) = decide(&BucketState::EMPTY, now);
-            let Some(next) = next else { return Ok(result) };
-            let bucket = Bucket::new(hash, &next, now);
-            if bucket.is_stale(now) {
-                // Storing it would change nothing (e.g. a zero-length pause).
-                return Ok(result);
-            }
-            if let Err(bucket) = buckets.push(bucket) {
-                match buckets.iter_mut().find(|b| b.is_stale(now)) {
-                    Some(stale) => *stale = bucket,
-                    None => return Err(FixedStoreError::BucketsFull { capacity: BUCKETS }),
-                }
-            }
-            Ok(result)
         })
     }
+}
+
+/// Writes `bucket` into `slot` (the key's bucket), or for a new key into a
+/// free slot or over a stale bucket; a new bucket that is stale already is
+/// not stored, since storing it would change nothing (e.g. a zero-length
+/// pause).
+fn store_bucket<const BUCKETS: usize>(
+    buckets: &mut heapless::Vec<Bucket, BUCKETS>,
+    slot: Option<usize>,
+    bucket: Bucket,
+    now: Instant,
+) -> Result<(), FixedStoreError> {
+    if let Some(existing) = slot.and_then(|index| buckets.get_mut(index)) {
+        *existing = bucket;
+        return Ok(());
+    }
+    if bucket.is_stale(now) {
+        return Ok(());
+    }
+    if let Err(bucket) = buckets.push(bucket) {
+        match buckets.iter_mut().find(|b| b.is_stale(now)) {
+            Some(stale) => *stale = bucket,
+            None => return Err(FixedStoreError::BucketsFull { capacity: BUCKETS }),
+        }
+    }
+    Ok(())
 }
 
 impl<M: RawMutex, const BUCKETS: usize, const POLICIES: usize, C: Clock> Store

@@ -516,4 +516,26 @@ mod tests {
             Nanos::MAX
         );
     }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(10_000))]
+
+        /// The split form of a proportional spread is the 128-bit one.
+        #[test]
+        fn proportion_is_bit_identical_to_the_u128_form(
+            value in proptest::prop_oneof![
+                proptest::strategy::Just(0u64),
+                proptest::strategy::Just(u64::MAX),
+                0u64..100_000,
+                proptest::prelude::any::<u64>(),
+            ],
+            bp in 0u16..=10_000,
+        ) {
+            let wide = u128::from(value) * u128::from(bp) / 10_000;
+            proptest::prop_assert_eq!(
+                proportion(Nanos::from_nanos(value), bp).as_nanos(),
+                u64::try_from(wide).unwrap()
+            );
+        }
+    }
 }

@@ -124,11 +124,17 @@ impl Observation {
     /// The same observation with one more stated quota; past
     /// [`MAX_WINDOWS`] further quotas are dropped.
     pub fn with_quota(mut self, quota: StatedQuota) -> Observation {
+        self.push_quota(quota);
+        self
+    }
+
+    /// [`Observation::with_quota`] in place: an observation is a few
+    /// hundred bytes, not worth moving once per quota.
+    fn push_quota(&mut self, quota: StatedQuota) {
         if let Some(slot) = self.quotas.get_mut(usize::from(self.quota_count)) {
             *slot = quota;
             self.quota_count = self.quota_count.saturating_add(1);
         }
-        self
     }
 
     /// The stated quotas.
@@ -152,17 +158,17 @@ impl Observation {
     pub fn from_info(info: &crate::headers::RateLimitInfo) -> Observation {
         let mut observation = Observation::status(info.status().unwrap_or(0));
         observation.retry_after = info.retry_after();
-        info.quotas()
-            .iter()
-            .filter(|quota| quota.unit == crate::headers::QuotaUnit::Requests)
-            .fold(observation, |observation, quota| {
-                observation.with_quota(StatedQuota {
+        for quota in info.quotas() {
+            if quota.unit == crate::headers::QuotaUnit::Requests {
+                observation.push_quota(StatedQuota {
                     limit: quota.limit,
                     window: quota.window,
                     remaining: quota.remaining,
                     reset_after: quota.reset_after,
-                })
-            })
+                });
+            }
+        }
+        observation
     }
 
     /// Whether the server refused for rate (429) or overload (503).

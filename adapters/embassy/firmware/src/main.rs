@@ -41,11 +41,11 @@ async fn main(_spawner: Spawner) {
         // Stages run in order; each appends its checks to `report`.
         scenario::limiter::run(&mut report).await;
         #[cfg(feature = "headers")]
-        scenario::headers::run(&mut report).await;
+        scenario::headers::run(&mut report);
         #[cfg(feature = "learner")]
         scenario::learner::run(&mut report).await;
         #[cfg(feature = "backoff")]
-        scenario::backoff::run(&mut report).await;
+        scenario::backoff::run(&mut report);
         #[cfg(feature = "breaker")]
         scenario::breaker::run(&mut report).await;
     }

@@ -24,7 +24,8 @@ const CONFIG: BackoffConfig = match BackoffConfig::new(
 const SEED: u64 = 0x5EED_2026;
 const RETRY_AFTER: Nanos = Nanos::from_secs(1);
 
-pub async fn run(report: &mut Report) {
+#[inline(never)]
+pub fn run(report: &mut Report) {
     // Full jitter: retry `i` waits at most `min(cap, base · 2^i)`.
     let mut rng = SplitMix64::new(SEED);
     let mut backoff = Backoff::new(CONFIG);

@@ -20,7 +20,8 @@ pub fn parse(status: u16, headers: &[(&'static [u8], &'static [u8])]) -> RateLim
     RateLimitInfo::parse(Some(status), headers.iter().copied(), &ParseOptions::new())
 }
 
-pub async fn run(report: &mut Report) {
+#[inline(never)]
+pub fn run(report: &mut Report) {
     let observed = parse(200, &CLOSE_OBSERVED);
     let client = parse(200, &CLOSE);
     let figures = |info: &RateLimitInfo| {

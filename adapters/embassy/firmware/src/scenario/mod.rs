@@ -1,7 +1,9 @@
 //! The stages of the scenario.
 //!
-//! Each stage is `pub async fn run(report: &mut Report)`: it drives one part
-//! of ratekeeper and records a named check per expected outcome. A new stage
+//! Each stage is `pub async fn run(report: &mut Report)`, or a plain
+//! `pub fn` when it never waits (no state machine to pay for in flash): it
+//! drives one part of ratekeeper and records a named check per expected
+//! outcome. A new stage
 //! is a new module here and one line in `main`.
 
 #[cfg(feature = "backoff")]

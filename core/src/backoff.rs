@@ -122,12 +122,15 @@ impl RandomSource for SplitMix64 {
 /// A uniform value in `[low, high]` (both inclusive; `low ≤ high`), by
 /// multiply-and-shift: no division, and a bias below 2⁻⁶⁴ per value.
 fn uniform(rng: &mut impl RandomSource, low: Nanos, high: Nanos) -> Nanos {
-    // `span ≤ 2^64` and the draw `< 2^64`: the product is below 2^128, so
-    // the plain (wrapping) multiplication is exact, and cheaper than a
-    // saturating one on 32-bit targets.
-    let span = u128::from(high.saturating_sub(low).as_nanos()).wrapping_add(1);
-    let scaled = u128::from(rng.next_u64()).wrapping_mul(span) >> 64;
-    // `scaled < span`, so `low + scaled ≤ high` fits.
+    // `⌊draw · (d + 1) / 2^64⌋` with `d = high − low`: `draw·d + draw`
+    // stays below 2^128, so the wrapping operations are exact (and
+    // cheaper than saturating ones on 32-bit targets).
+    let draw = u128::from(rng.next_u64());
+    let scaled = draw
+        .wrapping_mul(u128::from(high.saturating_sub(low).as_nanos()))
+        .wrapping_add(draw)
+        >> 64;
+    // `scaled ≤ d`, so `low + scaled ≤ high` fits.
     low.saturating_add(Nanos::from_nanos(u64::try_from(scaled).unwrap_or(u64::MAX)))
 }
 
@@ -291,9 +294,13 @@ impl BackoffConfig {
     /// assert_eq!(c.step(200), Nanos::MAX);
     /// ```
     pub const fn step(&self, retry: u32) -> Nanos {
-        match 1u64.checked_shl(retry) {
-            Some(factor) => self.base.saturating_mul(factor),
-            None => Nanos::MAX,
+        // `base · 2^retry` fits exactly when `base` has `retry` leading
+        // zero bits to shift out: a shift, not a 64-bit multiplication.
+        let base = self.base.as_nanos();
+        if retry < u64::BITS && base.leading_zeros() >= retry {
+            Nanos::from_nanos(base << retry)
+        } else {
+            Nanos::MAX
         }
     }
 
@@ -302,7 +309,8 @@ impl BackoffConfig {
     /// retry), drawing randomness from `rng`. Always within the bounds the
     /// [module docs](self) give, so never above the cap.
     pub fn delay(&self, retry: u32, previous: Option<Nanos>, rng: &mut impl RandomSource) -> Nanos {
-        let capped = self.step(retry).min(self.cap);
+        let step = self.step(retry);
+        let capped = step.min(self.cap);
         match self.jitter {
             Jitter::None => capped,
             Jitter::Full => uniform(rng, Nanos::ZERO, capped),
@@ -316,7 +324,7 @@ impl BackoffConfig {
                 let high = previous.saturating_mul(3).min(self.cap);
                 uniform(rng, self.base, high)
             }
-            Jitter::Additive(spread) => self.window(self.step(retry), spread, rng),
+            Jitter::Additive(spread) => self.window(step, spread, rng),
             Jitter::Proportional(bp) => self.window(capped, proportion(capped, bp), rng),
         }
     }
@@ -519,6 +527,22 @@ mod tests {
 
     proptest::proptest! {
         #![proptest_config(proptest::prelude::ProptestConfig::with_cases(10_000))]
+
+        /// The shifted step is the saturating product `base · 2^retry`.
+        #[test]
+        fn step_is_the_saturating_product(
+            base in proptest::prop_oneof![
+                proptest::strategy::Just(1u64),
+                proptest::strategy::Just(u64::MAX),
+                1u64..1_000_000,
+                1u64..,
+            ],
+            retry in proptest::prop_oneof![0u32..70, proptest::prelude::any::<u32>()],
+        ) {
+            let config = BackoffConfig::new(Nanos::from_nanos(base), Nanos::MAX, 1, Jitter::None).unwrap();
+            let product = 1u64.checked_shl(retry).map_or(u64::MAX, |factor| base.saturating_mul(factor));
+            proptest::prop_assert_eq!(config.step(retry).as_nanos(), product);
+        }
 
         /// The split form of a proportional spread is the 128-bit one.
         #[test]

@@ -84,6 +84,13 @@ pub(crate) struct Bucket {
 }
 
 impl Bucket {
+    /// No bucket: its state is [`BucketState::EMPTY`].
+    pub(crate) const VACANT: Bucket = Bucket {
+        tat: 0,
+        key: 0,
+        pause: NOT_PAUSED,
+    };
+
     /// The bucket of key hash `key` holding `state`, written at `now`.
     pub(crate) fn new(key: u32, state: &BucketState, now: Instant) -> Bucket {
         let mut tat = state.tat.map_or(0, Instant::as_nanos);
@@ -168,6 +175,11 @@ mod tests {
     fn fnv1a_matches_the_published_vectors() {
         assert_eq!(key_hash("a"), 0xe40c_292c);
         assert_eq!(key_hash("foobar"), 0xbf9c_f968);
+    }
+
+    #[test]
+    fn a_vacant_bucket_is_empty() {
+        assert_eq!(Bucket::VACANT.state(), BucketState::EMPTY);
     }
 
     #[test]

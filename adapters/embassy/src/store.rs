@@ -171,10 +171,14 @@ impl<M: RawMutex, const BUCKETS: usize, const POLICIES: usize, C: Clock> FixedSt
             // than a copy of each per case: this is monomorphized once per
             // caller, and firmware pays for every copy in flash.
             let slot = buckets.iter().position(|b| b.key() == hash);
-            let state = slot
+            // A new key decides from a vacant bucket, whose state is
+            // `BucketState::EMPTY` (decoded, rather than copied from a
+            // 32-byte constant: smaller code).
+            let bucket = slot
                 .and_then(|index| buckets.get(index))
-                .map_or(BucketState::EMPTY, Bucket::state);
-            let (result, next) = decide(&state, now);
+                .copied()
+                .unwrap_or(Bucket::VACANT);
+            let (result, next) = decide(&bucket.state(), now);
             match next {
                 Some(next) => {
                     store_bucket(buckets, slot, Bucket::new(hash, &next, now), now).map(|()| result)

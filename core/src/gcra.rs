@@ -165,7 +165,7 @@ impl Gcra {
             None => now_ns,
         };
         // How far the bucket runs ahead of now (`base ≥ now`, so exact).
-        let ahead = base.saturating_sub(now_ns);
+        let ahead = base.wrapping_sub(now_ns);
         if cost == 0 {
             // A read: always allowed, changes nothing (a reservation queue
             // may have run the TAT far ahead; that is no reason to refuse
@@ -178,10 +178,10 @@ impl Gcra {
             });
         }
         // `cost ≤ B`, so `n·T ≤ T·B = τ`, which fits: exact.
-        let cost_ns = interval.saturating_mul(u64::from(cost));
+        let cost_ns = interval.wrapping_mul(u64::from(cost));
         // The earliest instant at which `new_tat − t ≤ τ` holds:
         // `base + n·T − τ = base − (τ − n·T)`, never below zero.
-        let conforming_at = base.saturating_sub(tolerance.saturating_sub(cost_ns));
+        let conforming_at = base.saturating_sub(tolerance.wrapping_sub(cost_ns));
         let wait = conforming_at.saturating_sub(now_ns);
         let new_tat = match base.checked_add(cost_ns) {
             Some(new_tat) if wait <= max_wait.as_nanos() => new_tat,
@@ -199,14 +199,17 @@ impl Gcra {
                 });
             }
         };
-        // Allowed: `ready` is when the caller may send; `new_tat ≥ ready`
-        // since `new_tat ≥ base ≥ now` and `new_tat ≥ conforming_at`.
-        let ready = now_ns.saturating_add(wait);
+        // Allowed: `ready` is when the caller may send, `max(now,
+        // conforming_at) ≤ base`; `new_tat ≥ ready` since `new_tat ≥ base ≥
+        // now` and `new_tat ≥ conforming_at`. So the wrapping operations
+        // here (and above, on `ahead`, `cost_ns` and `τ − n·T`) are exact:
+        // cheaper than saturating ones on 32-bit targets.
+        let ready = now_ns.wrapping_add(wait);
         Decision::Allowed(Allowed {
             tat: Instant::from_nanos(new_tat),
             wait: Nanos::from_nanos(wait),
-            remaining: units(tolerance.saturating_sub(new_tat.saturating_sub(ready)), interval),
-            reset_after: Nanos::from_nanos(new_tat.saturating_sub(now_ns)),
+            remaining: units(tolerance.saturating_sub(new_tat.wrapping_sub(ready)), interval),
+            reset_after: Nanos::from_nanos(new_tat.wrapping_sub(now_ns)),
         })
     }
 

@@ -757,6 +757,8 @@ impl Learner {
             .unwrap_or(Nanos::MAX)
     }
 
+    // Called from two places: one copy, not one inlined into each.
+    #[inline(never)]
     fn set_interval(&mut self, interval: Nanos, now: Instant) {
         if let Ok(policy) = Policy::new(1, interval.max(Nanos::from_nanos(1)), PolicySource::Observed, now) {
             self.policy = policy;

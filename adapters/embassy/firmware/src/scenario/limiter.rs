@@ -125,19 +125,24 @@ fn check() -> Acquire {
     Acquire::check(gcra())
 }
 
+/// The waits of four reservations on a fresh bucket: 0, T, 2T, 3T.
+const EXACT_WAITS: [Option<Nanos>; 4] = [
+    Some(Nanos::ZERO),
+    Some(INTERVAL),
+    Some(INTERVAL.saturating_mul(2)),
+    #[cfg(not(feature = "break-a-check"))]
+    Some(INTERVAL.saturating_mul(3)),
+    // Broken on purpose: one nanosecond off.
+    #[cfg(feature = "break-a-check")]
+    Some(INTERVAL.saturating_mul(3).saturating_add(Nanos::from_nanos(1))),
+];
+
 fn exact_reservations(report: &mut Report) {
     let (waits, refusal) = critical_section::with(|_| {
         let waits: [Option<Nanos>; 4] = core::array::from_fn(|_| wait_of(STORE.acquire(SEARCH, &reserve())));
         (waits, STORE.acquire(SEARCH, &check()))
     });
-    #[allow(unused_mut)]
-    let mut expected = [0, 1, 2, 3].map(|k| Some(INTERVAL * k));
-    #[cfg(feature = "break-a-check")]
-    {
-        // Broken on purpose: one nanosecond off.
-        expected[3] = Some(INTERVAL * 3 + Nanos::from_nanos(1));
-    }
-    report.check(checks::RESERVE_EXACT, waits == expected);
+    report.check(checks::RESERVE_EXACT, waits == EXACT_WAITS);
     report.check(
         checks::CHECK_REFUSED,
         is_refused(refusal, DenialCause::Limit, INTERVAL * 4),

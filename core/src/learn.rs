@@ -844,7 +844,8 @@ impl Learner {
 /// `⌊(lo + hi) / 2⌋`, without overflow.
 fn middle(lo: Instant, hi: Instant) -> u64 {
     let (lo, hi) = (lo.as_nanos(), hi.as_nanos());
-    (lo / 2).saturating_add(hi / 2).saturating_add(lo & hi & 1)
+    // At most `2·(2^63 − 1) + 1 < 2^64`: exact.
+    (lo / 2).wrapping_add(hi / 2).wrapping_add(lo & hi & 1)
 }
 
 /// A whole number of windows to move an instant by, either way.
@@ -868,16 +869,19 @@ impl WindowShift {
             // `d = q·width + r`, without forming `d + half`.
             let whole = ahead.checked_div(width).unwrap_or(0);
             let rest = ahead.checked_rem(width).unwrap_or(0);
-            let windows = whole.saturating_add(u64::from(rest >= width.saturating_sub(half)));
+            // A carry needs `width ≥ 2` (`rest < 1` otherwise), when
+            // `whole ≤ u64::MAX / 2`: exact, like `width − half`.
+            let windows = whole.wrapping_add(u64::from(rest >= width.wrapping_sub(half)));
             WindowShift::Later(windows.saturating_mul(width))
         } else {
             // `⌊(half − d) / width⌋` is 0 for `d ≤ half` (as `half < width`),
             // else `−⌈(d − half) / width⌉`.
-            let behind = from.saturating_sub(to).saturating_sub(half);
+            // `to < from` here, and a rest needs `width ≥ 2`: exact.
+            let behind = from.wrapping_sub(to).saturating_sub(half);
             let windows = behind
                 .checked_div(width)
                 .unwrap_or(0)
-                .saturating_add(u64::from(behind.checked_rem(width).is_some_and(|rest| rest > 0)));
+                .wrapping_add(u64::from(behind.checked_rem(width).is_some_and(|rest| rest > 0)));
             WindowShift::Earlier(windows.saturating_mul(width))
         }
     }

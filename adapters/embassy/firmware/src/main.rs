@@ -67,37 +67,3 @@ fn panic(_: &core::panic::PanicInfo<'_>) -> ! {
         cortex_m::asm::wfi();
     }
 }
-
-/// `memcpy` as `memmove`, which the firmware links anyway (embassy's timer
-/// queue moves its entries): non-overlapping copies are a case of it, and
-/// one copy routine in flash is smaller than two. The aligned variants
-/// (`4`, `8`) may take the unaligned path: alignment is only a promise.
-mod mem {
-    unsafe extern "C" {
-        fn __aeabi_memmove(dest: *mut u8, src: *const u8, n: usize);
-    }
-
-    /// # Safety
-    /// As `memcpy`: `dest` and `src` valid for `n` bytes, not overlapping.
-    #[unsafe(no_mangle)]
-    pub unsafe extern "C" fn __aeabi_memcpy(dest: *mut u8, src: *const u8, n: usize) {
-        // SAFETY: the caller's guarantees for memcpy hold for memmove.
-        unsafe { __aeabi_memmove(dest, src, n) }
-    }
-
-    /// # Safety
-    /// As [`__aeabi_memcpy`], both pointers 4-aligned.
-    #[unsafe(no_mangle)]
-    pub unsafe extern "C" fn __aeabi_memcpy4(dest: *mut u8, src: *const u8, n: usize) {
-        // SAFETY: as above.
-        unsafe { __aeabi_memmove(dest, src, n) }
-    }
-
-    /// # Safety
-    /// As [`__aeabi_memcpy`], both pointers 8-aligned.
-    #[unsafe(no_mangle)]
-    pub unsafe extern "C" fn __aeabi_memcpy8(dest: *mut u8, src: *const u8, n: usize) {
-        // SAFETY: as above.
-        unsafe { __aeabi_memmove(dest, src, n) }
-    }
-}

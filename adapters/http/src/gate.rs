@@ -10,14 +10,14 @@ use http::HeaderMap;
 use ratekeeper_core::headers::{ParseOptions, Profile, RateLimitInfo, UnixTime};
 use ratekeeper_core::{
     Acquire, AsyncStore, Breaker, BreakerSnapshot, BreakerState, Clock, Decision, EndpointKey, EndpointRule,
-    EndpointRules, Instant, LearnEvent, Learner, Method, Nanos, Observation, Outcome, PolicySource,
-    RequestKind, RetryDecision, RetryState, SplitMix64,
+    EndpointRules, ErrorKind, Instant, LearnEvent, Learner, Method, Nanos, Observation, Outcome,
+    PolicySource, RequestKind, RetryDecision, RetryState, SplitMix64,
 };
 use ratekeeper_memory::MemoryStore;
 use tracing::Instrument;
 
 use crate::config::{BreakerScope, Config, ConfigError, Settings};
-use crate::error::{Error, ErrorKind};
+use crate::error::Error;
 use crate::telemetry;
 
 /// A monotonic clock over `tokio::time::Instant`, so the gate's instants

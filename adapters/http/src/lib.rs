@@ -67,7 +67,8 @@ pub mod telemetry;
 pub mod tower;
 
 pub use config::{BreakerScope, Config, ConfigError, EndpointRuleConfig};
-pub use error::{Error, ErrorKind};
+pub use error::Error;
 pub use gate::{EndpointReport, Gate, GateTotals, RetrySafe, Tenant, TokioClock};
 pub use middleware::{GateMiddleware, gate_error};
+pub use ratekeeper_core::ErrorKind;
 pub use tower::{BoxError, GateLayer, GateService, ResponseFuture};

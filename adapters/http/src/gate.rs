@@ -16,7 +16,7 @@ use ratekeeper_core::{
 use ratekeeper_memory::MemoryStore;
 use tracing::Instrument;
 
-use crate::config::{BreakerScope, Config, ConfigError, Settings};
+use crate::config::{BreakerScope, CallSettings, Config, ConfigError, Settings};
 use crate::error::Error;
 use crate::telemetry;
 
@@ -123,6 +123,18 @@ pub struct GateTotals {
     pub errors: u64,
     /// Time calls spent waiting for their bucket, in all.
     pub waited: Nanos,
+}
+
+/// The bucket name a rule is tried with to see whether it matches.
+const MATCH_PROBE: &str = "ratekeeper-rule-match";
+
+/// Where a call goes: its bucket key, and the configured host and endpoint
+/// rule whose settings apply.
+#[derive(Debug)]
+struct Route {
+    key: String,
+    host: Option<usize>,
+    rule: Option<usize>,
 }
 
 /// One endpoint's state in this process.
@@ -281,10 +293,11 @@ impl<S: AsyncStore, C: Clock> Gate<S, C> {
         })
     }
 
-    /// Whether limiting is on; when off (`enabled = false`), every call
-    /// passes straight through.
+    /// Whether limiting is on at the top level; when off (`enabled =
+    /// false`), every call passes straight through, but for hosts or
+    /// endpoint rules that turn it back on.
     pub fn is_enabled(&self) -> bool {
-        self.settings.enabled
+        self.settings.base.enabled
     }
 
     /// The store.
@@ -304,6 +317,12 @@ impl<S: AsyncStore, C: Clock> Gate<S, C> {
     /// assert_eq!(key.as_deref(), Some("api.close.com/api/v1/lead/{id}/"));
     /// ```
     pub fn endpoint_key(&self, url: &str, tenant: Option<&str>) -> Option<String> {
+        self.route(url, tenant).map(|route| route.key)
+    }
+
+    /// The key of `url` within `tenant`, and which configured host and
+    /// endpoint rule it falls under.
+    fn route(&self, url: &str, tenant: Option<&str>) -> Option<Route> {
         let rules: Vec<EndpointRule<'_>> = self
             .settings
             .endpoints
@@ -313,9 +332,31 @@ impl<S: AsyncStore, C: Clock> Gate<S, C> {
                 None => EndpointRule::template(&rule.pattern),
             })
             .collect();
-        let rules = EndpointRules::new(&rules);
-        let key: Result<EndpointKey, _> = rules.key_for_tenant(url, tenant.unwrap_or(""));
-        key.ok().map(|key| key.as_str().to_owned())
+        let key: Result<EndpointKey, _> =
+            EndpointRules::new(&rules).key_for_tenant(url, tenant.unwrap_or(""));
+        let key = key.ok()?.as_str().to_owned();
+        let rule = if self
+            .settings
+            .endpoints
+            .iter()
+            .any(|rule| !rule.overrides.is_empty())
+        {
+            // The first rule that matches is the one the key was made by: a
+            // rule matches when, alone and naming a bucket, it makes a
+            // bucket key (`host@name`, which holds no slash).
+            rules.iter().position(|rule| {
+                let alone = [EndpointRule::bucket(rule.pattern(), MATCH_PROBE)];
+                EndpointRules::new(&alone)
+                    .key(url)
+                    .is_ok_and(|key| !key.as_str().contains('/') && key.as_str().ends_with(MATCH_PROBE))
+            })
+        } else {
+            None
+        };
+        let host = reqwest::Url::parse(url)
+            .ok()
+            .and_then(|url| self.settings.host_index(url.host_str()?, url.port()));
+        Some(Route { key, host, rule })
     }
 
     /// What is known of every endpoint called so far, sorted by key.
@@ -381,13 +422,13 @@ impl<S: AsyncStore, C: Clock> Gate<S, C> {
         &self.settings
     }
 
-    fn endpoint(&self, key: &str) -> Arc<Endpoint> {
+    fn endpoint(&self, key: &str, call: &CallSettings) -> Arc<Endpoint> {
         let mut endpoints = lock(&self.endpoints);
         if let Some(endpoint) = endpoints.get(key) {
             return Arc::clone(endpoint);
         }
         let endpoint = Arc::new(Endpoint {
-            learner: Mutex::new(Learner::new(self.settings.learner, self.clock.now())),
+            learner: Mutex::new(Learner::new(call.learner, self.clock.now())),
             refreshed_at: Mutex::new(None),
             requests: AtomicU64::new(0),
             responses_429: AtomicU64::new(0),
@@ -420,13 +461,17 @@ impl<S: AsyncStore, C: Clock> Gate<S, C> {
         Resp: Answer,
         E: TransportError,
     {
-        if !self.settings.enabled {
+        if !self.settings.any_enabled() {
             return send(request).await.map_err(Failure::Inner);
         }
-        let Some(key) = self.endpoint_key(&facts.url, facts.tenant.as_deref()) else {
+        let Some(Route { key, host, rule }) = self.route(&facts.url, facts.tenant.as_deref()) else {
             tracing::debug!(url = %facts.url, "no endpoint key: sent unpaced");
             return send(request).await.map_err(Failure::Inner);
         };
+        let call = *self.settings.call(host, rule);
+        if !call.enabled {
+            return send(request).await.map_err(Failure::Inner);
+        }
         let span = tracing::info_span!(
             "ratekeeper.call",
             endpoint = %key,
@@ -435,7 +480,7 @@ impl<S: AsyncStore, C: Clock> Gate<S, C> {
             status = tracing::field::Empty,
         );
         let result = self
-            .call_keyed(&key, facts, request, clone, &mut send)
+            .call_keyed(&key, &call, facts, request, clone, &mut send)
             .instrument(span)
             .await;
         if let Err(Failure::Gate(error)) = &result {
@@ -449,6 +494,7 @@ impl<S: AsyncStore, C: Clock> Gate<S, C> {
     async fn call_keyed<Req, Resp, E, Fut>(
         &self,
         key: &str,
+        call: &CallSettings,
         facts: CallFacts,
         request: Req,
         clone: impl Fn(&Req) -> Option<Req>,
@@ -459,7 +505,7 @@ impl<S: AsyncStore, C: Clock> Gate<S, C> {
         Resp: Answer,
         E: TransportError,
     {
-        let endpoint = self.endpoint(key);
+        let endpoint = self.endpoint(key, call);
         let breaker_key = self.breaker_key(key);
         let host = facts
             .url
@@ -474,7 +520,7 @@ impl<S: AsyncStore, C: Clock> Gate<S, C> {
         if facts.idempotency_key || facts.retry_safe {
             kind = kind.with_idempotency_key();
         }
-        let mut retry = RetryState::new(self.settings.retry, kind, self.clock.now());
+        let mut retry = RetryState::new(call.retry, kind, self.clock.now());
         let mut rng = SplitMix64::new(self.seed.fetch_add(0x9E37_79B9_7F4A_7C15, Ordering::Relaxed));
         let mut waited = Nanos::ZERO;
         let mut request = Some(request);
@@ -488,9 +534,9 @@ impl<S: AsyncStore, C: Clock> Gate<S, C> {
             };
             self.refresh_policy(key, &endpoint).await;
             let permit = self
-                .permit(&breaker_key, key)
+                .permit(&breaker_key, key, call)
                 .map_err(|error| Failure::Gate(error.with_attempts(attempts)))?;
-            if let Err(error) = self.wait_turn(key, &endpoint, &mut waited).await {
+            if let Err(error) = self.wait_turn(key, &endpoint, call.max_wait, &mut waited).await {
                 if let Some(entry) = lock(&self.breakers).get_mut(&breaker_key) {
                     entry.breaker.release(permit);
                 }
@@ -610,14 +656,19 @@ impl<S: AsyncStore, C: Clock> Gate<S, C> {
         }
     }
 
-    fn permit(&self, breaker_key: &str, key: &str) -> Result<ratekeeper_core::Permit, Error> {
+    fn permit(
+        &self,
+        breaker_key: &str,
+        key: &str,
+        call: &CallSettings,
+    ) -> Result<ratekeeper_core::Permit, Error> {
         let now = self.clock.now();
         let mut breakers = lock(&self.breakers);
         let entry = match breakers.get_mut(breaker_key) {
             Some(entry) => entry,
             None => {
                 // Validated in `Config::settings`, so this always builds.
-                let Ok(breaker) = Breaker::new(self.settings.breaker) else {
+                let Ok(breaker) = Breaker::new(call.breaker) else {
                     return Err(Error::new(ErrorKind::CircuitOpen, key));
                 };
                 let entry = BreakerEntry {
@@ -657,8 +708,13 @@ impl<S: AsyncStore, C: Clock> Gate<S, C> {
     /// Waits until the bucket admits one request, as the simulator proved:
     /// reserve no further ahead than two intervals, and re-check for a
     /// pause before sending.
-    async fn wait_turn(&self, key: &str, endpoint: &Endpoint, waited: &mut Nanos) -> Result<(), Error> {
-        let max_wait = self.settings.max_wait;
+    async fn wait_turn(
+        &self,
+        key: &str,
+        endpoint: &Endpoint,
+        max_wait: Nanos,
+        waited: &mut Nanos,
+    ) -> Result<(), Error> {
         // Bounded: every round either returns or sleeps a positive span
         // counted against `max_wait`, and a zero span ends the wait.
         loop {

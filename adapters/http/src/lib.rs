@@ -66,7 +66,7 @@ mod middleware;
 pub mod telemetry;
 pub mod tower;
 
-pub use config::{BreakerScope, Config, ConfigError, EndpointRuleConfig};
+pub use config::{BreakerScope, Config, ConfigError, EndpointRuleConfig, Overrides};
 pub use error::Error;
 pub use gate::{EndpointReport, Gate, GateTotals, RetrySafe, Tenant, TokioClock};
 pub use middleware::{GateMiddleware, gate_error};

@@ -14,8 +14,10 @@ use ratekeeper_core::{
     PolicySource, RequestKind, RetryDecision, RetryState, SplitMix64,
 };
 use ratekeeper_memory::MemoryStore;
+use tokio::sync::Notify;
 use tracing::Instrument;
 
+use crate::budget::{Budgeting, Step};
 use crate::config::{BreakerScope, CallSettings, Config, ConfigError, Settings};
 use crate::error::Error;
 use crate::telemetry;
@@ -141,6 +143,10 @@ struct Route {
 #[derive(Debug)]
 struct Endpoint {
     learner: Mutex<Learner>,
+    /// The server's stated budget and the requests in flight.
+    budgeting: Mutex<Budgeting>,
+    /// Told when a response changes what waiting requests may do.
+    answered: Notify,
     /// When the policy was last read from the store.
     refreshed_at: Mutex<Option<Instant>>,
     requests: AtomicU64,
@@ -257,13 +263,17 @@ pub struct Gate<S, C = TokioClock> {
     errors: AtomicU64,
     waited_nanos: AtomicU64,
     seed: AtomicU64,
+    /// The store is this process's alone: see [`Gate::with_private_store`].
+    spend_stated: bool,
 }
 
 impl Gate<MemoryStore<TokioClock>, TokioClock> {
-    /// A gate on the in-process store: the choice for one instance.
+    /// A gate on the in-process store: the choice for one instance. The
+    /// store is private, so a server's stated `remaining` is spent at once
+    /// (see [`Gate::with_private_store`]).
     pub fn memory(config: &Config) -> Result<Self, ConfigError> {
         let clock = TokioClock::new();
-        Gate::with_clock(MemoryStore::new(clock), clock, config)
+        Ok(Gate::with_clock(MemoryStore::new(clock), clock, config)?.with_private_store(true))
     }
 }
 
@@ -290,7 +300,32 @@ impl<S: AsyncStore, C: Clock> Gate<S, C> {
             errors: AtomicU64::new(0),
             waited_nanos: AtomicU64::new(0),
             seed: AtomicU64::new(seed),
+            spend_stated: false,
         })
+    }
+
+    /// Says whether the store is this process's alone (an in-process
+    /// store, or a Redis database no other instance uses). With a private
+    /// store, what a server states is left in its current window is spent
+    /// at once instead of paced, and one request finds out what the next
+    /// window allows while the others wait for its answer: a fixed window
+    /// of 30 per 3 s then carries 30 requests in each window, where even
+    /// pacing would need the whole window for 30. With a shared store
+    /// (the default for [`Gate::new`]) other instances spend the same
+    /// `remaining`, so calls are paced with the fleet's GCRA instead.
+    ///
+    /// ```
+    /// use ratekeeper_http::{Config, Gate};
+    /// use ratekeeper_memory::MemoryStore;
+    ///
+    /// let store = MemoryStore::new(ratekeeper_core::MonotonicClock::new());
+    /// let gate = Gate::new(store, &Config::default()).unwrap().with_private_store(true);
+    /// # drop(gate);
+    /// ```
+    pub fn with_private_store(mut self, private: bool) -> Self {
+        self.spend_stated = private;
+        lock(&self.endpoints).clear();
+        self
     }
 
     /// Whether limiting is on at the top level; when off (`enabled =
@@ -429,6 +464,8 @@ impl<S: AsyncStore, C: Clock> Gate<S, C> {
         }
         let endpoint = Arc::new(Endpoint {
             learner: Mutex::new(Learner::new(call.learner, self.clock.now())),
+            budgeting: Mutex::new(Budgeting::new(self.spend_stated, self.clock.now())),
+            answered: Notify::new(),
             refreshed_at: Mutex::new(None),
             requests: AtomicU64::new(0),
             responses_429: AtomicU64::new(0),
@@ -536,12 +573,15 @@ impl<S: AsyncStore, C: Clock> Gate<S, C> {
             let permit = self
                 .permit(&breaker_key, key, call)
                 .map_err(|error| Failure::Gate(error.with_attempts(attempts)))?;
-            if let Err(error) = self.wait_turn(key, &endpoint, call.max_wait, &mut waited).await {
-                if let Some(entry) = lock(&self.breakers).get_mut(&breaker_key) {
-                    entry.breaker.release(permit);
+            let seq = match self.admit(key, &endpoint, call.max_wait, &mut waited).await {
+                Ok(seq) => seq,
+                Err(error) => {
+                    if let Some(entry) = lock(&self.breakers).get_mut(&breaker_key) {
+                        entry.breaker.release(permit);
+                    }
+                    return Err(Failure::Gate(error.with_attempts(attempts)));
                 }
-                return Err(Failure::Gate(error.with_attempts(attempts)));
-            }
+            };
             let copy = clone(&current);
             attempts = attempts.saturating_add(1);
             tracing::Span::current().record("attempts", attempts);
@@ -563,6 +603,7 @@ impl<S: AsyncStore, C: Clock> Gate<S, C> {
                         .learn(
                             key,
                             &endpoint,
+                            seq,
                             profile,
                             status,
                             response.headers(),
@@ -573,6 +614,8 @@ impl<S: AsyncStore, C: Clock> Gate<S, C> {
                     (Outcome::Response(status), retry_after)
                 }
                 Err(error) => {
+                    lock(&endpoint.budgeting).release(seq);
+                    endpoint.answered.notify_waiters();
                     telemetry::request_failed(key);
                     (error.outcome(), None)
                 }
@@ -705,7 +748,64 @@ impl<S: AsyncStore, C: Clock> Gate<S, C> {
         }
     }
 
-    /// Waits until the bucket admits one request, as the simulator proved:
+    /// Waits until the bucket admits one request: on the server's stated
+    /// budget (with a private store), or paced by the store. Returns the
+    /// request's admission number.
+    async fn admit(
+        &self,
+        key: &str,
+        endpoint: &Endpoint,
+        max_wait: Nanos,
+        waited: &mut Nanos,
+    ) -> Result<u64, Error> {
+        // Bounded: every round goes, or waits a positive span counted
+        // against `max_wait`.
+        loop {
+            // Registered before the state is read, so an answer that comes
+            // in between still wakes this request.
+            let answered = endpoint.answered.notified();
+            tokio::pin!(answered);
+            answered.as_mut().enable();
+            let now = self.clock.now();
+            let step = lock(&endpoint.budgeting).step(now);
+            match step {
+                Step::Go(seq) => return Ok(seq),
+                Step::Pace { probe } => {
+                    let paced = self.wait_turn(key, endpoint, max_wait, waited).await;
+                    let seq = lock(&endpoint.budgeting).paced(probe, paced.is_ok());
+                    if probe {
+                        endpoint.answered.notify_waiters();
+                    }
+                    paced?;
+                    // `paced` gives a number to every admitted request.
+                    return Ok(seq.unwrap_or_default());
+                }
+                Step::Wait(until) | Step::AwaitProbe(until) => {
+                    let span = until.saturating_duration_since(now);
+                    let left = max_wait.saturating_sub(*waited);
+                    // A probe may answer at any moment; a pause or a reset
+                    // will not come sooner than it says.
+                    let hopeless = match step {
+                        Step::Wait(_) => span > left,
+                        _ => left.is_zero(),
+                    };
+                    if hopeless {
+                        return Err(Error::new(ErrorKind::WaitTooLong, key).with_retry_after(span));
+                    }
+                    tokio::select! {
+                        () = tokio::time::sleep(span.min(left).to_duration()) => {}
+                        () = answered => {}
+                    }
+                    let slept = self.clock.now().saturating_duration_since(now);
+                    *waited = waited.saturating_add(slept);
+                    self.waited_nanos.fetch_add(slept.as_nanos(), Ordering::Relaxed);
+                    telemetry::waited(key, slept);
+                }
+            }
+        }
+    }
+
+    /// Waits until the store admits one request, as the simulator proved:
     /// reserve no further ahead than two intervals, and re-check for a
     /// pause before sending.
     async fn wait_turn(
@@ -784,6 +884,7 @@ impl<S: AsyncStore, C: Clock> Gate<S, C> {
         &self,
         key: &str,
         endpoint: &Endpoint,
+        seq: u64,
         profile: Profile,
         status: u16,
         headers: &HeaderMap,
@@ -806,6 +907,14 @@ impl<S: AsyncStore, C: Clock> Gate<S, C> {
             let learned = learner.observe(&observation, now);
             (learned, learner.policy())
         };
+        lock(&endpoint.budgeting).answered(
+            seq,
+            observation.quotas(),
+            observation.is_throttled(),
+            learned.pause,
+            now,
+        );
+        endpoint.answered.notify_waiters();
         match learned.event {
             LearnEvent::Discovered | LearnEvent::Changed | LearnEvent::Decreased | LearnEvent::Probed => {
                 tracing::info!(

@@ -59,6 +59,7 @@
 //! metrics through the `metrics` facade, named in [`telemetry`].
 #![forbid(unsafe_code)]
 
+mod budget;
 pub mod config;
 mod error;
 mod gate;

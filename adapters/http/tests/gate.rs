@@ -65,6 +65,30 @@ async fn x_ratelimit_headers() {
     learns_and_never_exceeds(Family::XRateLimit).await;
 }
 
+/// A sliding window frees one slot at a time: what it states is left is
+/// free now, and its reset frees only what the next answer states.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sliding_window_is_spent_without_a_429() {
+    let path = "/sliding";
+    let server = Server::start(&[(
+        path,
+        Behavior::Sliding {
+            limit: 10,
+            window: 2 * SECOND,
+        },
+    )])
+    .await;
+    let gate = Arc::new(Gate::memory(&test_config()).unwrap());
+    let results = get_all(&client(&gate), &server.url(path), 35, 6).await;
+
+    assert!(
+        results.iter().all(|result| *result == Result::Status(200)),
+        "{results:?}"
+    );
+    assert_eq!(server.count(path, 429), 0);
+    assert_eq!(server.hits(path).len(), 35);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn without_headers_every_request_succeeds() {
     let path = "/quiet";

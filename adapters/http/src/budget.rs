@@ -26,6 +26,9 @@
 //! - answers to requests let through before the window's probe are about
 //!   an earlier window, and are not taken;
 //! - a 429 or 503 ends the budget until the window's reset;
+//! - only a window that resets within [`LONGEST_SPENT_WINDOW`] is spent at
+//!   once: an hour's quota (GitHub's 5,000) sent in one burst would meet
+//!   limits the server does not state (secondary, abuse), so it is paced;
 //! - a sliding window's `remaining` is free now, and its reset frees only
 //!   what the probe then finds stated: nothing is assumed of the next
 //!   window.
@@ -38,6 +41,9 @@ use std::collections::BTreeMap;
 
 use ratekeeper_core::learn::StatedQuota;
 use ratekeeper_core::{Instant, Nanos};
+
+/// The longest reset whose `remaining` is spent at once; past it, paced.
+pub(crate) const LONGEST_SPENT_WINDOW: Nanos = Nanos::from_secs(60);
 
 /// How long a request waits for a probe's answer before it looks again:
 /// a probe that is lost (its caller dropped) must not hold the bucket.
@@ -211,7 +217,9 @@ impl Budgeting {
                 budget.cap = budget.cap.min(admitted.saturating_add(remaining));
                 budget.until = budget.until.min(now.saturating_add(reset_after));
             }
-            (_, Some((remaining, reset_after))) if current && !live => {
+            (_, Some((remaining, reset_after)))
+                if current && !live && reset_after <= LONGEST_SPENT_WINDOW =>
+            {
                 // The window's first answer (its probe's, or the first
                 // ever): what it states is all there is.
                 self.budget = Some(ServerBudget {
@@ -357,6 +365,16 @@ mod tests {
     }
 
     #[test]
+    fn a_long_window_is_paced_not_spent_at_once() {
+        let mut bucket = Budgeting::new(true, T0);
+        assert_eq!(bucket.step(T0), Step::Pace { probe: true });
+        let probe = bucket.paced(true, true).unwrap();
+        bucket.answered(probe, &quota(4_999, 3_600), false, None, at_ms(1));
+        assert_eq!(bucket.budget(), None);
+        assert_eq!(bucket.step(at_ms(1)), Step::Pace { probe: false });
+    }
+
+    #[test]
     fn a_lost_probe_does_not_hold_the_bucket() {
         let mut bucket = Budgeting::new(true, T0);
         assert_eq!(bucket.step(T0), Step::Pace { probe: true });
@@ -391,6 +409,8 @@ mod tests {
     }
 
     proptest! {
+        #![proptest_config(ProptestConfig::with_cases(2_000))]
+
         /// Against a fixed window that counts requests as they arrive
         /// (and, with `others`, takes requests from another client too),
         /// requests arriving in any order and answered in any order, no

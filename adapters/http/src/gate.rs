@@ -127,6 +127,39 @@ pub struct GateTotals {
     pub waited: Nanos,
 }
 
+/// A request let through and not yet answered: however its call ends
+/// (answered, failed, or dropped mid-flight), it leaves the bucket's
+/// count of requests in flight, and a probe's place is given up.
+struct InFlight<'e> {
+    endpoint: &'e Endpoint,
+    seq: u64,
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        // After an answer this finds nothing left to release.
+        lock(&self.endpoint.budgeting).release(self.seq);
+        self.endpoint.answered.notify_waiters();
+    }
+}
+
+/// A request waiting for the store's pace: dropped before it is let
+/// through, it gives up its place (as the probe, if it was one).
+struct Pacing<'e> {
+    endpoint: &'e Endpoint,
+    probe: bool,
+    done: bool,
+}
+
+impl Drop for Pacing<'_> {
+    fn drop(&mut self) {
+        if !self.done {
+            lock(&self.endpoint.budgeting).paced(self.probe, false);
+            self.endpoint.answered.notify_waiters();
+        }
+    }
+}
+
 /// The bucket name a rule is tried with to see whether it matches.
 const MATCH_PROBE: &str = "ratekeeper-rule-match";
 
@@ -573,8 +606,11 @@ impl<S: AsyncStore, C: Clock> Gate<S, C> {
             let permit = self
                 .permit(&breaker_key, key, call)
                 .map_err(|error| Failure::Gate(error.with_attempts(attempts)))?;
-            let seq = match self.admit(key, &endpoint, call.max_wait, &mut waited).await {
-                Ok(seq) => seq,
+            let in_flight = match self.admit(key, &endpoint, call.max_wait, &mut waited).await {
+                Ok(seq) => InFlight {
+                    endpoint: &endpoint,
+                    seq,
+                },
                 Err(error) => {
                     if let Some(entry) = lock(&self.breakers).get_mut(&breaker_key) {
                         entry.breaker.release(permit);
@@ -603,7 +639,7 @@ impl<S: AsyncStore, C: Clock> Gate<S, C> {
                         .learn(
                             key,
                             &endpoint,
-                            seq,
+                            in_flight.seq,
                             profile,
                             status,
                             response.headers(),
@@ -614,12 +650,12 @@ impl<S: AsyncStore, C: Clock> Gate<S, C> {
                     (Outcome::Response(status), retry_after)
                 }
                 Err(error) => {
-                    lock(&endpoint.budgeting).release(seq);
-                    endpoint.answered.notify_waiters();
                     telemetry::request_failed(key);
                     (error.outcome(), None)
                 }
             };
+            // Answered or failed: no longer in flight, whatever comes next.
+            drop(in_flight);
             self.record(&breaker_key, permit, outcome, now);
             match retry.decide(outcome, retry_after, now, &mut rng) {
                 RetryDecision::Done => return result.map_err(Failure::Inner),
@@ -771,7 +807,16 @@ impl<S: AsyncStore, C: Clock> Gate<S, C> {
             match step {
                 Step::Go(seq) => return Ok(seq),
                 Step::Pace { probe } => {
+                    // Should this call be dropped while it waits, the
+                    // probe's place is given up, so others do not wait on
+                    // a probe that never comes.
+                    let mut pacing = Pacing {
+                        endpoint,
+                        probe,
+                        done: false,
+                    };
                     let paced = self.wait_turn(key, endpoint, max_wait, waited).await;
+                    pacing.done = true;
                     let seq = lock(&endpoint.budgeting).paced(probe, paced.is_ok());
                     if probe {
                         endpoint.answered.notify_waiters();

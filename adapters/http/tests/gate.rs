@@ -379,6 +379,46 @@ async fn the_tower_service_reports_gate_errors() {
     assert_eq!((error.attempts(), error.status()), (1, Some(503)));
 }
 
+/// A call dropped while it is the bucket's probe (a timeout around it, a
+/// client that went away) gives its place up: the next call does not wait
+/// for an answer that never comes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_probe_dropped_mid_flight_does_not_hold_the_bucket() {
+    let config = Config {
+        max_wait_ms: 3_000,
+        ..test_config()
+    };
+    let gate = Arc::new(Gate::memory(&config).unwrap());
+    let calls = Arc::new(std::sync::atomic::AtomicU32::new(0));
+    let counted = Arc::clone(&calls);
+    let tower_client = tower::service_fn(move |_request: http::Request<String>| {
+        let first = counted.fetch_add(1, std::sync::atomic::Ordering::SeqCst) == 0;
+        async move {
+            if first {
+                std::future::pending::<()>().await;
+            }
+            let response = http::Response::builder()
+                .status(200)
+                .header("ratelimit-policy", "\"default\";q=30;w=3")
+                .header("ratelimit", "\"default\";r=29;t=3")
+                .body(String::new())
+                .unwrap();
+            Ok::<_, std::convert::Infallible>(response)
+        }
+    });
+    let service = GateService::new(tower_client, gate);
+    let request = || {
+        http::Request::get("http://api.example.com/v1/items")
+            .body(String::new())
+            .unwrap()
+    };
+    let lost = tokio::time::timeout(Duration::from_millis(200), service.clone().oneshot(request())).await;
+    assert!(lost.is_err(), "the first call never answers");
+    let response = service.oneshot(request()).await.unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(calls.load(std::sync::atomic::Ordering::SeqCst), 2);
+}
+
 #[test]
 fn configuration_errors_name_the_field() {
     let field = |text: &str| Config::from_toml_str(text).unwrap_err().field().to_owned();

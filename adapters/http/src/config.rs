@@ -41,7 +41,8 @@
 //! needs it (with `breaker_scope = "host"`, one per host). Every
 //! combination is checked when the configuration is read, and an error
 //! names the key: `hosts."api.close.com".max_attempts`,
-//! `endpoints[0].backoff_cap_ms`.
+//! `endpoints[0].backoff_cap_ms`. `cargo run -p ratekeeper-http --example
+//! per_host` shows it against a local server.
 //!
 //! ```
 //! use ratekeeper_http::{Config, Gate};

@@ -46,16 +46,20 @@ pub enum ErrorKind {
     /// The limiter would have had to wait longer than the caller allows
     /// before sending.
     WaitTooLong,
+    /// The store of buckets and learned limits failed (a shared store that
+    /// cannot be reached, with no fallback): nothing was sent.
+    StoreUnavailable,
 }
 
 impl ErrorKind {
     /// Every kind, in declaration order.
-    pub const ALL: [ErrorKind; 5] = [
+    pub const ALL: [ErrorKind; 6] = [
         ErrorKind::MaxRetriesExceeded,
         ErrorKind::RetryBudgetExceeded,
         ErrorKind::CircuitOpen,
         ErrorKind::RateLimited,
         ErrorKind::WaitTooLong,
+        ErrorKind::StoreUnavailable,
     ];
 
     /// The stable machine-readable code.
@@ -72,6 +76,7 @@ impl ErrorKind {
             ErrorKind::CircuitOpen => "RATE_LIMIT_CIRCUIT_OPEN",
             ErrorKind::RateLimited => "RATE_LIMIT_EXCEEDED",
             ErrorKind::WaitTooLong => "RATE_LIMIT_WAIT_TOO_LONG",
+            ErrorKind::StoreUnavailable => "RATE_LIMIT_STORE_UNAVAILABLE",
         }
     }
 
@@ -109,6 +114,9 @@ impl ErrorKind {
             ErrorKind::RateLimited => "Too many requests right now. Please try again shortly.",
             ErrorKind::WaitTooLong => {
                 "The service is busy and the request could not be sent in time. Please try again shortly."
+            }
+            ErrorKind::StoreUnavailable => {
+                "The service is temporarily unavailable. Please try again in a few moments."
             }
         }
     }
@@ -241,6 +249,7 @@ mod tests {
             ErrorKind::CircuitOpen.user_message(),
             "Too many requests. Please wait 1-2 minutes before trying again."
         );
+        assert_eq!(ErrorKind::StoreUnavailable.code(), "RATE_LIMIT_STORE_UNAVAILABLE");
     }
 
     #[test]

@@ -9,10 +9,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use clap::Args;
-use ratekeeper_core::MonotonicClock;
-use ratekeeper_memory::MemoryStore;
+use ratekeeper_http::{Config, EndpointReport, Gate};
 
-use crate::gate::{EndpointReport, Gate, RequestSpec};
+use crate::client::{RequestSpec, Sender};
 use crate::mock::{Family, Hidden, MockApi};
 use crate::run::{Job, ResultsFile, drive, progress_bar};
 
@@ -89,7 +88,15 @@ async fn demo(concurrency: u32) -> Result<(), String> {
     let _ = std::fs::remove_file(&scratch);
     let (results, _) = ResultsFile::open(&scratch)?;
     let results = Arc::new(results);
-    let gate = Arc::new(Gate::new(MemoryStore::new(MonotonicClock::new()), true));
+    // The demo shows the defaults at work, whatever the environment says;
+    // only the attempts are raised, so the endpoint that states nothing
+    // always gets its requests through.
+    let config = Config {
+        max_attempts: 20,
+        ..Config::default()
+    };
+    let gate = Arc::new(Gate::memory(&config).map_err(|e| e.to_string())?);
+    let sender = Sender::new(&gate, config.max_attempts)?;
     let total: u32 = ENDPOINTS.iter().map(|&(_, _, count)| count).sum();
     let progress = progress_bar(u64::from(total), "ratekeeper demo");
     let started = std::time::Instant::now();
@@ -110,11 +117,10 @@ async fn demo(concurrency: u32) -> Result<(), String> {
             });
         }
         batches.spawn(drive(
-            Arc::clone(&gate),
+            sender.clone(),
             jobs,
             Arc::clone(&results),
             concurrency,
-            20,
             progress.clone(),
         ));
     }
@@ -132,9 +138,7 @@ async fn demo(concurrency: u32) -> Result<(), String> {
         elapsed.as_secs_f64(),
         tally.succeeded,
         tally.failed,
-        gate.counters
-            .responses_429
-            .load(std::sync::atomic::Ordering::Relaxed)
+        gate.totals().responses_429
     );
     println!(
         "{:<10} {:<14} {:>12} {:>12} {:<9} {:>8} {:>6} {:>7}",
@@ -143,8 +147,8 @@ async fn demo(concurrency: u32) -> Result<(), String> {
     for &(name, hidden, _) in &ENDPOINTS {
         let report = learned
             .iter()
-            .find(|(key, _)| key.contains(&format!("/{name}/")))
-            .map(|(_, report)| report.clone());
+            .find(|report| report.key.contains(&format!("/{name}/")))
+            .cloned();
         let seen = api.tally(name);
         let capacity = hidden.limit.saturating_mul(seen.windows_used).max(1);
         let goodput = seen.ok.saturating_mul(100) / capacity;
@@ -155,9 +159,11 @@ async fn demo(concurrency: u32) -> Result<(), String> {
             rate(hidden.limit, hidden.window.as_millis()),
             report.as_ref().map_or_else(
                 || "-".to_owned(),
-                |r| rate(u64::from(r.limit), u128::from(r.window_ms))
+                |r| rate(u64::from(r.limit), u128::from(r.window.as_millis_floor()))
             ),
-            report.as_ref().map_or("-", |r: &EndpointReport| r.source),
+            report
+                .as_ref()
+                .map_or("-", |r: &EndpointReport| r.source.as_str()),
             goodput,
             seen.rejected,
             seen.span.as_secs_f64()

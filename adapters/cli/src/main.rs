@@ -5,8 +5,8 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod client;
 mod demo;
-mod gate;
 mod inspect;
 mod mock;
 mod parse;

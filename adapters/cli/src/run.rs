@@ -12,18 +12,17 @@ use std::fs::{File, OpenOptions};
 use std::io::{IsTerminal, Read, Write};
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
 use clap::Args;
 use indicatif::{ProgressBar, ProgressStyle};
-use ratekeeper_core::{AsyncStore, MonotonicClock};
-use ratekeeper_memory::MemoryStore;
+use ratekeeper_core::{AsyncStore, Clock};
+use ratekeeper_http::{Config, EndpointReport, Gate};
 use serde::Serialize;
 use serde_json::Value;
 
-use crate::gate::{Completion, EndpointReport, Gate, RequestSpec};
+use crate::client::{Completion, RequestSpec, Sender};
 
 /// Arguments of `ratekeeper run`.
 #[derive(Debug, Args)]
@@ -40,15 +39,22 @@ pub(crate) struct RunArgs {
     pub(crate) concurrency: u32,
     /// Where buckets, learned limits and pauses live: `memory` (this
     /// process alone) or `redis://HOST:PORT/DB` (shared by every process
-    /// on it).
-    #[arg(long, default_value = "memory")]
-    pub(crate) store: String,
+    /// on it). Default: the configuration's `store_url`, else `memory`.
+    #[arg(long)]
+    pub(crate) store: Option<String>,
     /// Write a summary of the run as JSON to this file.
     #[arg(long)]
     pub(crate) summary: Option<PathBuf>,
     /// The most times one request is sent (retries after 429/503 included).
-    #[arg(long, default_value_t = 6, value_parser = clap::value_parser!(u32).range(1..=1000))]
-    pub(crate) max_attempts: u32,
+    /// Default: the configuration's `max_attempts`, else 6.
+    #[arg(long, value_parser = clap::value_parser!(u32).range(1..=1000))]
+    pub(crate) max_attempts: Option<u32>,
+    /// The gate's configuration: a TOML file as ratekeeper-http reads it
+    /// (per host and per endpoint settings, `enabled = false` to switch
+    /// limiting off). Default: the file named by `RATEKEEPER_CONFIG`.
+    /// `RATEKEEPER_*` variables go over the file, and flags over both.
+    #[arg(long)]
+    pub(crate) config: Option<PathBuf>,
     /// Serve Prometheus metrics on this address while the run lasts.
     #[arg(long)]
     pub(crate) metrics_addr: Option<SocketAddr>,
@@ -84,14 +90,44 @@ pub(crate) struct EndpointSummary {
     pub(crate) source: &'static str,
 }
 
-impl From<EndpointReport> for EndpointSummary {
-    fn from(report: EndpointReport) -> EndpointSummary {
+impl From<&EndpointReport> for EndpointSummary {
+    fn from(report: &EndpointReport) -> EndpointSummary {
         EndpointSummary {
             limit: report.limit,
-            window_ms: report.window_ms,
-            source: report.source,
+            window_ms: report.window.as_millis_floor(),
+            source: report.source.as_str(),
         }
     }
+}
+
+/// The configuration of a run: the file (`--config`, else the one named by
+/// `RATEKEEPER_CONFIG`), `RATEKEEPER_*` variables over it, flags over both.
+pub(crate) fn configuration(
+    file: Option<&Path>,
+    vars: impl IntoIterator<Item = (String, String)>,
+    store: Option<&str>,
+    max_attempts: Option<u32>,
+) -> Result<Config, String> {
+    let vars: Vec<(String, String)> = vars.into_iter().collect();
+    let named = vars
+        .iter()
+        .find(|(name, _)| name == "RATEKEEPER_CONFIG")
+        .map(|(_, path)| PathBuf::from(path))
+        .filter(|path| !path.as_os_str().is_empty());
+    let mut config = match file.map(Path::to_path_buf).or(named) {
+        Some(path) => Config::from_file(&path).map_err(|e| format!("{}: {e}", path.display()))?,
+        None => Config::default(),
+    }
+    .with_env(vars)
+    .map_err(|e| e.to_string())?;
+    if let Some(store) = store {
+        config.store_url = store.to_owned();
+    }
+    if let Some(max_attempts) = max_attempts {
+        config.max_attempts = max_attempts;
+    }
+    config.validate().map_err(|e| e.to_string())?;
+    Ok(config)
 }
 
 /// A request to run, with its input line number.
@@ -346,32 +382,22 @@ pub(crate) fn plan(
     Ok((jobs, problems))
 }
 
-/// Runs `jobs` through `gate` with `concurrency` workers, writing each
+/// Runs `jobs` through `sender` with `concurrency` workers, writing each
 /// result as it ends; `progress` advances by one per request.
-pub(crate) async fn drive<S>(
-    gate: Arc<Gate<S>>,
+pub(crate) async fn drive(
+    sender: Sender,
     jobs: Vec<Job>,
     results: Arc<ResultsFile>,
     concurrency: u32,
-    max_attempts: u32,
     progress: ProgressBar,
-) -> Result<(), String>
-where
-    S: AsyncStore + Send + Sync + 'static,
-    S::Error: std::fmt::Display,
-{
-    let client = reqwest::Client::builder()
-        .timeout(Duration::from_secs(60))
-        .build()
-        .map_err(|e| format!("cannot build the HTTP client: {e}"))?;
+) -> Result<(), String> {
     let queue = Arc::new(Mutex::new(VecDeque::from(jobs)));
     let mut workers = tokio::task::JoinSet::new();
     for _ in 0..concurrency {
-        let (gate, queue, results, client, progress) = (
-            Arc::clone(&gate),
+        let (sender, queue, results, progress) = (
+            sender.clone(),
             Arc::clone(&queue),
             Arc::clone(&results),
-            client.clone(),
             progress.clone(),
         );
         workers.spawn(async move {
@@ -379,7 +405,7 @@ where
                 let Some(job) = queue.lock().unwrap_or_else(PoisonError::into_inner).pop_front() else {
                     return Ok::<(), String>(());
                 };
-                let completion = gate.execute(&client, &job.request, max_attempts).await;
+                let completion = sender.execute(&job.request).await;
                 results.write(&job.id, &completion)?;
                 progress.inc(1);
             }
@@ -464,28 +490,38 @@ async fn run_async(args: &RunArgs) -> Result<bool, String> {
             jobs.len()
         );
     }
-    let (responses_429, endpoints) = if args.store == "memory" {
-        let gate = Arc::new(Gate::new(MemoryStore::new(MonotonicClock::new()), true));
-        execute(args, &gate, jobs, &results).await?;
+    let config = configuration(
+        args.config.as_deref(),
+        std::env::vars(),
+        args.store.as_deref(),
+        args.max_attempts,
+    )?;
+    if !config.enabled {
+        eprintln!(
+            "ratekeeper run: limiting is switched off (enabled = false): requests go unpaced and unretried"
+        );
+    }
+    let store = config.store_url.trim();
+    let (responses_429, endpoints) = if store == "memory" {
+        let gate = Arc::new(Gate::memory(&config).map_err(|e| e.to_string())?);
         (
-            gate.counters.responses_429.load(Ordering::Relaxed),
+            execute(args, &config, &gate, jobs, &results).await?,
             gate.endpoints(),
         )
-    } else if args.store.starts_with("redis://") || args.store.starts_with("rediss://") {
-        let store =
-            ratekeeper_redis::RedisStore::connect(&args.store, ratekeeper_redis::RedisConfig::default())
-                .await
-                .map_err(|e| format!("cannot use the store {}: {e}", args.store))?;
-        let gate = Arc::new(Gate::new(store, false));
-        execute(args, &gate, jobs, &results).await?;
+    } else if store.starts_with("redis://") || store.starts_with("rediss://") {
+        let redis = ratekeeper_redis::RedisStore::connect(store, ratekeeper_redis::RedisConfig::default())
+            .await
+            .map_err(|e| format!("cannot use the store {store}: {e}"))?;
+        // Shared with every process on the same Redis: paced by the
+        // fleet's buckets, never on what one process was told is left.
+        let gate = Arc::new(Gate::new(redis, &config).map_err(|e| e.to_string())?);
         (
-            gate.counters.responses_429.load(Ordering::Relaxed),
+            execute(args, &config, &gate, jobs, &results).await?,
             gate.endpoints(),
         )
     } else {
         return Err(format!(
-            "--store {:?}: expected `memory` or `redis://HOST:PORT/DB`",
-            args.store
+            "--store {store:?}: expected `memory` or `redis://HOST:PORT/DB`"
         ));
     };
     results.sync()?;
@@ -498,7 +534,10 @@ async fn run_async(args: &RunArgs) -> Result<bool, String> {
             responses_429,
             retries: tally.retries,
             elapsed_ms: u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX),
-            endpoints: endpoints.into_iter().map(|(k, r)| (k, r.into())).collect(),
+            endpoints: endpoints
+                .iter()
+                .map(|report| (report.key.clone(), report.into()))
+                .collect(),
         };
         let mut text = serde_json::to_vec_pretty(&summary).map_err(|e| e.to_string())?;
         text.push(b'\n');
@@ -511,26 +550,100 @@ async fn run_async(args: &RunArgs) -> Result<bool, String> {
     Ok(tally.failed == 0 && problems == 0)
 }
 
-async fn execute<S>(
+async fn execute<S, C>(
     args: &RunArgs,
-    gate: &Arc<Gate<S>>,
+    config: &Config,
+    gate: &Arc<Gate<S, C>>,
     jobs: Vec<Job>,
     results: &Arc<ResultsFile>,
-) -> Result<(), String>
+) -> Result<u64, String>
 where
     S: AsyncStore + Send + Sync + 'static,
-    S::Error: std::fmt::Display,
+    S::Error: Send,
+    C: Clock + Send + Sync + 'static,
 {
+    let sender = Sender::new(gate, config.max_attempts)?;
+    let counted = sender.clone();
     let progress = progress_bar(u64::try_from(jobs.len()).unwrap_or(u64::MAX), "ratekeeper run");
     let outcome = drive(
-        Arc::clone(gate),
+        sender,
         jobs,
         Arc::clone(results),
         args.concurrency,
-        args.max_attempts,
         progress.clone(),
     )
     .await;
     progress.finish();
-    outcome
+    outcome.map(|()| counted.responses_429())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn vars(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|&(name, value)| (name.to_owned(), value.to_owned()))
+            .collect()
+    }
+
+    #[test]
+    fn variables_go_over_the_file_and_flags_over_both() {
+        let dir = std::env::temp_dir().join(format!("ratekeeper-cli-config-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("ratekeeper.toml");
+        std::fs::write(
+            &file,
+            "max_attempts = 3\nstore_url = \"redis://127.0.0.1:1/0\"\nbreaker_failures = 7\n\
+             [hosts.\"api.close.com\"]\nmax_attempts = 2\n",
+        )
+        .unwrap();
+        let config = configuration(Some(&file), vars(&[]), None, None).unwrap();
+        assert_eq!((config.max_attempts, config.breaker_failures), (3, 7));
+        assert_eq!(config.hosts["api.close.com"].max_attempts, Some(2));
+        let config = configuration(
+            Some(&file),
+            vars(&[("RATEKEEPER_MAX_ATTEMPTS", "4"), ("RATEKEEPER_ENABLED", "off")]),
+            None,
+            None,
+        )
+        .unwrap();
+        assert_eq!(config.max_attempts, 4);
+        assert!(!config.enabled);
+        let config = configuration(
+            Some(&file),
+            vars(&[("RATEKEEPER_MAX_ATTEMPTS", "4")]),
+            Some("memory"),
+            Some(9),
+        )
+        .unwrap();
+        assert_eq!((config.max_attempts, config.store_url.as_str()), (9, "memory"));
+        // RATEKEEPER_CONFIG names the file when --config does not.
+        let named = vars(&[("RATEKEEPER_CONFIG", file.to_str().unwrap())]);
+        assert_eq!(configuration(None, named, None, None).unwrap().max_attempts, 3);
+        assert_eq!(
+            configuration(None, vars(&[]), None, None).unwrap(),
+            Config::default()
+        );
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn bad_configuration_is_named_by_its_key() {
+        let dir = std::env::temp_dir().join(format!("ratekeeper-cli-bad-config-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let file = dir.join("ratekeeper.toml");
+        std::fs::write(&file, "[hosts.\"api.close.com\"]\nbreaker_open_ms = 0\n").unwrap();
+        let error = configuration(Some(&file), vars(&[]), None, None).unwrap_err();
+        assert!(
+            error.contains("hosts.\"api.close.com\".breaker_open_ms"),
+            "{error}"
+        );
+        let error = configuration(None, vars(&[("RATEKEEPER_BURST", "lots")]), None, None).unwrap_err();
+        assert!(error.contains("RATEKEEPER_BURST"), "{error}");
+        let error = configuration(Some(&dir.join("missing.toml")), vars(&[]), None, None).unwrap_err();
+        assert!(error.contains("missing.toml"), "{error}");
+        let _ = std::fs::remove_dir_all(&dir);
+    }
 }

@@ -321,6 +321,62 @@ fn without_headers_past_10_per_second_every_request_succeeds_and_few_see_a_429()
     assert!(saw_429 * 10 < count, "{saw_429} of {count} saw a 429");
 }
 
+#[test]
+fn the_configuration_reaches_the_gate_and_switched_off_requests_go_unpaced() {
+    let server = serve(&[("contacts", IETF_30_PER_3S)]);
+    let dir = scratch("switched-off");
+    std::fs::write(dir.join("requests.jsonl"), requests(server.addr, "contacts", 40)).unwrap();
+    let file = dir.join("ratekeeper.toml");
+    std::fs::write(&file, "enabled = false\n").unwrap();
+    let output = run(&dir, &["--concurrency", "8", "--config", file.to_str().unwrap()]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    // Unpaced, the server refuses what is past 30 in its window, and
+    // nothing is retried.
+    assert_eq!(output.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("switched off"), "{stderr}");
+    let results = results(&dir);
+    assert_eq!(results.len(), 40);
+    let refused: Vec<&Value> = results.iter().filter(|r| r["status"] == 429).collect();
+    assert_eq!(refused.len(), 10, "{results:?}");
+    assert!(
+        refused
+            .iter()
+            .all(|r| r["attempts"] == 1 && r["error"] == "HTTP 429")
+    );
+    assert_eq!(summary(&dir)["responses_429"], 10);
+    assert_eq!(summary(&dir)["endpoints"].as_object().unwrap().len(), 0);
+
+    // A bad file is refused before anything is sent, naming the key.
+    std::fs::write(&file, "[hosts.\"127.0.0.1\"]\nmax_atempts = 2\n").unwrap();
+    let again = scratch("bad-config");
+    std::fs::write(again.join("requests.jsonl"), requests(server.addr, "contacts", 1)).unwrap();
+    let output = run(&again, &["--config", file.to_str().unwrap()]);
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("max_atempts"), "{stderr}");
+    assert_eq!(
+        server.api.tally("contacts").ok + server.api.tally("contacts").rejected,
+        40
+    );
+
+    // The variables too: switched off by RATEKEEPER_ENABLED.
+    let by_env = scratch("switched-off-by-env");
+    std::fs::write(
+        by_env.join("requests.jsonl"),
+        requests(server.addr, "contacts", 2),
+    )
+    .unwrap();
+    let output = Command::new(BIN)
+        .arg("run")
+        .arg(by_env.join("requests.jsonl"))
+        .arg("--out")
+        .arg(by_env.join("results.jsonl"))
+        .env("RATEKEEPER_ENABLED", "false")
+        .output()
+        .unwrap();
+    assert!(String::from_utf8_lossy(&output.stderr).contains("switched off"));
+}
+
 #[path = "../../../store-redis/tests/support/mod.rs"]
 mod redis_support;
 
@@ -424,7 +480,7 @@ fn metrics_are_served_while_a_run_lasts() {
     }
     assert!(child.wait().unwrap().success());
     assert!(page.contains("ratekeeper_requests_total"), "{page}");
-    assert!(page.contains("ratekeeper_learned_limit"), "{page}");
+    assert!(page.contains("ratekeeper_limit"), "{page}");
 }
 
 #[test]

@@ -24,7 +24,55 @@
 //! | `breaker_open_ms` | `RATEKEEPER_BREAKER_OPEN_MS` | `60000` | how long it stays open before a probe |
 //! | `breaker_probes` | `RATEKEEPER_BREAKER_PROBES` | `1` | calls let through when half-open |
 //! | `breaker_scope` | `RATEKEEPER_BREAKER_SCOPE` | `"endpoint"` | one breaker per `endpoint` key or per `host` |
-//! | `[[endpoints]]` | | none | rules over the built-in endpoint keys: `pattern`, optional `bucket` |
+//! | `[[endpoints]]` | | none | rules over the built-in endpoint keys: `pattern`, optional `bucket`, and overrides |
+//! | `[hosts."HOST"]` | | none | overrides for one host (`api.close.com`, `localhost:8080`, `*.example.com`) |
+//!
+//! # Per host and per endpoint
+//!
+//! A `[hosts."..."]` table and an `[[endpoints]]` rule may set, for their
+//! own calls, any of `enabled`, `safety_margin_percent`, `default_limit`,
+//! `default_window_ms`, `burst`, `max_attempts`, `backoff_base_ms`,
+//! `backoff_cap_ms`, `retry_budget_ms`, `retry_any_method`, `max_wait_ms`,
+//! `breaker_failures`, `breaker_open_ms` and `breaker_probes` (see
+//! [`Overrides`]). A call takes the top-level value, then its host's, then
+//! that of the first endpoint rule its URL matches. A host is matched as
+//! `name:port` (when the URL names a port), then `name`, then the longest
+//! `*.suffix`. A breaker is made with the settings of the first call that
+//! needs it (with `breaker_scope = "host"`, one per host). Every
+//! combination is checked when the configuration is read, and an error
+//! names the key: `hosts."api.close.com".max_attempts`,
+//! `endpoints[0].backoff_cap_ms`. `cargo run -p ratekeeper-http --example
+//! per_host` shows it against a local server.
+//!
+//! ```
+//! use ratekeeper_http::{Config, Gate};
+//!
+//! let config = Config::from_toml_str(r#"
+//!     max_attempts = 6
+//!
+//!     [hosts."api.close.com"]
+//!     default_limit = 16            # before a response states the real limit
+//!     safety_margin_percent = 10
+//!     breaker_failures = 10
+//!
+//!     [hosts."internal.example.com"]
+//!     enabled = false               # not rate limited: straight through
+//!
+//!     [[endpoints]]
+//!     pattern = "api.close.com/api/v1/data/search/"
+//!     bucket = "search"
+//!     max_attempts = 2              # searches are cheap to give up on
+//!     retry_budget_ms = 10000
+//! "#).unwrap();
+//! assert_eq!(config.hosts["api.close.com"].breaker_failures, Some(10));
+//! assert_eq!(config.endpoints[0].overrides.max_attempts, Some(2));
+//! assert!(Gate::memory(&config).is_ok());
+//!
+//! let error = Config::from_toml_str("[hosts.\"api.close.com\"]\nmax_attempts = 0").unwrap_err();
+//! assert_eq!(error.field(), "hosts.\"api.close.com\".max_attempts");
+//! let error = Config::from_toml_str("[hosts.\"api.close.com\"]\nmax_atempts = 3").unwrap_err();
+//! assert_eq!(error.field(), "max_atempts");
+//! ```
 //!
 //! ```
 //! use ratekeeper_http::Config;
@@ -36,6 +84,7 @@
 //! ```
 
 use core::fmt;
+use std::collections::{BTreeMap, HashMap};
 use std::path::Path;
 
 use ratekeeper_core::{
@@ -56,10 +105,112 @@ pub enum BreakerScope {
     Host,
 }
 
+/// Settings that a host or an endpoint rule sets for its own calls, over
+/// the top-level ones: every field left out keeps the value from the level
+/// above (top level, then `[hosts."..."]`, then the matching `[[endpoints]]`
+/// rule). The fields mean what the top-level fields of the same name mean.
+///
+/// ```
+/// use ratekeeper_http::{Config, Overrides};
+///
+/// let config = Config::default()
+///     .with_host("api.close.com", Overrides::new().with_max_attempts(3).with_breaker_failures(10));
+/// assert_eq!(config.hosts["api.close.com"].max_attempts, Some(3));
+/// ```
+#[derive(Clone, Debug, Default, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Overrides {
+    /// `false`: calls here pass straight through, unpaced and unretried.
+    pub enabled: Option<bool>,
+    /// Share of each limit left unused, in percent.
+    pub safety_margin_percent: Option<f64>,
+    /// Requests per `default_window_ms` for a bucket never seen.
+    pub default_limit: Option<u32>,
+    /// The window of `default_limit`, in milliseconds.
+    pub default_window_ms: Option<u64>,
+    /// Requests sent back to back at most.
+    pub burst: Option<u32>,
+    /// Requests per call, the first included (1: no retries).
+    pub max_attempts: Option<u32>,
+    /// The first retry's backoff before jitter, in milliseconds.
+    pub backoff_base_ms: Option<u64>,
+    /// The longest backoff, in milliseconds.
+    pub backoff_cap_ms: Option<u64>,
+    /// No retry starts later than this after the call's first request.
+    pub retry_budget_ms: Option<u64>,
+    /// Retry `POST` and `PATCH` without an idempotency key too.
+    pub retry_any_method: Option<bool>,
+    /// The longest a call waits for its bucket in all.
+    pub max_wait_ms: Option<u64>,
+    /// Consecutive failures that open a breaker (0: never).
+    pub breaker_failures: Option<u32>,
+    /// How long an open breaker refuses before it lets a probe through.
+    pub breaker_open_ms: Option<u64>,
+    /// Calls let through while half-open.
+    pub breaker_probes: Option<u32>,
+}
+
+macro_rules! overrides {
+    ($($field:ident: $ty:ty => $with:ident),* $(,)?) => {
+        impl Overrides {
+            /// Nothing overridden.
+            pub fn new() -> Overrides {
+                Overrides::default()
+            }
+
+            /// Whether nothing is overridden.
+            pub fn is_empty(&self) -> bool {
+                $(self.$field.is_none())&&*
+            }
+
+            /// `config` with every field set here put over it.
+            pub(crate) fn apply(&self, config: &mut Config) {
+                $(if let Some(value) = self.$field {
+                    config.$field = value;
+                })*
+            }
+
+            $(
+                #[doc = concat!("The same overrides, with `", stringify!($field), "` set.")]
+                pub fn $with(mut self, value: $ty) -> Overrides {
+                    self.$field = Some(value);
+                    self
+                }
+            )*
+        }
+    };
+}
+
+overrides! {
+    enabled: bool => with_enabled,
+    safety_margin_percent: f64 => with_safety_margin_percent,
+    default_limit: u32 => with_default_limit,
+    default_window_ms: u64 => with_default_window_ms,
+    burst: u32 => with_burst,
+    max_attempts: u32 => with_max_attempts,
+    backoff_base_ms: u64 => with_backoff_base_ms,
+    backoff_cap_ms: u64 => with_backoff_cap_ms,
+    retry_budget_ms: u64 => with_retry_budget_ms,
+    retry_any_method: bool => with_retry_any_method,
+    max_wait_ms: u64 => with_max_wait_ms,
+    breaker_failures: u32 => with_breaker_failures,
+    breaker_open_ms: u64 => with_breaker_open_ms,
+    breaker_probes: u32 => with_breaker_probes,
+}
+
 /// A rule over the built-in endpoint keys (see
-/// [`ratekeeper_core::EndpointRule`]).
-#[derive(Clone, Debug, PartialEq, Eq, Deserialize)]
-#[serde(deny_unknown_fields)]
+/// [`ratekeeper_core::EndpointRule`]), with settings of its own for the
+/// calls it matches.
+///
+/// ```
+/// use ratekeeper_http::{EndpointRuleConfig, Overrides};
+///
+/// let search = EndpointRuleConfig::bucket("api.close.com/api/v1/data/search/", "search")
+///     .with_overrides(Overrides::new().with_default_limit(16));
+/// assert_eq!(search.overrides.default_limit, Some(16));
+/// ```
+#[derive(Clone, Debug, PartialEq, Deserialize)]
+#[serde(try_from = "RawRule")]
 pub struct EndpointRuleConfig {
     /// The pattern, in the syntax of [`ratekeeper_core::endpoint`]'s rules
     /// (`api.close.com/api/v1/data/search/`, `/v1/items/*`).
@@ -67,6 +218,58 @@ pub struct EndpointRuleConfig {
     /// A bucket name shared by every matching URL (key `host@name`);
     /// none: the pattern is a path template (`*` becomes `{id}`).
     pub bucket: Option<String>,
+    /// Settings for the calls the rule matches, over the host's and the
+    /// top-level ones. In a file, they sit beside `pattern`.
+    pub overrides: Overrides,
+}
+
+impl EndpointRuleConfig {
+    /// A path template rule (see [`ratekeeper_core::EndpointRule::template`]).
+    pub fn template(pattern: impl Into<String>) -> EndpointRuleConfig {
+        EndpointRuleConfig {
+            pattern: pattern.into(),
+            bucket: None,
+            overrides: Overrides::default(),
+        }
+    }
+
+    /// A shared-bucket rule (see [`ratekeeper_core::EndpointRule::bucket`]).
+    pub fn bucket(pattern: impl Into<String>, name: impl Into<String>) -> EndpointRuleConfig {
+        EndpointRuleConfig {
+            pattern: pattern.into(),
+            bucket: Some(name.into()),
+            overrides: Overrides::default(),
+        }
+    }
+
+    /// The same rule with settings of its own.
+    pub fn with_overrides(mut self, overrides: Overrides) -> EndpointRuleConfig {
+        self.overrides = overrides;
+        self
+    }
+}
+
+/// A rule as written: `pattern`, `bucket`, and the overrides beside them.
+#[derive(Deserialize)]
+struct RawRule {
+    pattern: String,
+    bucket: Option<String>,
+    #[serde(flatten)]
+    rest: toml::Table,
+}
+
+impl TryFrom<RawRule> for EndpointRuleConfig {
+    type Error = String;
+
+    fn try_from(raw: RawRule) -> Result<EndpointRuleConfig, String> {
+        // `deny_unknown_fields` on `Overrides` names a misspelt key.
+        let overrides = Overrides::deserialize(raw.rest).map_err(|error| error.message().to_owned())?;
+        Ok(EndpointRuleConfig {
+            pattern: raw.pattern,
+            bucket: raw.bucket,
+            overrides,
+        })
+    }
 }
 
 /// The gate's configuration, as read. See the [module docs](self) for
@@ -112,8 +315,12 @@ pub struct Config {
     pub breaker_probes: u32,
     /// One breaker per endpoint key, or per host.
     pub breaker_scope: BreakerScope,
-    /// Rules over the built-in endpoint keys, tried in order.
+    /// Rules over the built-in endpoint keys, tried in order, each with
+    /// settings of its own for the calls it matches.
     pub endpoints: Vec<EndpointRuleConfig>,
+    /// Settings per host (`api.close.com`, `localhost:8080` with a port,
+    /// `*.example.com` for every subdomain), over the top-level ones.
+    pub hosts: BTreeMap<String, Overrides>,
 }
 
 impl Default for Config {
@@ -139,6 +346,7 @@ impl Default for Config {
             breaker_probes: 1,
             breaker_scope: BreakerScope::Endpoint,
             endpoints: Vec::new(),
+            hosts: BTreeMap::new(),
         }
     }
 }
@@ -180,24 +388,118 @@ impl std::error::Error for ConfigError {}
 /// The configuration validated into the core's types.
 #[derive(Clone, Debug)]
 pub(crate) struct Settings {
+    pub(crate) breaker_scope: BreakerScope,
+    pub(crate) idempotency_key_header: Option<http::HeaderName>,
+    pub(crate) tenant_header: Option<http::HeaderName>,
+    pub(crate) policy_refresh: Nanos,
+    pub(crate) endpoints: Vec<EndpointRuleConfig>,
+    /// The hosts with settings of their own, lower-cased, in file order.
+    hosts: Vec<String>,
+    /// The top-level settings of a call.
+    pub(crate) base: CallSettings,
+    /// The settings of a call, by (host index, rule index): every
+    /// combination, validated up front. A rule without overrides is `None`.
+    calls: HashMap<(Option<usize>, Option<usize>), CallSettings>,
+}
+
+/// What a call is paced, retried and broken with: the top-level settings,
+/// with its host's and its endpoint rule's overrides over them.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct CallSettings {
     pub(crate) enabled: bool,
     pub(crate) learner: LearnerConfig,
     pub(crate) retry: RetryPolicy,
     pub(crate) breaker: BreakerConfig,
-    pub(crate) breaker_scope: BreakerScope,
-    pub(crate) idempotency_key_header: Option<http::HeaderName>,
-    pub(crate) tenant_header: Option<http::HeaderName>,
     pub(crate) max_wait: Nanos,
-    pub(crate) policy_refresh: Nanos,
-    pub(crate) endpoints: Vec<EndpointRuleConfig>,
+}
+
+impl Settings {
+    /// The settings of a call to `host` (`name` or `name:port`) whose URL
+    /// matched endpoint rule `rule`, if any.
+    pub(crate) fn call(&self, host: Option<usize>, rule: Option<usize>) -> &CallSettings {
+        let rule = rule.filter(|&index| {
+            self.endpoints
+                .get(index)
+                .is_some_and(|rule| !rule.overrides.is_empty())
+        });
+        // Every combination was made in `Config::settings`.
+        self.calls
+            .get(&(host, rule))
+            .or_else(|| self.calls.get(&(host, None)))
+            .unwrap_or(&self.base)
+    }
+
+    /// Whether any call can be limited: the top level, or a host or rule
+    /// that turns limiting back on.
+    pub(crate) fn any_enabled(&self) -> bool {
+        self.base.enabled || self.calls.values().any(|call| call.enabled)
+    }
+
+    /// Which configured host a request's `host` (with `port`, if not the
+    /// scheme's default) is: `name:port`, then `name`, then the longest
+    /// `*.suffix` that matches.
+    pub(crate) fn host_index(&self, host: &str, port: Option<u16>) -> Option<usize> {
+        if self.hosts.is_empty() {
+            return None;
+        }
+        let host = host.to_ascii_lowercase();
+        let exact = |name: &str| self.hosts.iter().position(|h| h == name);
+        port.and_then(|port| exact(&format!("{host}:{port}")))
+            .or_else(|| exact(&host))
+            .or_else(|| {
+                self.hosts
+                    .iter()
+                    .enumerate()
+                    .filter_map(|(index, name)| {
+                        let suffix = name.strip_prefix('*')?;
+                        host.ends_with(suffix).then_some((index, suffix.len()))
+                    })
+                    .max_by_key(|&(_, len)| len)
+                    .map(|(index, _)| index)
+            })
+    }
 }
 
 impl Config {
+    /// The same configuration with settings of its own for `host`
+    /// (`api.close.com`, `localhost:8080`, `*.example.com`), replacing
+    /// any it had.
+    pub fn with_host(mut self, host: impl Into<String>, overrides: Overrides) -> Config {
+        self.hosts.insert(host.into(), overrides);
+        self
+    }
+
+    /// The same configuration with one more endpoint rule, tried after
+    /// the ones it has.
+    ///
+    /// ```
+    /// use ratekeeper_http::{Config, EndpointRuleConfig, Gate, Overrides};
+    ///
+    /// let config = Config::default()
+    ///     .with_endpoint(EndpointRuleConfig::template("api.close.com/api/v1/export/*")
+    ///         .with_overrides(Overrides::new().with_max_attempts(1)));
+    /// let gate = Gate::memory(&config).unwrap();
+    /// let key = gate.endpoint_key("https://api.close.com/api/v1/export/exp_1", None);
+    /// assert_eq!(key.as_deref(), Some("api.close.com/api/v1/export/{id}"));
+    /// ```
+    pub fn with_endpoint(mut self, rule: EndpointRuleConfig) -> Config {
+        self.endpoints.push(rule);
+        self
+    }
+
     /// Reads a TOML document; unknown fields are errors.
     pub fn from_toml_str(text: &str) -> Result<Config, ConfigError> {
         let config: Config = toml::from_str(text).map_err(|error| {
             let field = error.message().split('`').nth(1).unwrap_or("(file)").to_owned();
-            ConfigError::new(field, error.message().to_owned())
+            let line = error.span().map(|span| {
+                let before = text.get(..span.start).unwrap_or_default();
+                before.matches('\n').count().saturating_add(1)
+            });
+            let problem = match line {
+                Some(line) => format!("line {line}: {}", error.message().trim_end()),
+                None => error.message().trim_end().to_owned(),
+            };
+            ConfigError::new(field, problem)
         })?;
         config.validate()?;
         Ok(config)
@@ -297,7 +599,8 @@ impl Config {
         self.settings().map(|_| ())
     }
 
-    pub(crate) fn settings(&self) -> Result<Settings, ConfigError> {
+    /// The settings of one call, from this configuration's fields.
+    fn call_settings(&self) -> Result<CallSettings, ConfigError> {
         let margin = self.safety_margin_percent;
         if !(0.0..=99.0).contains(&margin) {
             return Err(ConfigError::new(
@@ -358,6 +661,17 @@ impl Config {
         .with_probes(self.breaker_probes);
         ratekeeper_core::Breaker::<1>::new(breaker)
             .map_err(|error| ConfigError::new("breaker_failures", error.to_string()))?;
+        Ok(CallSettings {
+            enabled: self.enabled,
+            learner: LearnerConfig::DEFAULT.with_policy(policy),
+            retry,
+            breaker,
+            max_wait: Nanos::from_millis(self.max_wait_ms),
+        })
+    }
+
+    pub(crate) fn settings(&self) -> Result<Settings, ConfigError> {
+        let base = self.call_settings()?;
         let header = |field: &str, name: &str| {
             http::HeaderName::from_bytes(name.trim().as_bytes())
                 .map_err(|_| ConfigError::new(field, format!("{name:?} is not a header name")))
@@ -381,6 +695,53 @@ impl Config {
                 ));
             }
         }
+        let mut hosts = Vec::new();
+        let mut calls = HashMap::new();
+        for (name, overrides) in &self.hosts {
+            let field = |key: &str| format!("hosts.\"{name}\".{key}");
+            let host = name.trim().to_ascii_lowercase();
+            if host.is_empty() || host.contains('/') || host.contains(char::is_whitespace) {
+                return Err(ConfigError::new(
+                    format!("hosts.\"{name}\""),
+                    "must be a host name (`api.example.com`, `localhost:8080`, `*.example.com`)",
+                ));
+            }
+            if hosts.contains(&host) {
+                return Err(ConfigError::new(
+                    format!("hosts.\"{name}\""),
+                    "the same host is configured twice",
+                ));
+            }
+            let index = hosts.len();
+            hosts.push(host);
+            let mut merged = self.clone();
+            overrides.apply(&mut merged);
+            let settings = merged
+                .call_settings()
+                .map_err(|error| ConfigError::new(field(&error.field), error.problem))?;
+            calls.insert((Some(index), None), settings);
+        }
+        let host_overrides: Vec<&Overrides> = self.hosts.values().collect();
+        for (index, rule) in self.endpoints.iter().enumerate() {
+            if rule.overrides.is_empty() {
+                continue;
+            }
+            for host in std::iter::once(None).chain((0..hosts.len()).map(Some)) {
+                let mut merged = self.clone();
+                if let Some(overrides) = host.and_then(|host| host_overrides.get(host)) {
+                    overrides.apply(&mut merged);
+                }
+                rule.overrides.apply(&mut merged);
+                let settings = merged.call_settings().map_err(|error| {
+                    let problem = match host.and_then(|host| hosts.get(host)) {
+                        Some(name) => format!("{} (with the settings of hosts.\"{name}\")", error.problem),
+                        None => error.problem,
+                    };
+                    ConfigError::new(format!("endpoints[{index}].{}", error.field), problem)
+                })?;
+                calls.insert((host, Some(index)), settings);
+            }
+        }
         if self.store_url.trim().is_empty() {
             return Err(ConfigError::new(
                 "store_url",
@@ -388,16 +749,14 @@ impl Config {
             ));
         }
         Ok(Settings {
-            enabled: self.enabled,
-            learner: LearnerConfig::DEFAULT.with_policy(policy),
-            retry,
-            breaker,
             breaker_scope: self.breaker_scope,
             idempotency_key_header,
             tenant_header,
-            max_wait: Nanos::from_millis(self.max_wait_ms),
             policy_refresh: Nanos::from_millis(self.policy_refresh_ms),
             endpoints: self.endpoints.clone(),
+            hosts,
+            calls,
+            base,
         })
     }
 }

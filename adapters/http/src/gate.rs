@@ -10,14 +10,16 @@ use http::HeaderMap;
 use ratekeeper_core::headers::{ParseOptions, Profile, RateLimitInfo, UnixTime};
 use ratekeeper_core::{
     Acquire, AsyncStore, Breaker, BreakerSnapshot, BreakerState, Clock, Decision, EndpointKey, EndpointRule,
-    EndpointRules, Instant, LearnEvent, Learner, Method, Nanos, Observation, Outcome, PolicySource,
-    RequestKind, RetryDecision, RetryState, SplitMix64,
+    EndpointRules, ErrorKind, Instant, LearnEvent, Learner, Method, Nanos, Observation, Outcome,
+    PolicySource, RequestKind, RetryDecision, RetryState, SplitMix64,
 };
 use ratekeeper_memory::MemoryStore;
+use tokio::sync::Notify;
 use tracing::Instrument;
 
-use crate::config::{BreakerScope, Config, ConfigError, Settings};
-use crate::error::{Error, ErrorKind};
+use crate::budget::{Budgeting, Step};
+use crate::config::{BreakerScope, CallSettings, Config, ConfigError, Settings};
+use crate::error::Error;
 use crate::telemetry;
 
 /// A monotonic clock over `tokio::time::Instant`, so the gate's instants
@@ -125,10 +127,59 @@ pub struct GateTotals {
     pub waited: Nanos,
 }
 
+/// A request let through and not yet answered: however its call ends
+/// (answered, failed, or dropped mid-flight), it leaves the bucket's
+/// count of requests in flight, and a probe's place is given up.
+struct InFlight<'e> {
+    endpoint: &'e Endpoint,
+    seq: u64,
+}
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        // After an answer this finds nothing left to release.
+        lock(&self.endpoint.budgeting).release(self.seq);
+        self.endpoint.answered.notify_waiters();
+    }
+}
+
+/// A request waiting for the store's pace: dropped before it is let
+/// through, it gives up its place (as the probe, if it was one).
+struct Pacing<'e> {
+    endpoint: &'e Endpoint,
+    probe: bool,
+    done: bool,
+}
+
+impl Drop for Pacing<'_> {
+    fn drop(&mut self) {
+        if !self.done {
+            lock(&self.endpoint.budgeting).paced(self.probe, false);
+            self.endpoint.answered.notify_waiters();
+        }
+    }
+}
+
+/// The bucket name a rule is tried with to see whether it matches.
+const MATCH_PROBE: &str = "ratekeeper-rule-match";
+
+/// Where a call goes: its bucket key, and the configured host and endpoint
+/// rule whose settings apply.
+#[derive(Debug)]
+struct Route {
+    key: String,
+    host: Option<usize>,
+    rule: Option<usize>,
+}
+
 /// One endpoint's state in this process.
 #[derive(Debug)]
 struct Endpoint {
     learner: Mutex<Learner>,
+    /// The server's stated budget and the requests in flight.
+    budgeting: Mutex<Budgeting>,
+    /// Told when a response changes what waiting requests may do.
+    answered: Notify,
     /// When the policy was last read from the store.
     refreshed_at: Mutex<Option<Instant>>,
     requests: AtomicU64,
@@ -245,13 +296,17 @@ pub struct Gate<S, C = TokioClock> {
     errors: AtomicU64,
     waited_nanos: AtomicU64,
     seed: AtomicU64,
+    /// The store is this process's alone: see [`Gate::with_private_store`].
+    spend_stated: bool,
 }
 
 impl Gate<MemoryStore<TokioClock>, TokioClock> {
-    /// A gate on the in-process store: the choice for one instance.
+    /// A gate on the in-process store: the choice for one instance. The
+    /// store is private, so a server's stated `remaining` is spent at once
+    /// (see [`Gate::with_private_store`]).
     pub fn memory(config: &Config) -> Result<Self, ConfigError> {
         let clock = TokioClock::new();
-        Gate::with_clock(MemoryStore::new(clock), clock, config)
+        Ok(Gate::with_clock(MemoryStore::new(clock), clock, config)?.with_private_store(true))
     }
 }
 
@@ -278,13 +333,39 @@ impl<S: AsyncStore, C: Clock> Gate<S, C> {
             errors: AtomicU64::new(0),
             waited_nanos: AtomicU64::new(0),
             seed: AtomicU64::new(seed),
+            spend_stated: false,
         })
     }
 
-    /// Whether limiting is on; when off (`enabled = false`), every call
-    /// passes straight through.
+    /// Says whether the store is this process's alone (an in-process
+    /// store, or a Redis database no other instance uses). With a private
+    /// store, what a server states is left in its current window is spent
+    /// at once instead of paced, and one request finds out what the next
+    /// window allows while the others wait for its answer: a fixed window
+    /// of 30 per 3 s then carries 30 requests in each window, where even
+    /// pacing would need the whole window for 30. With a shared store
+    /// (the default for [`Gate::new`]) other instances spend the same
+    /// `remaining`, so calls are paced with the fleet's GCRA instead.
+    ///
+    /// ```
+    /// use ratekeeper_http::{Config, Gate};
+    /// use ratekeeper_memory::MemoryStore;
+    ///
+    /// let store = MemoryStore::new(ratekeeper_core::MonotonicClock::new());
+    /// let gate = Gate::new(store, &Config::default()).unwrap().with_private_store(true);
+    /// # drop(gate);
+    /// ```
+    pub fn with_private_store(mut self, private: bool) -> Self {
+        self.spend_stated = private;
+        lock(&self.endpoints).clear();
+        self
+    }
+
+    /// Whether limiting is on at the top level; when off (`enabled =
+    /// false`), every call passes straight through, but for hosts or
+    /// endpoint rules that turn it back on.
     pub fn is_enabled(&self) -> bool {
-        self.settings.enabled
+        self.settings.base.enabled
     }
 
     /// The store.
@@ -304,6 +385,12 @@ impl<S: AsyncStore, C: Clock> Gate<S, C> {
     /// assert_eq!(key.as_deref(), Some("api.close.com/api/v1/lead/{id}/"));
     /// ```
     pub fn endpoint_key(&self, url: &str, tenant: Option<&str>) -> Option<String> {
+        self.route(url, tenant).map(|route| route.key)
+    }
+
+    /// The key of `url` within `tenant`, and which configured host and
+    /// endpoint rule it falls under.
+    fn route(&self, url: &str, tenant: Option<&str>) -> Option<Route> {
         let rules: Vec<EndpointRule<'_>> = self
             .settings
             .endpoints
@@ -313,9 +400,31 @@ impl<S: AsyncStore, C: Clock> Gate<S, C> {
                 None => EndpointRule::template(&rule.pattern),
             })
             .collect();
-        let rules = EndpointRules::new(&rules);
-        let key: Result<EndpointKey, _> = rules.key_for_tenant(url, tenant.unwrap_or(""));
-        key.ok().map(|key| key.as_str().to_owned())
+        let key: Result<EndpointKey, _> =
+            EndpointRules::new(&rules).key_for_tenant(url, tenant.unwrap_or(""));
+        let key = key.ok()?.as_str().to_owned();
+        let rule = if self
+            .settings
+            .endpoints
+            .iter()
+            .any(|rule| !rule.overrides.is_empty())
+        {
+            // The first rule that matches is the one the key was made by: a
+            // rule matches when, alone and naming a bucket, it makes a
+            // bucket key (`host@name`, which holds no slash).
+            rules.iter().position(|rule| {
+                let alone = [EndpointRule::bucket(rule.pattern(), MATCH_PROBE)];
+                EndpointRules::new(&alone)
+                    .key(url)
+                    .is_ok_and(|key| !key.as_str().contains('/') && key.as_str().ends_with(MATCH_PROBE))
+            })
+        } else {
+            None
+        };
+        let host = reqwest::Url::parse(url)
+            .ok()
+            .and_then(|url| self.settings.host_index(url.host_str()?, url.port()));
+        Some(Route { key, host, rule })
     }
 
     /// What is known of every endpoint called so far, sorted by key.
@@ -381,13 +490,15 @@ impl<S: AsyncStore, C: Clock> Gate<S, C> {
         &self.settings
     }
 
-    fn endpoint(&self, key: &str) -> Arc<Endpoint> {
+    fn endpoint(&self, key: &str, call: &CallSettings) -> Arc<Endpoint> {
         let mut endpoints = lock(&self.endpoints);
         if let Some(endpoint) = endpoints.get(key) {
             return Arc::clone(endpoint);
         }
         let endpoint = Arc::new(Endpoint {
-            learner: Mutex::new(Learner::new(self.settings.learner, self.clock.now())),
+            learner: Mutex::new(Learner::new(call.learner, self.clock.now())),
+            budgeting: Mutex::new(Budgeting::new(self.spend_stated, self.clock.now())),
+            answered: Notify::new(),
             refreshed_at: Mutex::new(None),
             requests: AtomicU64::new(0),
             responses_429: AtomicU64::new(0),
@@ -420,13 +531,17 @@ impl<S: AsyncStore, C: Clock> Gate<S, C> {
         Resp: Answer,
         E: TransportError,
     {
-        if !self.settings.enabled {
+        if !self.settings.any_enabled() {
             return send(request).await.map_err(Failure::Inner);
         }
-        let Some(key) = self.endpoint_key(&facts.url, facts.tenant.as_deref()) else {
+        let Some(Route { key, host, rule }) = self.route(&facts.url, facts.tenant.as_deref()) else {
             tracing::debug!(url = %facts.url, "no endpoint key: sent unpaced");
             return send(request).await.map_err(Failure::Inner);
         };
+        let call = *self.settings.call(host, rule);
+        if !call.enabled {
+            return send(request).await.map_err(Failure::Inner);
+        }
         let span = tracing::info_span!(
             "ratekeeper.call",
             endpoint = %key,
@@ -435,7 +550,7 @@ impl<S: AsyncStore, C: Clock> Gate<S, C> {
             status = tracing::field::Empty,
         );
         let result = self
-            .call_keyed(&key, facts, request, clone, &mut send)
+            .call_keyed(&key, &call, facts, request, clone, &mut send)
             .instrument(span)
             .await;
         if let Err(Failure::Gate(error)) = &result {
@@ -449,6 +564,7 @@ impl<S: AsyncStore, C: Clock> Gate<S, C> {
     async fn call_keyed<Req, Resp, E, Fut>(
         &self,
         key: &str,
+        call: &CallSettings,
         facts: CallFacts,
         request: Req,
         clone: impl Fn(&Req) -> Option<Req>,
@@ -459,7 +575,7 @@ impl<S: AsyncStore, C: Clock> Gate<S, C> {
         Resp: Answer,
         E: TransportError,
     {
-        let endpoint = self.endpoint(key);
+        let endpoint = self.endpoint(key, call);
         let breaker_key = self.breaker_key(key);
         let host = facts
             .url
@@ -474,7 +590,7 @@ impl<S: AsyncStore, C: Clock> Gate<S, C> {
         if facts.idempotency_key || facts.retry_safe {
             kind = kind.with_idempotency_key();
         }
-        let mut retry = RetryState::new(self.settings.retry, kind, self.clock.now());
+        let mut retry = RetryState::new(call.retry, kind, self.clock.now());
         let mut rng = SplitMix64::new(self.seed.fetch_add(0x9E37_79B9_7F4A_7C15, Ordering::Relaxed));
         let mut waited = Nanos::ZERO;
         let mut request = Some(request);
@@ -488,14 +604,20 @@ impl<S: AsyncStore, C: Clock> Gate<S, C> {
             };
             self.refresh_policy(key, &endpoint).await;
             let permit = self
-                .permit(&breaker_key, key)
+                .permit(&breaker_key, key, call)
                 .map_err(|error| Failure::Gate(error.with_attempts(attempts)))?;
-            if let Err(error) = self.wait_turn(key, &endpoint, &mut waited).await {
-                if let Some(entry) = lock(&self.breakers).get_mut(&breaker_key) {
-                    entry.breaker.release(permit);
+            let in_flight = match self.admit(key, &endpoint, call.max_wait, &mut waited).await {
+                Ok(seq) => InFlight {
+                    endpoint: &endpoint,
+                    seq,
+                },
+                Err(error) => {
+                    if let Some(entry) = lock(&self.breakers).get_mut(&breaker_key) {
+                        entry.breaker.release(permit);
+                    }
+                    return Err(Failure::Gate(error.with_attempts(attempts)));
                 }
-                return Err(Failure::Gate(error.with_attempts(attempts)));
-            }
+            };
             let copy = clone(&current);
             attempts = attempts.saturating_add(1);
             tracing::Span::current().record("attempts", attempts);
@@ -517,6 +639,7 @@ impl<S: AsyncStore, C: Clock> Gate<S, C> {
                         .learn(
                             key,
                             &endpoint,
+                            in_flight.seq,
                             profile,
                             status,
                             response.headers(),
@@ -531,6 +654,8 @@ impl<S: AsyncStore, C: Clock> Gate<S, C> {
                     (error.outcome(), None)
                 }
             };
+            // Answered or failed: no longer in flight, whatever comes next.
+            drop(in_flight);
             self.record(&breaker_key, permit, outcome, now);
             match retry.decide(outcome, retry_after, now, &mut rng) {
                 RetryDecision::Done => return result.map_err(Failure::Inner),
@@ -610,14 +735,19 @@ impl<S: AsyncStore, C: Clock> Gate<S, C> {
         }
     }
 
-    fn permit(&self, breaker_key: &str, key: &str) -> Result<ratekeeper_core::Permit, Error> {
+    fn permit(
+        &self,
+        breaker_key: &str,
+        key: &str,
+        call: &CallSettings,
+    ) -> Result<ratekeeper_core::Permit, Error> {
         let now = self.clock.now();
         let mut breakers = lock(&self.breakers);
         let entry = match breakers.get_mut(breaker_key) {
             Some(entry) => entry,
             None => {
                 // Validated in `Config::settings`, so this always builds.
-                let Ok(breaker) = Breaker::new(self.settings.breaker) else {
+                let Ok(breaker) = Breaker::new(call.breaker) else {
                     return Err(Error::new(ErrorKind::CircuitOpen, key));
                 };
                 let entry = BreakerEntry {
@@ -654,11 +784,82 @@ impl<S: AsyncStore, C: Clock> Gate<S, C> {
         }
     }
 
-    /// Waits until the bucket admits one request, as the simulator proved:
+    /// Waits until the bucket admits one request: on the server's stated
+    /// budget (with a private store), or paced by the store. Returns the
+    /// request's admission number.
+    async fn admit(
+        &self,
+        key: &str,
+        endpoint: &Endpoint,
+        max_wait: Nanos,
+        waited: &mut Nanos,
+    ) -> Result<u64, Error> {
+        // Bounded: every round goes, or waits a positive span counted
+        // against `max_wait`.
+        loop {
+            // Registered before the state is read, so an answer that comes
+            // in between still wakes this request.
+            let answered = endpoint.answered.notified();
+            tokio::pin!(answered);
+            answered.as_mut().enable();
+            let now = self.clock.now();
+            let step = lock(&endpoint.budgeting).step(now);
+            match step {
+                Step::Go(seq) => return Ok(seq),
+                Step::Pace { probe } => {
+                    // Should this call be dropped while it waits, the
+                    // probe's place is given up, so others do not wait on
+                    // a probe that never comes.
+                    let mut pacing = Pacing {
+                        endpoint,
+                        probe,
+                        done: false,
+                    };
+                    let paced = self.wait_turn(key, endpoint, max_wait, waited).await;
+                    pacing.done = true;
+                    let seq = lock(&endpoint.budgeting).paced(probe, paced.is_ok());
+                    if probe {
+                        endpoint.answered.notify_waiters();
+                    }
+                    paced?;
+                    // `paced` gives a number to every admitted request.
+                    return Ok(seq.unwrap_or_default());
+                }
+                Step::Wait(until) | Step::AwaitProbe(until) => {
+                    let span = until.saturating_duration_since(now);
+                    let left = max_wait.saturating_sub(*waited);
+                    // A probe may answer at any moment; a pause or a reset
+                    // will not come sooner than it says.
+                    let hopeless = match step {
+                        Step::Wait(_) => span > left,
+                        _ => left.is_zero(),
+                    };
+                    if hopeless {
+                        return Err(Error::new(ErrorKind::WaitTooLong, key).with_retry_after(span));
+                    }
+                    tokio::select! {
+                        () = tokio::time::sleep(span.min(left).to_duration()) => {}
+                        () = answered => {}
+                    }
+                    let slept = self.clock.now().saturating_duration_since(now);
+                    *waited = waited.saturating_add(slept);
+                    self.waited_nanos.fetch_add(slept.as_nanos(), Ordering::Relaxed);
+                    telemetry::waited(key, slept);
+                }
+            }
+        }
+    }
+
+    /// Waits until the store admits one request, as the simulator proved:
     /// reserve no further ahead than two intervals, and re-check for a
     /// pause before sending.
-    async fn wait_turn(&self, key: &str, endpoint: &Endpoint, waited: &mut Nanos) -> Result<(), Error> {
-        let max_wait = self.settings.max_wait;
+    async fn wait_turn(
+        &self,
+        key: &str,
+        endpoint: &Endpoint,
+        max_wait: Nanos,
+        waited: &mut Nanos,
+    ) -> Result<(), Error> {
         // Bounded: every round either returns or sleeps a positive span
         // counted against `max_wait`, and a zero span ends the wait.
         loop {
@@ -728,6 +929,7 @@ impl<S: AsyncStore, C: Clock> Gate<S, C> {
         &self,
         key: &str,
         endpoint: &Endpoint,
+        seq: u64,
         profile: Profile,
         status: u16,
         headers: &HeaderMap,
@@ -750,6 +952,14 @@ impl<S: AsyncStore, C: Clock> Gate<S, C> {
             let learned = learner.observe(&observation, now);
             (learned, learner.policy())
         };
+        lock(&endpoint.budgeting).answered(
+            seq,
+            observation.quotas(),
+            observation.is_throttled(),
+            learned.pause,
+            now,
+        );
+        endpoint.answered.notify_waiters();
         match learned.event {
             LearnEvent::Discovered | LearnEvent::Changed | LearnEvent::Decreased | LearnEvent::Probed => {
                 tracing::info!(

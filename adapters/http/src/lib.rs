@@ -13,7 +13,11 @@
 //!    tenant from a [`Tenant`] extension or the configured `tenant_header`):
 //!    a reservation no further ahead than two emission intervals, then a
 //!    re-check for a pause before sending; past `max_wait` in all the call
-//!    fails with `RATE_LIMIT_WAIT_TOO_LONG` instead of waiting;
+//!    fails with `RATE_LIMIT_WAIT_TOO_LONG` instead of waiting. On a store
+//!    private to the process ([`Gate::memory`], or
+//!    [`Gate::with_private_store`]) what the server states is left in a
+//!    window of up to a minute is spent at once, and one request finds out
+//!    what the next window allows while the others wait for its answer;
 //! 3. **send**;
 //! 4. **learn** from the response headers (every family the core reads) or
 //!    from 429s alone; a new or changed limit goes to the store for the
@@ -29,7 +33,9 @@
 //! `policy_refresh_ms` after, so a new instance starts with what the fleet
 //! knows. [`Config`] comes from a TOML file and `RATEKEEPER_*` variables;
 //! `enabled = false` (`RATEKEEPER_ENABLED=false`) lets every call pass
-//! straight through.
+//! straight through. Retry, breaker and pacing settings, and the switch,
+//! can be set per host (`[hosts."api.close.com"]`) and per endpoint rule
+//! (see [`config`]).
 //!
 //! ```no_run
 //! use std::sync::Arc;
@@ -59,6 +65,7 @@
 //! metrics through the `metrics` facade, named in [`telemetry`].
 #![forbid(unsafe_code)]
 
+mod budget;
 pub mod config;
 mod error;
 mod gate;
@@ -66,8 +73,9 @@ mod middleware;
 pub mod telemetry;
 pub mod tower;
 
-pub use config::{BreakerScope, Config, ConfigError, EndpointRuleConfig};
-pub use error::{Error, ErrorKind};
+pub use config::{BreakerScope, Config, ConfigError, EndpointRuleConfig, Overrides};
+pub use error::Error;
 pub use gate::{EndpointReport, Gate, GateTotals, RetrySafe, Tenant, TokioClock};
 pub use middleware::{GateMiddleware, gate_error};
+pub use ratekeeper_core::ErrorKind;
 pub use tower::{BoxError, GateLayer, GateService, ResponseFuture};

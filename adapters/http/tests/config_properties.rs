@@ -83,4 +83,26 @@ proptest! {
             Err(error) => prop_assert!(!error.field().is_empty()),
         }
     }
+
+    #[test]
+    fn any_numbers_per_host_and_rule_read_without_panic(
+        host_attempts in 0u32..5,
+        host_base in 0u64..3_000,
+        rule_cap in 0u64..3_000,
+        rule_margin in -10.0f64..120.0,
+        rule_enabled in any::<bool>(),
+    ) {
+        let text = format!(
+            "[hosts.\"api.example.com\"]\nmax_attempts = {host_attempts}\nbackoff_base_ms = {host_base}\n\
+             [[endpoints]]\npattern = \"/v1/*\"\nbackoff_cap_ms = {rule_cap}\n\
+             safety_margin_percent = {rule_margin}\nenabled = {rule_enabled}"
+        );
+        match Config::from_toml_str(&text) {
+            Ok(config) => prop_assert!(Gate::memory(&config).is_ok()),
+            Err(error) => prop_assert!(
+                error.field().starts_with("hosts.") || error.field().starts_with("endpoints[0]."),
+                "{}", error
+            ),
+        }
+    }
 }

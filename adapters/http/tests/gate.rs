@@ -65,6 +65,30 @@ async fn x_ratelimit_headers() {
     learns_and_never_exceeds(Family::XRateLimit).await;
 }
 
+/// A sliding window frees one slot at a time: what it states is left is
+/// free now, and its reset frees only what the next answer states.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sliding_window_is_spent_without_a_429() {
+    let path = "/sliding";
+    let server = Server::start(&[(
+        path,
+        Behavior::Sliding {
+            limit: 10,
+            window: 2 * SECOND,
+        },
+    )])
+    .await;
+    let gate = Arc::new(Gate::memory(&test_config()).unwrap());
+    let results = get_all(&client(&gate), &server.url(path), 35, 6).await;
+
+    assert!(
+        results.iter().all(|result| *result == Result::Status(200)),
+        "{results:?}"
+    );
+    assert_eq!(server.count(path, 429), 0);
+    assert_eq!(server.hits(path).len(), 35);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn without_headers_every_request_succeeds() {
     let path = "/quiet";
@@ -353,6 +377,46 @@ async fn the_tower_service_reports_gate_errors() {
     let error = error.downcast_ref::<ratekeeper_http::Error>().unwrap();
     assert_eq!(error.code(), "RATE_LIMIT_MAX_RETRIES_EXCEEDED");
     assert_eq!((error.attempts(), error.status()), (1, Some(503)));
+}
+
+/// A call dropped while it is the bucket's probe (a timeout around it, a
+/// client that went away) gives its place up: the next call does not wait
+/// for an answer that never comes.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_probe_dropped_mid_flight_does_not_hold_the_bucket() {
+    let config = Config {
+        max_wait_ms: 3_000,
+        ..test_config()
+    };
+    let gate = Arc::new(Gate::memory(&config).unwrap());
+    let calls = Arc::new(std::sync::atomic::AtomicU32::new(0));
+    let counted = Arc::clone(&calls);
+    let tower_client = tower::service_fn(move |_request: http::Request<String>| {
+        let first = counted.fetch_add(1, std::sync::atomic::Ordering::SeqCst) == 0;
+        async move {
+            if first {
+                std::future::pending::<()>().await;
+            }
+            let response = http::Response::builder()
+                .status(200)
+                .header("ratelimit-policy", "\"default\";q=30;w=3")
+                .header("ratelimit", "\"default\";r=29;t=3")
+                .body(String::new())
+                .unwrap();
+            Ok::<_, std::convert::Infallible>(response)
+        }
+    });
+    let service = GateService::new(tower_client, gate);
+    let request = || {
+        http::Request::get("http://api.example.com/v1/items")
+            .body(String::new())
+            .unwrap()
+    };
+    let lost = tokio::time::timeout(Duration::from_millis(200), service.clone().oneshot(request())).await;
+    assert!(lost.is_err(), "the first call never answers");
+    let response = service.oneshot(request()).await.unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(calls.load(std::sync::atomic::Ordering::SeqCst), 2);
 }
 
 #[test]

@@ -38,6 +38,9 @@ pub enum Behavior {
         window: Duration,
         family: Family,
     },
+    /// A sliding window: at most `limit` accepted in any `window`, stated
+    /// in IETF draft-08 headers (`t`: until the oldest accepted leaves).
+    Sliding { limit: u64, window: Duration },
     /// 429 with `Retry-After: secs` on the first request, 200 after.
     RetryAfterOnce { secs: u64 },
     /// `status` on the first `times` requests, 200 after.
@@ -61,6 +64,7 @@ struct Endpoint {
     window_index: u64,
     used: u64,
     served: u64,
+    accepted: std::collections::VecDeque<Instant>,
 }
 
 #[derive(Debug)]
@@ -91,6 +95,7 @@ impl Server {
                             window_index: 0,
                             used: 0,
                             served: 0,
+                            accepted: std::collections::VecDeque::new(),
                         };
                         (path.to_owned(), endpoint)
                     })
@@ -179,6 +184,31 @@ async fn handle(State(shared): State<Arc<Shared>>, request: Request) -> Response
                     }
                     Family::None => {}
                 }
+                if allowed { 200 } else { 429 }
+            }
+            Behavior::Sliding { limit, window } => {
+                while endpoint
+                    .accepted
+                    .front()
+                    .is_some_and(|&at| now.duration_since(at) >= window)
+                {
+                    endpoint.accepted.pop_front();
+                }
+                let allowed = (endpoint.accepted.len() as u64) < limit;
+                if allowed {
+                    endpoint.accepted.push_back(now);
+                }
+                let remaining = limit - endpoint.accepted.len() as u64;
+                let reset = endpoint.accepted.front().map_or(0, |&at| {
+                    (window - now.duration_since(at))
+                        .as_nanos()
+                        .div_ceil(1_000_000_000)
+                });
+                headers.push((
+                    "ratelimit-policy",
+                    format!("\"default\";q={limit};w={}", window.as_secs()),
+                ));
+                headers.push(("ratelimit", format!("\"default\";r={remaining};t={reset}")));
                 if allowed { 200 } else { 429 }
             }
             Behavior::RetryAfterOnce { secs } => {

@@ -160,6 +160,33 @@ impl Drop for Pacing<'_> {
     }
 }
 
+/// A breaker permit held across the awaits of one attempt: an attempt
+/// dropped before it reports (a timeout around the call, a client that went
+/// away) gives its half-open probe slot back, rather than holding it until
+/// the breaker counts the lost probe as a failure and opens again.
+struct HeldPermit<'g> {
+    breakers: &'g Mutex<HashMap<String, BreakerEntry>>,
+    breaker_key: &'g str,
+    permit: Option<ratekeeper_core::Permit>,
+}
+
+impl HeldPermit<'_> {
+    /// The permit, to report the attempt's result with.
+    fn take(mut self) -> Option<ratekeeper_core::Permit> {
+        self.permit.take()
+    }
+}
+
+impl Drop for HeldPermit<'_> {
+    fn drop(&mut self) {
+        if let Some(permit) = self.permit.take()
+            && let Some(entry) = lock(self.breakers).get_mut(self.breaker_key)
+        {
+            entry.breaker.release(permit);
+        }
+    }
+}
+
 /// The bucket name a rule is tried with to see whether it matches.
 const MATCH_PROBE: &str = "ratekeeper-rule-match";
 
@@ -603,20 +630,21 @@ impl<S: AsyncStore, C: Clock> Gate<S, C> {
                 ));
             };
             self.refresh_policy(key, &endpoint).await;
-            let permit = self
-                .permit(&breaker_key, key, call)
-                .map_err(|error| Failure::Gate(error.with_attempts(attempts)))?;
+            let permit = HeldPermit {
+                breakers: &self.breakers,
+                breaker_key: &breaker_key,
+                permit: Some(
+                    self.permit(&breaker_key, key, call)
+                        .map_err(|error| Failure::Gate(error.with_attempts(attempts)))?,
+                ),
+            };
+            // Refused by the bucket: the permit goes back as it drops.
             let in_flight = match self.admit(key, &endpoint, call.max_wait, &mut waited).await {
                 Ok(seq) => InFlight {
                     endpoint: &endpoint,
                     seq,
                 },
-                Err(error) => {
-                    if let Some(entry) = lock(&self.breakers).get_mut(&breaker_key) {
-                        entry.breaker.release(permit);
-                    }
-                    return Err(Failure::Gate(error.with_attempts(attempts)));
-                }
+                Err(error) => return Err(Failure::Gate(error.with_attempts(attempts))),
             };
             let copy = clone(&current);
             attempts = attempts.saturating_add(1);
@@ -656,7 +684,9 @@ impl<S: AsyncStore, C: Clock> Gate<S, C> {
             };
             // Answered or failed: no longer in flight, whatever comes next.
             drop(in_flight);
-            self.record(&breaker_key, permit, outcome, now);
+            if let Some(permit) = permit.take() {
+                self.record(&breaker_key, permit, outcome, now);
+            }
             match retry.decide(outcome, retry_after, now, &mut rng) {
                 RetryDecision::Done => return result.map_err(Failure::Inner),
                 RetryDecision::Retry {

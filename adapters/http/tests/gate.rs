@@ -419,6 +419,61 @@ async fn a_probe_dropped_mid_flight_does_not_hold_the_bucket() {
     assert_eq!(calls.load(std::sync::atomic::Ordering::SeqCst), 2);
 }
 
+/// A half-open probe dropped before it reports gives its probe slot back:
+/// the next call is let through as the probe at once, rather than refused
+/// until the lost probe is counted as a failure (which would open the
+/// breaker again). Tokio's paused clock: no real time passes.
+#[tokio::test(flavor = "current_thread", start_paused = true)]
+async fn a_probe_dropped_mid_flight_gives_its_breaker_slot_back() {
+    let config = Config {
+        max_attempts: 1,
+        breaker_failures: 1,
+        breaker_open_ms: 1_000,
+        breaker_probes: 1,
+        default_limit: 100,
+        ..test_config()
+    };
+    let gate = Arc::new(Gate::memory(&config).unwrap());
+    let calls = Arc::new(std::sync::atomic::AtomicU32::new(0));
+    let counted = Arc::clone(&calls);
+    let tower_client = tower::service_fn(move |_request: http::Request<String>| {
+        let call = counted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        async move {
+            // The first call fails and opens the breaker; the second, the
+            // probe, never answers; the third succeeds.
+            if call == 1 {
+                std::future::pending::<()>().await;
+            }
+            let status = if call == 0 { 500 } else { 200 };
+            let response = http::Response::builder()
+                .status(status)
+                .body(String::new())
+                .unwrap();
+            Ok::<_, std::convert::Infallible>(response)
+        }
+    });
+    let service = GateService::new(tower_client, Arc::clone(&gate));
+    let request = || {
+        http::Request::get("http://api.example.com/v1/items")
+            .body(String::new())
+            .unwrap()
+    };
+    let error = service.clone().oneshot(request()).await.unwrap_err();
+    let error = error.downcast_ref::<ratekeeper_http::Error>().unwrap();
+    assert_eq!(error.code(), "RATE_LIMIT_MAX_RETRIES_EXCEEDED");
+    assert_eq!(gate.breakers()[0].1.state.as_str(), "open");
+
+    tokio::time::advance(Duration::from_millis(1_001)).await;
+    let lost = tokio::time::timeout(Duration::from_millis(100), service.clone().oneshot(request())).await;
+    assert!(lost.is_err(), "the probe never answers");
+    assert_eq!(gate.breakers()[0].1.state.as_str(), "half_open");
+
+    let response = service.oneshot(request()).await.unwrap();
+    assert_eq!(response.status(), 200);
+    assert_eq!(calls.load(std::sync::atomic::Ordering::SeqCst), 3);
+    assert_eq!(gate.breakers()[0].1.state.as_str(), "closed");
+}
+
 #[test]
 fn configuration_errors_name_the_field() {
     let field = |text: &str| Config::from_toml_str(text).unwrap_err().field().to_owned();

@@ -2,7 +2,9 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use ratekeeper_core::{Acquire, Allowed, BucketState, Decision, DenialCause, Denied, Gcra, Instant, Nanos};
+use ratekeeper_core::{
+    Acquire, Allowed, BucketState, Clock, Decision, DenialCause, Denied, Gcra, Instant, Nanos,
+};
 
 /// A bucket's TAT and the end of its pause, each one atomic `u64` of
 /// nanoseconds on the store's clock.
@@ -36,6 +38,24 @@ impl Cell {
     /// call began is always seen.
     #[inline]
     pub(crate) fn acquire(&self, request: &Acquire, now: Instant) -> Decision {
+        self.acquire_seen(self.tat.load(Ordering::SeqCst), request, now)
+    }
+
+    /// [`Cell::acquire`] at the time `clock` tells, read after the TAT's
+    /// first load rather than before: when threads contend for the bucket,
+    /// the TAT's cache line is then on its way while the clock is read.
+    /// The decision is as valid either way, since the swap proves the TAT
+    /// unchanged from its load to the swap, and the clock is read in
+    /// between.
+    #[inline]
+    pub(crate) fn acquire_by<C: Clock>(&self, request: &Acquire, clock: &C) -> Decision {
+        let tat = self.tat.load(Ordering::SeqCst);
+        self.acquire_seen(tat, request, clock.now())
+    }
+
+    /// [`Cell::acquire`] from the TAT `tat`, just loaded.
+    #[inline]
+    fn acquire_seen(&self, mut tat: u64, request: &Acquire, now: Instant) -> Decision {
         // The hot path, kept small enough to inline: an unpaused bucket
         // admitting a cost in `1..=B`, retried at once on a lost race with
         // the TAT the race returned. Anything else (a read, an impossible
@@ -43,7 +63,6 @@ impl Cell {
         // way, starting from the TAT last seen.
         let now_ns = now.as_nanos();
         let gcra = &request.gcra;
-        let mut tat = self.tat.load(Ordering::SeqCst);
         if request.cost.wrapping_sub(1) < gcra.burst() {
             // `cost ≤ B`, so `cost·T ≤ T·B = τ`, which a `Gcra` keeps
             // within `u64`: the product is exact.
@@ -304,6 +323,7 @@ fn units(credit: u64, interval: u64) -> u32 {
 #[cfg(test)]
 mod tests {
     use proptest::prelude::*;
+    use ratekeeper_core::ManualClock;
 
     use super::*;
 
@@ -361,6 +381,14 @@ mod tests {
             let kept = next.unwrap_or(core);
             prop_assert_eq!(cell.state().tat.map_or(0, Instant::as_nanos), kept.tat.map_or(0, Instant::as_nanos));
             prop_assert_eq!(cell.state().paused_until, core.paused_until);
+            // And so does a cell that reads the clock itself.
+            let clock = ManualClock::new();
+            clock.advance(now.since_origin());
+            let cell = Cell::default();
+            cell.tat.store(tat, Ordering::SeqCst);
+            cell.paused_until.store(paused, Ordering::SeqCst);
+            prop_assert_eq!(cell.acquire_by(&request, &clock), expected);
+            prop_assert_eq!(cell.state().tat.map_or(0, Instant::as_nanos), kept.tat.map_or(0, Instant::as_nanos));
         }
 
         /// On the edge of admission (the new TAT a few nanoseconds either

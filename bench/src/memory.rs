@@ -18,17 +18,24 @@
 //! # Fairness
 //!
 //! - The same clock on both sides: governor's default clock reads the
-//!   CPU's time-stamp counter through `quanta` for every decision;
-//!   ratekeeper runs on [`QuantaClock`], the same `quanta` reading
-//!   (`raw()` then `delta_as_nanos`), also once per decision.
+//!   CPU's time-stamp counter through `quanta` for every decision
+//!   (`raw()`, then `delta_as_nanos`, a multiplication and a variable
+//!   shift); ratekeeper runs on [`QuantaClock`], the same `raw()` reading,
+//!   also once per decision, scaled with the same calibration read once
+//!   into a fixed-point factor (a multiplication and a constant shift).
+//!   governor's other clocks are a coarse one (a value an upkeep thread
+//!   refreshes, not a reading per decision) and `std::time::Instant`
+//!   (dearer): its default is the cheapest that reads the time per
+//!   decision.
 //! - The same quota: one cell per nanosecond, a burst of a million.
 //!   Decisions take longer than a nanosecond, so every decision is admitted and stores a
 //!   new TAT: the write path, the one that swaps and contends. The counts
 //!   of admitted decisions are checked, so a side that refused (and so
 //!   skipped its write) would be caught.
-//! - Each round interleaves 21 chunks of each side (about a millisecond
-//!   each), alternating which goes first, so load from elsewhere falls on
-//!   both. With one thread it keeps each side's fastest chunk: on a shared
+//! - Each round interleaves chunks of each side (101 of 10,000 decisions,
+//!   about a tenth of a millisecond, with one thread; 41 of 10,000 per
+//!   thread with two), alternating which goes first, so load from elsewhere
+//!   falls on both. With one thread it keeps each side's fastest chunk: on a shared
 //!   machine most chunks lose the CPU for part of their run, and the
 //!   fastest is the one that did not. With two threads it keeps the median
 //!   chunk, since there the fastest would be one in which a thread lost
@@ -46,10 +53,20 @@ use ratekeeper_memory::{Bucket, MemoryStore, QuantaClock};
 
 use crate::{Figure, median};
 
-/// Decisions per measured run of the single-threaded sections.
-const SINGLE_THREAD_OPS: u32 = 1_000_000;
-/// Decisions per thread per measured run of the contended section.
-const CONTENDED_OPS_PER_THREAD: u32 = 200_000;
+/// The chunks of a round of the single-threaded sections: many short
+/// ones (about a tenth of a millisecond each), so that on a shared machine
+/// some of each side run without losing the CPU.
+const SINGLE_THREAD: Chunks = Chunks {
+    count: 101,
+    ops: 10_000,
+};
+/// The chunks of a round of the contended section (decisions per thread):
+/// more than one thread's time slice apart would make the median a
+/// measure of the scheduler.
+const CONTENDED: Chunks = Chunks {
+    count: 41,
+    ops: 10_000,
+};
 /// Keys of the keyed section.
 const KEYS: usize = 10_000;
 
@@ -132,12 +149,14 @@ fn time_two_threads(ops: u32, op: &(impl Fn() -> bool + Sync)) -> f64 {
     elapsed.as_nanos() as f64 / (2.0 * f64::from(ops))
 }
 
-/// Chunks per round: each round alternates the two sides this many
-/// times, so a burst of load from elsewhere on the machine falls on both,
-/// and keeps the fastest chunk of each side: on a shared machine most
-/// chunks lose the CPU for part of their run, and the fastest is the one
-/// that did not (the cost of the code, not of the neighbours).
-const CHUNKS: u32 = 21;
+/// How a round is cut: each round alternates the two sides `count` times,
+/// `ops` operations each, so a burst of load from elsewhere on the machine
+/// falls on both, and keeps one chunk of each side ([`Pick`]).
+#[derive(Clone, Copy, Debug)]
+struct Chunks {
+    count: u32,
+    ops: u32,
+}
 
 /// Which chunk of a round stands for it.
 #[derive(Clone, Copy, Debug)]
@@ -159,22 +178,22 @@ impl Pick {
 }
 
 /// Runs `ours` and `theirs` (each timing `ops` operations and returning
-/// nanoseconds per operation) for `rounds` rounds of [`CHUNKS`] interleaved
+/// nanoseconds per operation) for `rounds` rounds of `chunks` interleaved
 /// chunks, alternating which side goes first, and returns the medians of
 /// the rounds and their ratio.
 fn side_by_side(
     name: (&'static str, &'static str, &'static str),
     rounds: usize,
-    ops: u32,
+    chunks: Chunks,
     pick: Pick,
     mut ours: impl FnMut(u32) -> f64,
     mut theirs: impl FnMut(u32) -> f64,
 ) -> Vec<Figure> {
-    let chunk = (ops / CHUNKS).max(1);
+    let chunk = chunks.ops;
     let (mut our_samples, mut their_samples) = (Vec::new(), Vec::new());
     for _ in 0..rounds {
         let (mut our_chunks, mut their_chunks) = (Vec::new(), Vec::new());
-        for i in 0..CHUNKS {
+        for i in 0..chunks.count {
             if i % 2 == 0 {
                 our_chunks.push(ours(chunk));
                 their_chunks.push(theirs(chunk));
@@ -243,7 +262,7 @@ pub fn figures(rounds: usize) -> Vec<Figure> {
     figures.extend(side_by_side(
         ("ns_direct", "ns_direct_governor", "ratio_direct"),
         rounds,
-        SINGLE_THREAD_OPS,
+        SINGLE_THREAD,
         Pick::Fastest,
         |ops| time_per_op(ops, |_| direct_ratekeeper(&bucket, &check)),
         |ops| time_per_op(ops, |_| direct_governor(&direct)),
@@ -261,7 +280,7 @@ pub fn figures(rounds: usize) -> Vec<Figure> {
     figures.extend(side_by_side(
         ("ns_keyed_10k", "ns_keyed_10k_governor", "ratio_keyed_10k"),
         rounds,
-        SINGLE_THREAD_OPS,
+        SINGLE_THREAD,
         Pick::Fastest,
         |ops| {
             time_per_op(ops, |i| {
@@ -295,7 +314,7 @@ pub fn figures(rounds: usize) -> Vec<Figure> {
             "ratio_contended_2_threads",
         ),
         rounds,
-        CONTENDED_OPS_PER_THREAD,
+        CONTENDED,
         Pick::Median,
         |ops| time_two_threads(ops, &|| direct_ratekeeper(&bucket, &check)),
         |ops| time_two_threads(ops, &|| direct_governor(&direct)),

@@ -65,7 +65,7 @@ impl<C: Clock> Bucket<C> {
     /// ```
     #[inline]
     pub fn acquire(&self, request: &Acquire) -> Decision {
-        self.cell.0.acquire(request, self.clock.now())
+        self.cell.0.acquire_by(request, &self.clock)
     }
 
     /// Admits nothing for `span` from now (or longer, if a longer pause is

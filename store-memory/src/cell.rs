@@ -2,7 +2,9 @@
 
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use ratekeeper_core::{Acquire, Allowed, BucketState, Decision, DenialCause, Denied, Instant, Nanos};
+use ratekeeper_core::{
+    Acquire, Allowed, BucketState, Clock, Decision, DenialCause, Denied, Gcra, Instant, Nanos,
+};
 
 /// A bucket's TAT and the end of its pause, each one atomic `u64` of
 /// nanoseconds on the store's clock.
@@ -36,30 +38,64 @@ impl Cell {
     /// call began is always seen.
     #[inline]
     pub(crate) fn acquire(&self, request: &Acquire, now: Instant) -> Decision {
+        self.acquire_seen(self.tat.load(Ordering::SeqCst), request, now)
+    }
+
+    /// [`Cell::acquire`] at the time `clock` tells, read after the TAT's
+    /// first load rather than before: when threads contend for the bucket,
+    /// the TAT's cache line is then on its way while the clock is read.
+    /// The decision is as valid either way, since the swap proves the TAT
+    /// unchanged from its load to the swap, and the clock is read in
+    /// between.
+    #[inline]
+    pub(crate) fn acquire_by<C: Clock>(&self, request: &Acquire, clock: &C) -> Decision {
+        let tat = self.tat.load(Ordering::SeqCst);
+        self.acquire_seen(tat, request, clock.now())
+    }
+
+    /// [`Cell::acquire`] from the TAT `tat`, just loaded.
+    #[inline]
+    fn acquire_seen(&self, mut tat: u64, request: &Acquire, now: Instant) -> Decision {
         // The hot path, kept small enough to inline: an unpaused bucket
-        // admitting, retried at once on a lost race with the TAT the race
-        // returned. Anything else (a refusal, a pause, arithmetic near the
-        // horizon) goes the general way, starting from the TAT last seen.
+        // admitting a cost in `1..=B`, retried at once on a lost race with
+        // the TAT the race returned. Anything else (a read, an impossible
+        // cost, a refusal, a pause, a TAT past the horizon) goes the general
+        // way, starting from the TAT last seen.
         let now_ns = now.as_nanos();
-        let mut tat = self.tat.load(Ordering::SeqCst);
-        loop {
-            let paused_until = self.paused_until.load(Ordering::SeqCst);
-            if paused_until <= now_ns
-                && let Some(Plan::Admit { new_tat, wait }) = plan_unpaused(tat, request, now_ns)
-            {
+        let gcra = &request.gcra;
+        if request.cost.wrapping_sub(1) < gcra.burst() {
+            // `cost ≤ B`, so `cost·T ≤ T·B = τ`, which a `Gcra` keeps
+            // within `u64`: the product is exact.
+            let step = gcra
+                .emission_interval()
+                .as_nanos()
+                .wrapping_mul(u64::from(request.cost));
+            // The core admits when `max(TAT, now) + cost·T − τ − now`
+            // (its wait) is at most `max_wait`, that is when the new TAT is
+            // at most `now + τ + max_wait`; saturating, that bound is exact
+            // too (a new TAT cannot exceed `u64::MAX`). Worked out once,
+            // outside the retry loop, it leaves the loop a comparison.
+            let limit = now_ns
+                .saturating_add(gcra.tolerance().as_nanos())
+                .saturating_add(request.max_wait.as_nanos());
+            loop {
+                if self.paused_until.load(Ordering::SeqCst) > now_ns {
+                    break;
+                }
+                let new_tat = match tat.max(now_ns).checked_add(step) {
+                    Some(new_tat) if new_tat <= limit => new_tat,
+                    _ => break,
+                };
                 match self
                     .tat
                     .compare_exchange_weak(tat, new_tat, Ordering::SeqCst, Ordering::SeqCst)
                 {
-                    Ok(_) => return admitted(request, now_ns, new_tat, wait),
-                    Err(current) => {
-                        tat = current;
-                        continue;
-                    }
+                    Ok(_) => return admitted(request, now_ns, new_tat, admitted_wait(gcra, now_ns, new_tat)),
+                    Err(current) => tat = current,
                 }
             }
-            return self.acquire_from(tat, request, now);
         }
+        self.acquire_from(tat, request, now)
     }
 
     /// [`Cell::acquire`] in general, from the TAT `tat` last seen: loops
@@ -211,14 +247,21 @@ fn plan_unpaused(tat: u64, request: &Acquire, now: u64) -> Option<Plan> {
         .as_nanos()
         .checked_mul(u64::from(request.cost))?;
     let new_tat = base.checked_add(step)?;
-    let wait = new_tat
-        .saturating_sub(gcra.tolerance().as_nanos())
-        .saturating_sub(now);
+    let wait = admitted_wait(gcra, now, new_tat);
     Some(if wait > request.max_wait.as_nanos() {
         Plan::Refuse { base, wait }
     } else {
         Plan::Admit { new_tat, wait }
     })
+}
+
+/// How long after `now` a request whose admission stores `new_tat` may
+/// go: `(new − τ) − now`, or zero.
+#[inline]
+fn admitted_wait(gcra: &Gcra, now: u64, new_tat: u64) -> u64 {
+    new_tat
+        .saturating_sub(gcra.tolerance().as_nanos())
+        .saturating_sub(now)
 }
 
 /// The admission of [`Plan::Admit`], as the core words it.
@@ -280,7 +323,7 @@ fn units(credit: u64, interval: u64) -> u32 {
 #[cfg(test)]
 mod tests {
     use proptest::prelude::*;
-    use ratekeeper_core::Gcra;
+    use ratekeeper_core::ManualClock;
 
     use super::*;
 
@@ -338,6 +381,43 @@ mod tests {
             let kept = next.unwrap_or(core);
             prop_assert_eq!(cell.state().tat.map_or(0, Instant::as_nanos), kept.tat.map_or(0, Instant::as_nanos));
             prop_assert_eq!(cell.state().paused_until, core.paused_until);
+            // And so does a cell that reads the clock itself.
+            let clock = ManualClock::new();
+            clock.advance(now.since_origin());
+            let cell = Cell::default();
+            cell.tat.store(tat, Ordering::SeqCst);
+            cell.paused_until.store(paused, Ordering::SeqCst);
+            prop_assert_eq!(cell.acquire_by(&request, &clock), expected);
+            prop_assert_eq!(cell.state().tat.map_or(0, Instant::as_nanos), kept.tat.map_or(0, Instant::as_nanos));
+        }
+
+        /// On the edge of admission (the new TAT a few nanoseconds either
+        /// side of `now + τ + max_wait`, where the hot path's bound decides)
+        /// and of the pause, the cell decides as the core and keeps its
+        /// next state.
+        #[test]
+        fn decides_as_the_core_at_the_edge(
+            request in request(),
+            now in nanos(),
+            edge in -3i64..=3,
+            paused_edge in -2i64..=2,
+        ) {
+            let now_ns = now;
+            let now = Instant::from_nanos(now_ns);
+            let step = request.gcra.emission_interval().as_nanos().saturating_mul(u64::from(request.cost));
+            let limit = u128::from(now_ns) + u128::from(request.gcra.tolerance().as_nanos()) + u128::from(request.max_wait.as_nanos());
+            // The TAT for which `TAT + cost·T = limit + edge`, when in range.
+            let target = i128::try_from(limit).unwrap_or(i128::MAX) + i128::from(edge) - i128::from(step);
+            let tat = u64::try_from(target.max(0)).unwrap_or(u64::MAX);
+            let paused = u64::try_from(i128::from(now_ns) + i128::from(paused_edge)).unwrap_or(0);
+            let core = BucketState { tat: word(tat), paused_until: word(paused) };
+            let (expected, next) = core.decide(&request, now);
+            let cell = Cell::default();
+            cell.tat.store(tat, Ordering::SeqCst);
+            cell.paused_until.store(paused, Ordering::SeqCst);
+            prop_assert_eq!(cell.acquire(&request, now), expected);
+            let kept = next.unwrap_or(core);
+            prop_assert_eq!(cell.state().tat.map_or(0, Instant::as_nanos), kept.tat.map_or(0, Instant::as_nanos));
         }
 
         /// A pause on the cell is the core's `paused_for`.

@@ -135,8 +135,8 @@ enum Field {
     RateLimit,
     /// `RateLimit-Policy`.
     RateLimitPolicy,
-    /// A retry-after, by precedence (0 first) and unit in nanoseconds.
-    RetryAfter(u8, u64),
+    /// A retry-after, by precedence (0 first; see [`Field::retry_unit`]).
+    RetryAfter(u8),
     Date,
     Shopify,
     Salesforce,
@@ -158,6 +158,15 @@ impl Field {
     }
 }
 
+impl Field {
+    /// Nanoseconds per unit of a retry-after field: Oracle's
+    /// `RequestLimit-Default-RetryAfter` (precedence 3) is in milliseconds,
+    /// the others in seconds.
+    const fn retry_unit(precedence: u8) -> u64 {
+        if precedence == 3 { NANOS_PER_MILLI } else { NANOS_PER_SEC }
+    }
+}
+
 const fn g(group: Group, role: Role) -> Field {
     Field::Grouped(group, role)
 }
@@ -167,7 +176,7 @@ const fn g(group: Group, role: Role) -> Field {
 const NAMES: [(&str, Field); 65] = [
     ("date", Field::Date),
     ("ratelimit", Field::RateLimit),
-    ("retry-after", Field::RetryAfter(0, NANOS_PER_SEC)),
+    ("retry-after", Field::RetryAfter(0)),
     ("x-rate-limit", g(Group::XRateLimitDashed, Role::Limit)),
     ("ratelimit-limit", g(Group::Ietf, Role::Limit)),
     ("ratelimit-reset", g(Group::Ietf, Role::Reset)),
@@ -178,7 +187,7 @@ const NAMES: [(&str, Field); 65] = [
     ("sforce-limit-info", Field::Salesforce),
     ("x-ratelimit-limit", g(Group::XRateLimit, Role::Limit)),
     ("x-ratelimit-reset", g(Group::XRateLimit, Role::Reset)),
-    ("x-ratelimit-retry", Field::RetryAfter(2, NANOS_PER_SEC)),
+    ("x-ratelimit-retry", Field::RetryAfter(2)),
     ("ratelimit-observed", g(Group::Ietf, Role::Used)),
     ("x-rate-limit-limit", g(Group::XRateLimitDashed, Role::Limit)),
     ("x-rate-limit-reset", g(Group::XRateLimitDashed, Role::Reset)),
@@ -195,7 +204,7 @@ const NAMES: [(&str, Field); 65] = [
     ("x-hubspot-ratelimit-max", g(Group::HubSpotInterval, Role::Limit)),
     ("x-ratelimit-limit-daily", g(Group::GoHighLevelDaily, Role::Limit)),
     ("x-ratelimit-reset-after", g(Group::XRateLimit, Role::ResetAfter)),
-    ("x-ratelimit-retry-after", Field::RetryAfter(1, NANOS_PER_SEC)),
+    ("x-ratelimit-retry-after", Field::RetryAfter(1)),
     ("x-app-limit-24hour-limit", g(Group::XApp24Hour, Role::Limit)),
     ("x-app-limit-24hour-reset", g(Group::XApp24Hour, Role::Reset)),
     ("x-ratelimit-limit-tokens", g(Group::OpenAiTokens, Role::Limit)),
@@ -247,7 +256,7 @@ const NAMES: [(&str, Field); 65] = [
     ),
     (
         "requestlimit-default-retryafter",
-        Field::RetryAfter(3, NANOS_PER_MILLI),
+        Field::RetryAfter(3),
     ),
     ("zendesk-ratelimit-tickets-index", Field::Zendesk),
     (
@@ -316,45 +325,45 @@ const NAMES: [(&str, Field); 65] = [
     ),
 ];
 
-/// Bit `n` is set when some recognised name is `n` bytes long.
-const NAME_LENGTHS: u64 = {
-    let mut bits = 0u64;
-    let mut rest: &[(&str, Field)] = &NAMES;
-    while let [(name, _), tail @ ..] = rest {
-        bits |= 1 << name.len();
-        rest = tail;
+/// The longest recognised name.
+const LONGEST_NAME: usize = 43;
+
+/// `NAME_RUNS[n]` is the index in [`NAMES`] of the first name at least `n`
+/// bytes long, so the names of length `n` are `NAME_RUNS[n]..NAME_RUNS[n + 1]`.
+// Evaluated at compile time, where a bad index or overflow fails the build.
+#[allow(clippy::indexing_slicing, clippy::arithmetic_side_effects)]
+const NAME_RUNS: [u8; LONGEST_NAME + 2] = {
+    let mut runs = [0u8; LONGEST_NAME + 2];
+    let mut len = 0;
+    while len < runs.len() {
+        let mut index = 0;
+        while index < NAMES.len() && NAMES[index].0.len() < len {
+            index += 1;
+        }
+        runs[len] = index as u8;
+        len += 1;
     }
-    bits
+    runs
 };
 
-/// The field a header name is, matched without regard to case: one
-/// lowercase copy on the stack, then a binary search.
+/// The field a header name is, matched without regard to case. Only the
+/// few names of the same length are compared, each byte by byte until the
+/// first difference, so most headers of a response (content-type, server,
+/// etag, ...) cost a length lookup and a byte or two, and nothing is copied.
 fn classify(name: &[u8]) -> Option<Field> {
-    // Most headers of a response (content-type, server, etag, ...) are
-    // rejected by their first byte and length, before any copy.
-    let first = name.first()?.to_ascii_lowercase();
-    let length_known = u64::try_from(name.len())
-        .ok()
-        .and_then(|len| NAME_LENGTHS.checked_shr(u32::try_from(len).ok()?))
-        .is_some_and(|bits| bits & 1 == 1);
-    if !matches!(first, b'a' | b'd' | b'r' | b's' | b'x' | b'z') || !length_known {
-        return None;
-    }
-    let mut buffer = [0u8; 48];
-    let lower = buffer.get_mut(..name.len())?;
-    for (to, from) in lower.iter_mut().zip(name) {
-        *to = from.to_ascii_lowercase();
-    }
-    let lower: &[u8] = lower;
-    let at = NAMES
-        .binary_search_by(|(known, _)| {
+    let start = usize::from(*NAME_RUNS.get(name.len())?);
+    let end = usize::from(*NAME_RUNS.get(name.len().wrapping_add(1))?);
+    NAMES
+        .get(start..end)?
+        .iter()
+        .find(|(known, _)| {
             known
-                .len()
-                .cmp(&lower.len())
-                .then_with(|| known.as_bytes().cmp(lower))
+                .as_bytes()
+                .iter()
+                .zip(name)
+                .all(|(&k, &n)| k == n.to_ascii_lowercase())
         })
-        .ok()?;
-    NAMES.get(at).map(|&(_, field)| field)
+        .map(|&(_, field)| field)
 }
 
 /// A recognised field: what it is, where it was, its value.
@@ -624,7 +633,7 @@ impl<'a> Reader<'a> {
         let seen = |field: Field| self.fields_seen & field.bit() != 0;
         let (date, retry, rate_limit, policy, shopify, others) = (
             seen(Field::Date),
-            seen(Field::RetryAfter(0, 0)),
+            seen(Field::RetryAfter(0)),
             seen(Field::RateLimit),
             seen(Field::RateLimitPolicy),
             seen(Field::Shopify),
@@ -662,15 +671,11 @@ impl<'a> Reader<'a> {
 
     fn resolve_retry_after(&mut self) {
         for precedence in 0..4u8 {
-            let mut unit = NANOS_PER_SEC;
-            let field = self.entries().find_map(|e| match e.field {
-                Field::RetryAfter(p, u) if p == precedence => {
-                    unit = u;
-                    Some(e.field)
-                }
-                _ => None,
-            });
-            let Some(field) = field else { continue };
+            let unit = Field::retry_unit(precedence);
+            let field = Field::RetryAfter(precedence);
+            if !self.entries().any(|e| e.field == field) {
+                continue;
+            }
             let Some((header, raw)) = self.singleton(field) else {
                 continue;
             };

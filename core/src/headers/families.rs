@@ -127,6 +127,33 @@ enum Role {
     FillRate,
 }
 
+const ROLE_COUNT: usize = 9;
+
+/// The occurrences of one singleton field: the first, and the first that
+/// differs from it.
+#[derive(Clone, Copy, Debug)]
+struct Occurrences<'a> {
+    found: Option<(u16, &'a [u8])>,
+    conflict: Option<u16>,
+}
+
+impl<'a> Occurrences<'a> {
+    const NONE: Occurrences<'a> = Occurrences {
+        found: None,
+        conflict: None,
+    };
+
+    fn add(&mut self, entry: Entry<'a>) {
+        match self.found {
+            None => self.found = Some((entry.header, entry.value)),
+            Some((_, first)) if first.trim_ascii() == entry.value.trim_ascii() => {}
+            Some(_) => {
+                self.conflict.get_or_insert(entry.header);
+            }
+        }
+    }
+}
+
 /// A recognised header name.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Field {
@@ -347,8 +374,8 @@ const NAME_RUNS: [u8; LONGEST_NAME + 2] = {
 };
 
 /// The field a header name is, matched without regard to case. Only the
-/// few names of the same length are compared, each byte by byte until the
-/// first difference, so most headers of a response (content-type, server,
+/// few names of the same length are compared, each byte by byte (from the
+/// end) until the first difference, so most headers of a response (content-type, server,
 /// etag, ...) cost a length lookup and a byte or two, and nothing is copied.
 fn classify(name: &[u8]) -> Option<Field> {
     let start = usize::from(*NAME_RUNS.get(name.len())?);
@@ -357,10 +384,13 @@ fn classify(name: &[u8]) -> Option<Field> {
         .get(start..end)?
         .iter()
         .find(|(known, _)| {
+            // From the end: names of one length mostly share a prefix
+            // (`x-ratelimit-`) and differ in their last word.
             known
                 .as_bytes()
                 .iter()
-                .zip(name)
+                .rev()
+                .zip(name.iter().rev())
                 .all(|(&k, &n)| k == n.to_ascii_lowercase())
         })
         .map(|&(_, field)| field)
@@ -483,25 +513,37 @@ impl<'a> Reader<'a> {
     /// The one value of a singleton field, or `None` (with a warning) when
     /// it came more than once with different values.
     fn singleton(&mut self, field: Field) -> Option<(u16, &'a [u8])> {
-        let mut found: Option<(u16, &'a [u8])> = None;
-        let mut conflict: Option<u16> = None;
+        let mut occurrences = Occurrences::NONE;
         for entry in self.entries() {
-            if entry.field != field {
-                continue;
-            }
-            match found {
-                None => found = Some((entry.header, entry.value)),
-                Some((_, first)) if first.trim_ascii() == entry.value.trim_ascii() => {}
-                Some(_) => {
-                    conflict.get_or_insert(entry.header);
-                }
+            if entry.field == field {
+                occurrences.add(entry);
             }
         }
-        if let Some(header) = conflict {
+        self.single(occurrences)
+    }
+
+    /// The one value among `occurrences`, or `None` with a warning on a
+    /// conflict.
+    fn single(&mut self, occurrences: Occurrences<'a>) -> Option<(u16, &'a [u8])> {
+        if let Some(header) = occurrences.conflict {
             self.warn(header, WarningKind::Conflicting);
             return None;
         }
-        found
+        occurrences.found
+    }
+
+    /// Every role's occurrences in `group`, gathered in one pass.
+    fn gather(&self, group: Group) -> [Occurrences<'a>; ROLE_COUNT] {
+        let mut roles = [Occurrences::NONE; ROLE_COUNT];
+        for entry in self.entries() {
+            if let Field::Grouped(of, role) = entry.field
+                && of == group
+                && let Some(slot) = roles.get_mut(role as usize)
+            {
+                slot.add(entry);
+            }
+        }
+        roles
     }
 
     /// Keeps a value or records why not.
@@ -941,19 +983,20 @@ impl<'a> Reader<'a> {
     }
 
     fn resolve_group(&mut self, group: Group) {
-        let role = |role| Field::Grouped(group, role);
+        let roles = self.gather(group);
+        let role = |role: Role| roles.get(role as usize).copied().unwrap_or(Occurrences::NONE);
         let mut quota = Quota::new(group.format(), group.unit());
         let mut header = u16::MAX;
-        if let Some((at, raw)) = self.singleton(role(Role::Limit)) {
+        if let Some((at, raw)) = self.single(role(Role::Limit)) {
             header = at;
             quota.limit = self.limit_field(group, raw, at);
         }
         let mut used = None;
-        if let Some((at, raw)) = self.singleton(role(Role::Remaining)) {
+        if let Some((at, raw)) = self.single(role(Role::Remaining)) {
             header = header.min(at);
             quota.remaining = self.count(at, raw);
         }
-        if let Some((at, raw)) = self.singleton(role(Role::Used)) {
+        if let Some((at, raw)) = self.single(role(Role::Used)) {
             used = self.count(at, raw);
         }
         match (quota.limit, quota.remaining, used) {
@@ -976,7 +1019,7 @@ impl<'a> Reader<'a> {
             if quota.reset_after.is_some() {
                 break;
             }
-            let Some((at, raw)) = self.singleton(role(which)) else {
+            let Some((at, raw)) = self.single(role(which)) else {
                 continue;
             };
             let read = match which {
@@ -995,13 +1038,13 @@ impl<'a> Reader<'a> {
             return;
         }
         quota.window = group.named_window();
-        if let Some((at, raw)) = self.singleton(role(Role::WindowMillis)) {
+        if let Some((at, raw)) = self.single(role(Role::WindowMillis)) {
             quota.window = self.span(at, Self::delta(raw, NANOS_PER_MILLI)).or(quota.window);
         }
-        if let Some((at, raw)) = self.singleton(role(Role::WindowSeconds)) {
+        if let Some((at, raw)) = self.single(role(Role::WindowSeconds)) {
             quota.window = self.span(at, Self::delta(raw, NANOS_PER_SEC)).or(quota.window);
         }
-        if let Some((at, raw)) = self.singleton(role(Role::FillRate)) {
+        if let Some((at, raw)) = self.single(role(Role::FillRate)) {
             let fill = self.count(at, raw);
             quota.window = match (quota.window, quota.limit, fill) {
                 (Some(interval), Some(limit), Some(fill)) if fill > 0 => {

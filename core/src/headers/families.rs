@@ -4,7 +4,7 @@
 
 use super::dates::{parse_http_date, parse_iso8601};
 use super::numbers::{NumberError, looks_like_go_duration, parse_decimal, parse_go_duration};
-use super::structured::{BareItem, SplitOutsideQuotes, bare_item, key_value, unquoted};
+use super::structured::{BareItem, Part, Parts, bare_item, key_value, unquoted};
 use super::{
     Format, MAX_COUNT, MAX_WAIT, ParseOptions, Quota, QuotaUnit, RateLimitInfo, ResetUnit, UnixTime,
     WarningKind,
@@ -761,8 +761,15 @@ impl<'a> Reader<'a> {
 
     /// Reads one policy member: `100;w=10` (drafts ≤ 07, `window=` in
     /// polli-00 and WHOOP) or `"burst";q=100;w=60` (drafts ≥ 08).
-    fn read_policy(&mut self, owner: Owner, member: &'a [u8], header: u16) -> Read<Policy<'a>> {
-        let mut params = SplitOutsideQuotes::new(member, b';');
+    /// `first` is the member's first part; its parameters are read from
+    /// `parts` (on an error, the caller's next member skips what is left).
+    fn read_policy(
+        &mut self,
+        owner: Owner,
+        first: Part<'a>,
+        parts: &mut Parts<'a>,
+        header: u16,
+    ) -> Read<Policy<'a>> {
         let mut policy = Policy {
             owner,
             name: None,
@@ -773,13 +780,13 @@ impl<'a> Reader<'a> {
             joined: false,
             ambiguous: false,
         };
-        match bare_item(params.next().unwrap_or_default()) {
+        match bare_item(first.text()) {
             BareItem::Number(n) => policy.quota = Some(self.strict_count(header, n)?),
             BareItem::Name(name) => policy.name = Some(name),
             BareItem::Other => return Err(WarningKind::Malformed),
         }
-        for param in params {
-            let (key, value) = key_value(param);
+        while let Some(param) = parts.next_param() {
+            let (key, value) = param.key_value();
             let Some(value) = value else { continue };
             if key.eq_ignore_ascii_case(b"q") {
                 policy.quota = Some(self.strict_count(header, value)?);
@@ -807,11 +814,12 @@ impl<'a> Reader<'a> {
             if entry.field != Field::RateLimitPolicy {
                 continue;
             }
-            for member in SplitOutsideQuotes::new(entry.value, b',') {
-                if member.is_empty() {
+            let mut parts = Parts::new(entry.value);
+            while let Some(first) = parts.next_member() {
+                if first.is_empty_member() {
                     continue;
                 }
-                match self.read_policy(Owner::Ietf, member, entry.header) {
+                match self.read_policy(Owner::Ietf, first, &mut parts, entry.header) {
                     Ok(policy) => self.add_policy(policy),
                     Err(kind) => self.warn(entry.header, kind),
                 }
@@ -851,23 +859,24 @@ impl<'a> Reader<'a> {
             if entry.field != Field::RateLimit {
                 continue;
             }
-            for member in SplitOutsideQuotes::new(entry.value, b',') {
-                if member.is_empty() {
+            let mut parts = Parts::new(entry.value);
+            while let Some(first) = parts.next_member() {
+                if first.is_empty_member() {
                     continue;
                 }
-                let mut parts = SplitOutsideQuotes::new(member, b';');
-                let first = parts.next().unwrap_or_default();
-                let (key, value) = key_value(first);
+                let (key, value) = first.key_value();
                 if value.is_some() && is_dictionary_key(key) {
-                    // Close's `;` form puts every key in one member.
-                    semicolons |= member.contains(&b';');
                     dictionary_header.get_or_insert(entry.header);
-                    for part in SplitOutsideQuotes::new(member, b';') {
-                        self.read_dictionary_key(&mut dictionary, part, entry.header);
+                    let mut part = Some(first);
+                    while let Some(current) = part {
+                        self.read_dictionary_key(&mut dictionary, current, entry.header);
+                        part = parts.next_param();
                     }
+                    // Close's `;` form puts every key in one member.
+                    semicolons |= parts.member_has_semicolon();
                     continue;
                 }
-                match self.read_item(member, entry.header) {
+                match self.read_item(first, &mut parts, entry.header) {
                     Ok(item) => match self.items.get_mut(item_count) {
                         Some(slot) => {
                             *slot = Some(item);
@@ -891,8 +900,8 @@ impl<'a> Reader<'a> {
         self.resolve_items(item_count);
     }
 
-    fn read_dictionary_key(&mut self, quota: &mut Quota, part: &[u8], header: u16) {
-        let (key, value) = key_value(part);
+    fn read_dictionary_key(&mut self, quota: &mut Quota, part: Part<'_>, header: u16) {
+        let (key, value) = part.key_value();
         let Some(value) = value else { return };
         // Parameters on values are ignored (draft-07), and so is a value
         // that is not a bare number.
@@ -908,9 +917,8 @@ impl<'a> Reader<'a> {
     }
 
     /// A draft-08 item: `"name";r=..;t=..` (also `pk=:..:`, ignored).
-    fn read_item(&mut self, member: &'a [u8], header: u16) -> Read<Item<'a>> {
-        let mut params = SplitOutsideQuotes::new(member, b';');
-        let BareItem::Name(name) = bare_item(params.next().unwrap_or_default()) else {
+    fn read_item(&mut self, first: Part<'a>, parts: &mut Parts<'a>, header: u16) -> Read<Item<'a>> {
+        let BareItem::Name(name) = bare_item(first.text()) else {
             return Err(WarningKind::Malformed);
         };
         let mut item = Item {
@@ -919,8 +927,8 @@ impl<'a> Reader<'a> {
             reset_after: None,
             header,
         };
-        for param in params {
-            let (key, value) = key_value(param);
+        while let Some(param) = parts.next_param() {
+            let (key, value) = param.key_value();
             let Some(value) = value else { continue };
             if key.eq_ignore_ascii_case(b"r") {
                 item.remaining = Some(self.strict_count(header, value)?);
@@ -1090,21 +1098,21 @@ impl<'a> Reader<'a> {
                 return None;
             }
         };
-        let mut members = SplitOutsideQuotes::new(raw, b',');
-        let first_member = members.next().unwrap_or_default();
-        let first = SplitOutsideQuotes::new(first_member, b';')
-            .next()
-            .unwrap_or_default();
-        let limit = self.count(header, first)?;
+        let mut parts = Parts::new(raw);
+        let first = parts.next_member()?;
+        let limit = self.count(header, first.text())?;
         let mut policies: [Option<Policy<'a>>; POLICY_CAPACITY] = [None; POLICY_CAPACITY];
         // The limit itself may carry its window (`10;window=60`, polli-00).
-        if let Ok(policy) = self.read_policy(owner, first_member, header)
+        if let Ok(policy) = self.read_policy(owner, first, &mut parts, header)
             && policy.window.is_some()
         {
             self.add_policy(policy);
         }
-        for (slot, member) in policies.iter_mut().zip(members.by_ref()) {
-            match self.read_policy(owner, member, header) {
+        for slot in policies.iter_mut() {
+            let Some(member) = parts.next_member() else {
+                break;
+            };
+            match self.read_policy(owner, member, &mut parts, header) {
                 Ok(policy) if policy.window.is_some() => *slot = Some(policy),
                 // A member without a window is not a policy: the field is a
                 // folded repeat, not a list.
@@ -1114,7 +1122,7 @@ impl<'a> Reader<'a> {
                 }
             }
         }
-        if members.next().is_some() {
+        if parts.next_member().is_some() {
             self.warn(header, WarningKind::TooManyQuotas);
         }
         for policy in policies.into_iter().flatten() {

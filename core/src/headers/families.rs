@@ -378,6 +378,13 @@ const NAME_RUNS: [u8; LONGEST_NAME + 2] = {
 /// end) until the first difference, so most headers of a response (content-type, server,
 /// etag, ...) cost a length lookup and a byte or two, and nothing is copied.
 fn classify(name: &[u8]) -> Option<Field> {
+    // Names come trimmed nearly always; trim only when they are not.
+    let name = match (name.first(), name.last()) {
+        (Some(first), Some(last)) if first.is_ascii_whitespace() || last.is_ascii_whitespace() => {
+            name.trim_ascii()
+        }
+        _ => name,
+    };
     let start = usize::from(*NAME_RUNS.get(name.len())?);
     let end = usize::from(*NAME_RUNS.get(name.len().wrapping_add(1))?);
     NAMES
@@ -386,12 +393,15 @@ fn classify(name: &[u8]) -> Option<Field> {
         .find(|(known, _)| {
             // From the end: names of one length mostly share a prefix
             // (`x-ratelimit-`) and differ in their last word.
-            known
-                .as_bytes()
-                .iter()
-                .rev()
-                .zip(name.iter().rev())
-                .all(|(&k, &n)| k == n.to_ascii_lowercase())
+            let known = known.as_bytes();
+            let mut at = name.len();
+            while let Some(before) = at.checked_sub(1) {
+                match (known.get(before), name.get(before)) {
+                    (Some(&k), Some(&n)) if k == n.to_ascii_lowercase() => at = before,
+                    _ => return false,
+                }
+            }
+            true
         })
         .map(|&(_, field)| field)
 }
@@ -441,7 +451,7 @@ struct Item<'a> {
 }
 
 /// Everything gathered from one response before it is resolved.
-struct Reader<'a> {
+struct Reader<'a, 'r> {
     entries: [Option<Entry<'a>>; ENTRY_CAPACITY],
     entry_count: usize,
     policies: [Option<Policy<'a>>; POLICY_CAPACITY],
@@ -453,10 +463,13 @@ struct Reader<'a> {
     reference: Option<UnixTime>,
     reset_unit: Option<ResetUnit>,
     close_profile: bool,
-    info: RateLimitInfo,
+    info: &'r mut RateLimitInfo,
 }
 
-pub(super) fn parse<'a, I>(status: Option<u16>, headers: I, options: &ParseOptions) -> RateLimitInfo
+/// Reads `headers` into `info` (which starts empty), in place: the result
+/// is large enough that building it elsewhere and moving it costs more than
+/// the rest of a typical parse.
+pub(super) fn parse<'a, I>(info: &mut RateLimitInfo, headers: I, options: &ParseOptions)
 where
     I: IntoIterator<Item = (&'a [u8], &'a [u8])>,
 {
@@ -470,11 +483,11 @@ where
         reference: None,
         reset_unit: options.profile.reset_unit(),
         close_profile: options.profile.name() == "close",
-        info: RateLimitInfo::empty(status),
+        info,
     };
     let mut too_many = false;
     for (position, (name, value)) in headers.into_iter().enumerate() {
-        let Some(field) = classify(name.trim_ascii()) else {
+        let Some(field) = classify(name) else {
             continue;
         };
         let header = u16::try_from(position).unwrap_or(u16::MAX);
@@ -495,13 +508,12 @@ where
         }
     }
     reader.resolve(options);
-    reader.info
 }
 
 /// The outcome of reading one value: a value, or a reason to ignore it.
 type Read<T> = Result<T, WarningKind>;
 
-impl<'a> Reader<'a> {
+impl<'a> Reader<'a, '_> {
     fn warn(&mut self, header: u16, kind: WarningKind) {
         self.info.warnings.push(header, kind);
     }
@@ -699,8 +711,11 @@ impl<'a> Reader<'a> {
         if rate_limit {
             self.resolve_rate_limit_field();
         }
-        for group in GROUPS {
-            if self.groups_seen & group.bit() != 0 {
+        let mut groups = self.groups_seen;
+        while groups != 0 {
+            let index = groups.trailing_zeros();
+            groups &= groups.wrapping_sub(1);
+            if let Some(&group) = GROUPS.get(index as usize) {
                 self.resolve_group(group);
             }
         }
@@ -1190,9 +1205,10 @@ impl<'a> Reader<'a> {
     /// Policies no limit was joined to are quotas of their own: a limit
     /// and a window, with nothing known of what remains.
     fn resolve_unjoined_policies(&mut self) {
+        // Policies fill their slots in order and are never removed.
         for index in 0..POLICY_CAPACITY {
             let Some(Some(policy)) = self.policies.get(index).copied() else {
-                continue;
+                break;
             };
             if policy.joined {
                 continue;

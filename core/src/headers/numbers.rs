@@ -66,40 +66,43 @@ pub(crate) fn parse_decimal(raw: &[u8]) -> Result<Decimal, NumberError> {
         billionths: 0,
         saturated: false,
     };
-    let mut whole_digits = 0usize;
-    // `None` before the dot; then the place value of the next fraction digit.
-    let mut fraction_scale: Option<u32> = None;
-    let mut fraction_digits = 0usize;
-    for &byte in unsigned {
+    let mut rest = unsigned;
+    while let Some((&byte, after)) = rest.split_first() {
         let digit = byte.wrapping_sub(b'0');
-        match (digit <= 9, fraction_scale) {
-            (true, None) => {
-                whole_digits = whole_digits.saturating_add(1);
-                match decimal
-                    .whole
-                    .checked_mul(10)
-                    .and_then(|w| w.checked_add(u64::from(digit)))
-                {
-                    Some(w) => decimal.whole = w,
-                    None => {
-                        decimal.whole = u64::MAX;
-                        decimal.saturated = true;
-                    }
-                }
-            }
-            (true, Some(scale)) => {
-                fraction_digits = fraction_digits.saturating_add(1);
-                decimal.billionths = decimal
-                    .billionths
-                    .saturating_add(u32::from(digit).saturating_mul(scale));
-                fraction_scale = Some(scale / 10);
-            }
-            (false, None) if byte == b'.' => fraction_scale = Some(100_000_000),
-            _ => return Err(NumberError::Invalid),
+        if digit > 9 {
+            break;
         }
+        match decimal
+            .whole
+            .checked_mul(10)
+            .and_then(|w| w.checked_add(u64::from(digit)))
+        {
+            Some(w) => decimal.whole = w,
+            None => {
+                decimal.whole = u64::MAX;
+                decimal.saturated = true;
+            }
+        }
+        rest = after;
     }
-    if whole_digits == 0 || (fraction_scale.is_some() && fraction_digits == 0) {
+    if rest.len() == unsigned.len() {
         return Err(NumberError::Invalid);
+    }
+    if let Some((&byte, fraction)) = rest.split_first() {
+        if byte != b'.' || fraction.is_empty() {
+            return Err(NumberError::Invalid);
+        }
+        let mut scale = 100_000_000u32;
+        for &byte in fraction {
+            let digit = byte.wrapping_sub(b'0');
+            if digit > 9 {
+                return Err(NumberError::Invalid);
+            }
+            decimal.billionths = decimal
+                .billionths
+                .saturating_add(u32::from(digit).saturating_mul(scale));
+            scale /= 10;
+        }
     }
     if negative {
         return Err(NumberError::Negative);

@@ -4,7 +4,7 @@
 
 use super::dates::{parse_http_date, parse_iso8601};
 use super::numbers::{NumberError, looks_like_go_duration, parse_decimal, parse_go_duration};
-use super::structured::{BareItem, Part, Parts, bare_item, key_value, unquoted};
+use super::structured::{BareItem, Part, Parts, bare_item, key_value, trim, unquoted};
 use super::{
     Format, MAX_COUNT, MAX_WAIT, ParseOptions, Quota, QuotaUnit, RateLimitInfo, ResetUnit, UnixTime,
     WarningKind,
@@ -378,32 +378,57 @@ const NAME_RUNS: [u8; LONGEST_NAME + 2] = {
 /// end) until the first difference, so most headers of a response (content-type, server,
 /// etag, ...) cost a length lookup and a byte or two, and nothing is copied.
 fn classify(name: &[u8]) -> Option<Field> {
-    // Names come trimmed nearly always; trim only when they are not.
-    let name = match (name.first(), name.last()) {
-        (Some(first), Some(last)) if first.is_ascii_whitespace() || last.is_ascii_whitespace() => {
-            name.trim_ascii()
-        }
-        _ => name,
-    };
+    // Names come trimmed nearly always.
+    let name = trim(name);
     let start = usize::from(*NAME_RUNS.get(name.len())?);
     let end = usize::from(*NAME_RUNS.get(name.len().wrapping_add(1))?);
     NAMES
         .get(start..end)?
         .iter()
-        .find(|(known, _)| {
-            // From the end: names of one length mostly share a prefix
-            // (`x-ratelimit-`) and differ in their last word.
-            let known = known.as_bytes();
-            let mut at = name.len();
-            while let Some(before) = at.checked_sub(1) {
-                match (known.get(before), name.get(before)) {
-                    (Some(&k), Some(&n)) if k == n.to_ascii_lowercase() => at = before,
-                    _ => return false,
-                }
-            }
-            true
-        })
+        .find(|(known, _)| same_name(known.as_bytes(), name))
         .map(|&(_, field)| field)
+}
+
+/// Whether `name` is `known` (lowercase, of the same length) in any case,
+/// eight bytes at a time and from the end: names of one length mostly
+/// share a prefix (`x-ratelimit-`) and differ in their last word.
+fn same_name(known: &[u8], name: &[u8]) -> bool {
+    let Some(mut at) = name.len().checked_sub(8) else {
+        return known
+            .iter()
+            .zip(name)
+            .all(|(&k, &n)| k == n.to_ascii_lowercase());
+    };
+    loop {
+        if word(known, at) != ascii_lowercase(word(name, at)) {
+            return false;
+        }
+        if at == 0 {
+            return true;
+        }
+        at = at.saturating_sub(8);
+    }
+}
+
+/// The eight bytes of `text` from `at`, as a little-endian word (zero past
+/// the end).
+fn word(text: &[u8], at: usize) -> u64 {
+    text.get(at..at.saturating_add(8))
+        .and_then(|bytes| <[u8; 8]>::try_from(bytes).ok())
+        .map_or(0, u64::from_le_bytes)
+}
+
+/// Each byte of `word` ASCII-lowercased, all at once: a byte gets `0x20`
+/// added exactly when it is in `A..=Z`.
+const fn ascii_lowercase(word: u64) -> u64 {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = ONES << 7;
+    // With each byte's high bit cleared, adding stays within the byte.
+    let low7 = word & !HIGH;
+    let from_a = low7.wrapping_add(ONES.wrapping_mul(0x80 - b'A' as u64));
+    let past_z = low7.wrapping_add(ONES.wrapping_mul(0x80 - b'Z' as u64 - 1));
+    let upper = from_a & !past_z & !word & HIGH;
+    word | (upper >> 2)
 }
 
 /// A recognised field: what it is, where it was, its value.
@@ -1324,6 +1349,13 @@ mod tests {
             assert_eq!(classify(name.to_ascii_uppercase().as_bytes()), Some(field));
         }
         assert_eq!(classify(b"content-type"), None);
+        for byte in 0..=u8::MAX {
+            let word = u64::from_le_bytes([byte, b'A', b'z', 0xC1, byte, b'@', b'[', b'Z']);
+            let lower = u64::from_le_bytes(
+                [byte, b'A', b'z', 0xC1, byte, b'@', b'[', b'Z'].map(|b| b.to_ascii_lowercase()),
+            );
+            assert_eq!(ascii_lowercase(word), lower, "{byte}");
+        }
         assert_eq!(classify(&[b'x'; 100]), None);
     }
 }

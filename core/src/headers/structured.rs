@@ -39,7 +39,7 @@ pub(crate) struct Part<'a> {
 impl<'a> Part<'a> {
     /// The part without surrounding blanks.
     pub(crate) fn text(&self) -> &'a [u8] {
-        self.raw.trim_ascii()
+        trim(self.raw)
     }
 
     /// The part split at its first `=`, both sides without blanks; a bare
@@ -47,8 +47,8 @@ impl<'a> Part<'a> {
     pub(crate) fn key_value(&self) -> (&'a [u8], Option<&'a [u8]>) {
         match self.equals {
             Some(at) => (
-                self.raw.get(..at).unwrap_or_default().trim_ascii(),
-                self.raw.get(at.saturating_add(1)..).map(<[u8]>::trim_ascii),
+                trim(self.raw.get(..at).unwrap_or_default()),
+                self.raw.get(at.saturating_add(1)..).map(trim),
             ),
             None => (self.text(), None),
         }
@@ -99,35 +99,33 @@ impl<'a> Parts<'a> {
         }
         let text = self.rest;
         let mut equals = None;
-        let mut in_string = false;
-        let mut escaped = false;
-        for (at, &byte) in text.iter().enumerate() {
-            if in_string {
-                if escaped {
-                    escaped = false;
-                } else if byte == b'\\' {
-                    escaped = true;
-                } else if byte == b'"' {
-                    in_string = false;
+        let mut at = 0usize;
+        // Runs of ordinary bytes are skipped whole; only separators, `=`
+        // and quotes stop the scan.
+        while let Some(offset) = text
+            .get(at..)
+            .and_then(|rest| rest.iter().position(|&b| matches!(b, b',' | b';' | b'"' | b'=')))
+        {
+            at = at.saturating_add(offset);
+            match text.get(at) {
+                Some(b'=') => {
+                    equals.get_or_insert(at);
+                    at = at.saturating_add(1);
                 }
-            } else if byte == b',' || byte == b';' {
-                let ends_member = byte == b',';
-                self.semicolon |= !ends_member;
-                self.in_member = !ends_member;
-                self.rest = text.get(at.saturating_add(1)..).unwrap_or_default();
-                let raw = text.get(..at).unwrap_or_default();
-                return Some(Part {
-                    raw,
-                    equals,
-                    ends_member,
-                });
-            } else if byte == b'"' {
-                in_string = true;
+                Some(b'"') => at = self.past_string(text, at.saturating_add(1), &mut equals),
+                Some(&separator) => {
+                    let ends_member = separator == b',';
+                    self.semicolon |= !ends_member;
+                    self.in_member = !ends_member;
+                    self.rest = text.get(at.saturating_add(1)..).unwrap_or_default();
+                    return Some(Part {
+                        raw: text.get(..at).unwrap_or_default(),
+                        equals,
+                        ends_member,
+                    });
+                }
+                None => break,
             }
-            if byte == b'=' && equals.is_none() {
-                equals = Some(at);
-            }
-            self.semicolon |= byte == b';';
         }
         self.done = true;
         self.in_member = false;
@@ -136,6 +134,43 @@ impl<'a> Parts<'a> {
             equals,
             ends_member: true,
         })
+    }
+
+    /// From just inside a quoted string starting before `at`: where it
+    /// ends (past its closing quote, or the end of `text`). An `=` or `;`
+    /// inside still counts for [`Part::key_value`] and
+    /// [`Parts::member_has_semicolon`], as they look at bytes, not syntax.
+    fn past_string(&mut self, text: &[u8], mut at: usize, equals: &mut Option<usize>) -> usize {
+        let mut escaped = false;
+        while let Some(&byte) = text.get(at) {
+            match byte {
+                b'=' => {
+                    equals.get_or_insert(at);
+                }
+                b';' => self.semicolon = true,
+                _ => {}
+            }
+            at = at.saturating_add(1);
+            if escaped {
+                escaped = false;
+            } else if byte == b'\\' {
+                escaped = true;
+            } else if byte == b'"' {
+                return at;
+            }
+        }
+        at
+    }
+}
+
+/// `text` without ASCII blanks around it; cheap when there are none, as
+/// nearly always.
+pub(crate) fn trim(text: &[u8]) -> &[u8] {
+    match (text.first(), text.last()) {
+        (Some(first), Some(last)) if first.is_ascii_whitespace() || last.is_ascii_whitespace() => {
+            text.trim_ascii()
+        }
+        _ => text,
     }
 }
 

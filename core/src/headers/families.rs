@@ -3,7 +3,9 @@
 //! (borrowed, not copied); a second pass over those resolves them.
 
 use super::dates::{parse_http_date, parse_iso8601};
-use super::numbers::{NumberError, looks_like_go_duration, parse_decimal, parse_go_duration};
+use super::numbers::{
+    NumberError, looks_like_go_duration, mul_div, parse_decimal, parse_go_duration, widening_mul,
+};
 use super::structured::{BareItem, Part, Parts, bare_item, key_value, trim, unquoted};
 use super::{
     Format, MAX_COUNT, MAX_WAIT, ParseOptions, Quota, QuotaUnit, RateLimitInfo, ResetUnit, UnixTime,
@@ -377,6 +379,7 @@ const NAME_RUNS: [u8; LONGEST_NAME + 2] = {
 /// few names of the same length are compared, each byte by byte (from the
 /// end) until the first difference, so most headers of a response (content-type, server,
 /// etag, ...) cost a length lookup and a byte or two, and nothing is copied.
+    #[inline(never)]
 fn classify(name: &[u8]) -> Option<Field> {
     // Names come trimmed nearly always.
     let name = trim(name);
@@ -539,6 +542,7 @@ where
 type Read<T> = Result<T, WarningKind>;
 
 impl<'a> Reader<'a, '_> {
+    #[inline(never)]
     fn warn(&mut self, header: u16, kind: WarningKind) {
         self.info.warnings.push(header, kind);
     }
@@ -561,6 +565,7 @@ impl<'a> Reader<'a, '_> {
 
     /// The one value among `occurrences`, or `None` with a warning on a
     /// conflict.
+    #[inline(never)]
     fn single(&mut self, occurrences: Occurrences<'a>) -> Option<(u16, &'a [u8])> {
         if let Some(header) = occurrences.conflict {
             self.warn(header, WarningKind::Conflicting);
@@ -570,6 +575,7 @@ impl<'a> Reader<'a, '_> {
     }
 
     /// Every role's occurrences in `group`, gathered in one pass.
+    #[inline(never)]
     fn gather(&self, group: Group) -> [Occurrences<'a>; ROLE_COUNT] {
         let mut roles = [Occurrences::NONE; ROLE_COUNT];
         for entry in self.entries() {
@@ -584,6 +590,7 @@ impl<'a> Reader<'a, '_> {
     }
 
     /// Keeps a value or records why not.
+    #[inline(never)]
     fn keep<T>(&mut self, header: u16, read: Read<T>) -> Option<T> {
         match read {
             Ok(value) => Some(value),
@@ -620,6 +627,7 @@ impl<'a> Reader<'a, '_> {
     }
 
     /// A span, clamped to [`MAX_WAIT`] with a warning.
+    #[inline(never)]
     fn span(&mut self, header: u16, read: Read<Nanos>) -> Option<Nanos> {
         let span = self.keep(header, read)?;
         Some(self.clamped(header, span))
@@ -635,6 +643,7 @@ impl<'a> Reader<'a, '_> {
     }
 
     /// The span from the reference time until `at`.
+    #[inline(never)]
     fn until(&self, at: UnixTime) -> Read<Nanos> {
         let reference = self.reference.ok_or(WarningKind::NoReferenceTime)?;
         match at.as_nanos().checked_sub(reference.as_nanos()) {
@@ -708,6 +717,7 @@ impl<'a> Reader<'a, '_> {
         }
     }
 
+    #[inline(never)]
     fn resolve(&mut self, options: &ParseOptions) {
         let seen = |field: Field| self.fields_seen & field.bit() != 0;
         let (date, retry, rate_limit, policy, shopify, others) = (
@@ -751,6 +761,7 @@ impl<'a> Reader<'a, '_> {
         self.info.governing = governing(self.info.quotas());
     }
 
+    #[inline(never)]
     fn resolve_retry_after(&mut self) {
         for precedence in 0..4u8 {
             let unit = Field::retry_unit(precedence);
@@ -846,6 +857,7 @@ impl<'a> Reader<'a, '_> {
         Ok(policy)
     }
 
+    #[inline(never)]
     fn collect_policies(&mut self) {
         for index in 0..self.entry_count {
             let Some(Some(entry)) = self.entries.get(index).copied() else {
@@ -868,6 +880,7 @@ impl<'a> Reader<'a, '_> {
     }
 
     /// Joins an unnamed limit to the policy with the same quota value.
+    #[inline(never)]
     fn join_by_quota(&mut self, owner: Owner, limit: Option<u64>, header: u16) -> Option<Nanos> {
         let limit = limit?;
         let mut window = None;
@@ -887,6 +900,7 @@ impl<'a> Reader<'a, '_> {
     }
 
     /// `RateLimit`: the Close / draft-07 dictionary keys, or draft-08 items.
+    #[inline(never)]
     fn resolve_rate_limit_field(&mut self) {
         let mut dictionary = Quota::new(Format::IetfDictionary, QuotaUnit::Requests);
         let mut dictionary_header = None;
@@ -940,6 +954,7 @@ impl<'a> Reader<'a, '_> {
         self.resolve_items(item_count);
     }
 
+    #[inline(never)]
     fn read_dictionary_key(&mut self, quota: &mut Quota, part: Part<'_>, header: u16) {
         let (key, value) = part.key_value();
         let Some(value) = value else { return };
@@ -957,6 +972,7 @@ impl<'a> Reader<'a, '_> {
     }
 
     /// A draft-08 item: `"name";r=..;t=..` (also `pk=:..:`, ignored).
+    #[inline(never)]
     fn read_item(&mut self, first: Part<'a>, parts: &mut Parts<'a>, header: u16) -> Read<Item<'a>> {
         let BareItem::Name(name) = bare_item(first.text()) else {
             return Err(WarningKind::Malformed);
@@ -984,6 +1000,7 @@ impl<'a> Reader<'a, '_> {
         Ok(item)
     }
 
+    #[inline(never)]
     fn resolve_items(&mut self, item_count: usize) {
         let named_policies = self
             .policies
@@ -1030,6 +1047,7 @@ impl<'a> Reader<'a, '_> {
         }
     }
 
+    #[inline(never)]
     fn resolve_group(&mut self, group: Group) {
         let roles = self.gather(group);
         let role = |role: Role| roles.get(role as usize).copied().unwrap_or(Occurrences::NONE);
@@ -1096,11 +1114,7 @@ impl<'a> Reader<'a, '_> {
             let fill = self.count(at, raw);
             quota.window = match (quota.window, quota.limit, fill) {
                 (Some(interval), Some(limit), Some(fill)) if fill > 0 => {
-                    let refill = u128::from(interval.as_nanos())
-                        .saturating_mul(u128::from(limit))
-                        .checked_div(u128::from(fill))
-                        .unwrap_or(0);
-                    let refill = Nanos::from_nanos(u64::try_from(refill).unwrap_or(u64::MAX));
+                    let refill = Nanos::from_nanos(mul_div(interval.as_nanos(), limit, fill));
                     self.span(at, Ok(refill))
                 }
                 _ => quota.window,
@@ -1123,6 +1137,7 @@ impl<'a> Reader<'a, '_> {
     /// A limit field: one count, or a draft-01 style list whose first
     /// member is the limit and whose others are quota policies
     /// (`100, 100;w=10`; WHOOP `100, 100;window=60, 10000;window=86400`).
+    #[inline(never)]
     fn limit_field(&mut self, group: Group, raw: &'a [u8], header: u16) -> Option<u64> {
         if !raw.contains(&b',') && !raw.contains(&b';') {
             return self.count(header, raw);
@@ -1172,6 +1187,7 @@ impl<'a> Reader<'a, '_> {
     }
 
     /// Shopify, Salesforce and Zendesk's own fields.
+    #[inline(never)]
     fn resolve_ratios(&mut self) {
         if let Some((header, raw)) = self.singleton(Field::Shopify) {
             let read = read_ratio(raw);
@@ -1229,6 +1245,7 @@ impl<'a> Reader<'a, '_> {
 
     /// Policies no limit was joined to are quotas of their own: a limit
     /// and a window, with nothing known of what remains.
+    #[inline(never)]
     fn resolve_unjoined_policies(&mut self) {
         // Policies fill their slots in order and are never removed.
         for index in 0..POLICY_CAPACITY {
@@ -1270,6 +1287,7 @@ fn number_warning(error: NumberError) -> WarningKind {
 }
 
 /// A count, rounded down, clamped to [`MAX_COUNT`] (the flag says so).
+    #[inline(never)]
 fn read_count(raw: &[u8]) -> Read<(u64, bool)> {
     let number = parse_decimal(raw).map_err(number_warning)?;
     if number.whole > MAX_COUNT {
@@ -1279,6 +1297,7 @@ fn read_count(raw: &[u8]) -> Read<(u64, bool)> {
 }
 
 /// `used/limit`, with anything from `(` on dropped (`17/250(appName=x)`).
+    #[inline(never)]
 fn read_ratio(raw: &[u8]) -> Read<(u64, u64)> {
     let raw = match raw.iter().position(|&b| b == b'(') {
         Some(open) => raw.get(..open).unwrap_or_default(),
@@ -1294,6 +1313,7 @@ fn read_ratio(raw: &[u8]) -> Read<(u64, u64)> {
 }
 
 /// The index of the quota closest to exhaustion (see the module docs).
+    #[inline(never)]
 pub(super) fn governing(quotas: &[Quota]) -> Option<u8> {
     let mut best: Option<(usize, &Quota)> = None;
     for (index, quota) in quotas.iter().enumerate() {
@@ -1307,6 +1327,7 @@ pub(super) fn governing(quotas: &[Quota]) -> Option<u8> {
 }
 
 /// Whether `a` should govern rather than `b`.
+    #[inline(never)]
 fn more_restrictive(a: &Quota, b: &Quota) -> bool {
     use core::cmp::Ordering;
     let requests = |q: &Quota| q.unit == QuotaUnit::Requests;
@@ -1321,8 +1342,7 @@ fn more_restrictive(a: &Quota, b: &Quota) -> bool {
             // limit counts as "all that is left", share 1.
             let la = a.limit.unwrap_or(ra).max(1);
             let lb = b.limit.unwrap_or(rb).max(1);
-            let share = (u128::from(ra).saturating_mul(u128::from(lb)))
-                .cmp(&u128::from(rb).saturating_mul(u128::from(la)));
+            let share = widening_mul(ra, lb).cmp(&widening_mul(rb, la));
             match share.then(ra.cmp(&rb)) {
                 Ordering::Less => return true,
                 Ordering::Greater => return false,

@@ -99,22 +99,12 @@ impl<'a> Parts<'a> {
         }
         let text = self.rest;
         let mut equals = None;
-        let mut at = 0usize;
-        // Runs of ordinary bytes are skipped whole; only separators, `=`
-        // and quotes stop the scan.
-        while let Some(offset) = text
-            .get(at..)
-            .and_then(|rest| rest.iter().position(|&b| matches!(b, b',' | b';' | b'"' | b'=')))
-        {
-            at = at.saturating_add(offset);
-            match text.get(at) {
-                Some(b'=') => {
-                    equals.get_or_insert(at);
-                    at = at.saturating_add(1);
-                }
-                Some(b'"') => at = self.past_string(text, at.saturating_add(1), &mut equals),
-                Some(&separator) => {
-                    let ends_member = separator == b',';
+        let mut in_string = false;
+        let mut escaped = false;
+        for (at, &byte) in text.iter().enumerate() {
+            match byte {
+                b',' | b';' if !in_string => {
+                    let ends_member = byte == b',';
                     self.semicolon |= !ends_member;
                     self.in_member = !ends_member;
                     self.rest = text.get(at.saturating_add(1)..).unwrap_or_default();
@@ -124,8 +114,18 @@ impl<'a> Parts<'a> {
                         ends_member,
                     });
                 }
-                None => break,
+                // `=` and `;` count for `key_value` and `member_has_semicolon`
+                // inside quotes too: they look at bytes, not syntax.
+                b'=' if equals.is_none() => equals = Some(at),
+                b';' => self.semicolon = true,
+                b'"' if !escaped => in_string = !in_string,
+                b'\\' if in_string && !escaped => {
+                    escaped = true;
+                    continue;
+                }
+                _ => {}
             }
+            escaped = false;
         }
         self.done = true;
         self.in_member = false;
@@ -134,32 +134,6 @@ impl<'a> Parts<'a> {
             equals,
             ends_member: true,
         })
-    }
-
-    /// From just inside a quoted string starting before `at`: where it
-    /// ends (past its closing quote, or the end of `text`). An `=` or `;`
-    /// inside still counts for [`Part::key_value`] and
-    /// [`Parts::member_has_semicolon`], as they look at bytes, not syntax.
-    fn past_string(&mut self, text: &[u8], mut at: usize, equals: &mut Option<usize>) -> usize {
-        let mut escaped = false;
-        while let Some(&byte) = text.get(at) {
-            match byte {
-                b'=' => {
-                    equals.get_or_insert(at);
-                }
-                b';' => self.semicolon = true,
-                _ => {}
-            }
-            at = at.saturating_add(1);
-            if escaped {
-                escaped = false;
-            } else if byte == b'\\' {
-                escaped = true;
-            } else if byte == b'"' {
-                return at;
-            }
-        }
-        at
     }
 }
 

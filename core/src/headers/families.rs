@@ -379,7 +379,6 @@ const NAME_RUNS: [u8; LONGEST_NAME + 2] = {
 /// few names of the same length are compared, each byte by byte (from the
 /// end) until the first difference, so most headers of a response (content-type, server,
 /// etag, ...) cost a length lookup and a byte or two, and nothing is copied.
-    #[inline(never)]
 fn classify(name: &[u8]) -> Option<Field> {
     // Names come trimmed nearly always.
     let name = trim(name);
@@ -541,6 +540,9 @@ where
 /// The outcome of reading one value: a value, or a reason to ignore it.
 type Read<T> = Result<T, WarningKind>;
 
+// `#[inline(never)]` here marks steps called from many places or needed by
+// few responses: inlined into the one generic `parse`, they made the
+// firmware build (opt-level "s") kilobytes larger and no faster.
 impl<'a> Reader<'a, '_> {
     #[inline(never)]
     fn warn(&mut self, header: u16, kind: WarningKind) {
@@ -565,7 +567,6 @@ impl<'a> Reader<'a, '_> {
 
     /// The one value among `occurrences`, or `None` with a warning on a
     /// conflict.
-    #[inline(never)]
     fn single(&mut self, occurrences: Occurrences<'a>) -> Option<(u16, &'a [u8])> {
         if let Some(header) = occurrences.conflict {
             self.warn(header, WarningKind::Conflicting);
@@ -575,7 +576,6 @@ impl<'a> Reader<'a, '_> {
     }
 
     /// Every role's occurrences in `group`, gathered in one pass.
-    #[inline(never)]
     fn gather(&self, group: Group) -> [Occurrences<'a>; ROLE_COUNT] {
         let mut roles = [Occurrences::NONE; ROLE_COUNT];
         for entry in self.entries() {
@@ -590,7 +590,6 @@ impl<'a> Reader<'a, '_> {
     }
 
     /// Keeps a value or records why not.
-    #[inline(never)]
     fn keep<T>(&mut self, header: u16, read: Read<T>) -> Option<T> {
         match read {
             Ok(value) => Some(value),
@@ -857,7 +856,6 @@ impl<'a> Reader<'a, '_> {
         Ok(policy)
     }
 
-    #[inline(never)]
     fn collect_policies(&mut self) {
         for index in 0..self.entry_count {
             let Some(Some(entry)) = self.entries.get(index).copied() else {
@@ -880,7 +878,6 @@ impl<'a> Reader<'a, '_> {
     }
 
     /// Joins an unnamed limit to the policy with the same quota value.
-    #[inline(never)]
     fn join_by_quota(&mut self, owner: Owner, limit: Option<u64>, header: u16) -> Option<Nanos> {
         let limit = limit?;
         let mut window = None;
@@ -900,7 +897,6 @@ impl<'a> Reader<'a, '_> {
     }
 
     /// `RateLimit`: the Close / draft-07 dictionary keys, or draft-08 items.
-    #[inline(never)]
     fn resolve_rate_limit_field(&mut self) {
         let mut dictionary = Quota::new(Format::IetfDictionary, QuotaUnit::Requests);
         let mut dictionary_header = None;
@@ -954,7 +950,6 @@ impl<'a> Reader<'a, '_> {
         self.resolve_items(item_count);
     }
 
-    #[inline(never)]
     fn read_dictionary_key(&mut self, quota: &mut Quota, part: Part<'_>, header: u16) {
         let (key, value) = part.key_value();
         let Some(value) = value else { return };
@@ -972,7 +967,6 @@ impl<'a> Reader<'a, '_> {
     }
 
     /// A draft-08 item: `"name";r=..;t=..` (also `pk=:..:`, ignored).
-    #[inline(never)]
     fn read_item(&mut self, first: Part<'a>, parts: &mut Parts<'a>, header: u16) -> Read<Item<'a>> {
         let BareItem::Name(name) = bare_item(first.text()) else {
             return Err(WarningKind::Malformed);
@@ -1000,7 +994,6 @@ impl<'a> Reader<'a, '_> {
         Ok(item)
     }
 
-    #[inline(never)]
     fn resolve_items(&mut self, item_count: usize) {
         let named_policies = self
             .policies
@@ -1287,7 +1280,6 @@ fn number_warning(error: NumberError) -> WarningKind {
 }
 
 /// A count, rounded down, clamped to [`MAX_COUNT`] (the flag says so).
-    #[inline(never)]
 fn read_count(raw: &[u8]) -> Read<(u64, bool)> {
     let number = parse_decimal(raw).map_err(number_warning)?;
     if number.whole > MAX_COUNT {
@@ -1297,7 +1289,6 @@ fn read_count(raw: &[u8]) -> Read<(u64, bool)> {
 }
 
 /// `used/limit`, with anything from `(` on dropped (`17/250(appName=x)`).
-    #[inline(never)]
 fn read_ratio(raw: &[u8]) -> Read<(u64, u64)> {
     let raw = match raw.iter().position(|&b| b == b'(') {
         Some(open) => raw.get(..open).unwrap_or_default(),
@@ -1313,7 +1304,6 @@ fn read_ratio(raw: &[u8]) -> Read<(u64, u64)> {
 }
 
 /// The index of the quota closest to exhaustion (see the module docs).
-    #[inline(never)]
 pub(super) fn governing(quotas: &[Quota]) -> Option<u8> {
     let mut best: Option<(usize, &Quota)> = None;
     for (index, quota) in quotas.iter().enumerate() {
@@ -1327,7 +1317,6 @@ pub(super) fn governing(quotas: &[Quota]) -> Option<u8> {
 }
 
 /// Whether `a` should govern rather than `b`.
-    #[inline(never)]
 fn more_restrictive(a: &Quota, b: &Quota) -> bool {
     use core::cmp::Ordering;
     let requests = |q: &Quota| q.unit == QuotaUnit::Requests;

@@ -123,11 +123,28 @@ fn fixed_digits(text: &[u8], len: usize) -> Option<u32> {
 }
 
 fn month(name: &[u8]) -> Option<u32> {
-    const MONTHS: [&[u8]; 12] = [
-        b"jan", b"feb", b"mar", b"apr", b"may", b"jun", b"jul", b"aug", b"sep", b"oct", b"nov", b"dec",
-    ];
-    let position = MONTHS.iter().position(|m| m.eq_ignore_ascii_case(name))?;
-    u32::try_from(position).ok()?.checked_add(1)
+    const MONTHS: &[u8; 36] = b"janfebmaraprmayjunjulaugsepoctnovdec";
+    let &[a, b, c] = name else {
+        return None;
+    };
+    let name = [a, b, c].map(|byte| byte.to_ascii_lowercase());
+    let mut number = 0u32;
+    for known in MONTHS.chunks_exact(3) {
+        number = number.saturating_add(1);
+        if known == name {
+            return Some(number);
+        }
+    }
+    None
+}
+
+/// Two ASCII digits' value.
+fn two_digits(tens: u8, ones: u8) -> Option<u32> {
+    let (tens, ones) = (tens.wrapping_sub(b'0'), ones.wrapping_sub(b'0'));
+    if tens > 9 || ones > 9 {
+        return None;
+    }
+    Some(u32::from(tens).saturating_mul(10).saturating_add(u32::from(ones)))
 }
 
 fn is_weekday(name: &[u8]) -> bool {
@@ -341,12 +358,14 @@ fn imf_fixdate_exact(text: &[u8]) -> Option<UnixTime> {
         return None;
     };
     let civil = Civil {
-        day: fixed_digits(&[d1, d2], 2)?,
+        day: two_digits(d1, d2)?,
         month: month(&[m1, m2, m3])?,
-        year: fixed_digits(&[y1, y2, y3, y4], 4)?,
-        hour: fixed_digits(&[h1, h2], 2)?,
-        minute: fixed_digits(&[n1, n2], 2)?,
-        second: fixed_digits(&[s1, s2], 2)?,
+        year: two_digits(y1, y2)?
+            .saturating_mul(100)
+            .saturating_add(two_digits(y3, y4)?),
+        hour: two_digits(h1, h2)?,
+        minute: two_digits(n1, n2)?,
+        second: two_digits(s1, s2)?,
         billionths: 0,
     };
     civil.to_unix(0)

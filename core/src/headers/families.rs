@@ -192,7 +192,11 @@ impl Field {
     /// `RequestLimit-Default-RetryAfter` (precedence 3) is in milliseconds,
     /// the others in seconds.
     const fn retry_unit(precedence: u8) -> u64 {
-        if precedence == 3 { NANOS_PER_MILLI } else { NANOS_PER_SEC }
+        if precedence == 3 {
+            NANOS_PER_MILLI
+        } else {
+            NANOS_PER_SEC
+        }
     }
 }
 
@@ -283,10 +287,7 @@ const NAMES: [(&str, Field); 65] = [
         "x-ratelimit-remaining-requests",
         g(Group::OpenAiRequests, Role::Remaining),
     ),
-    (
-        "requestlimit-default-retryafter",
-        Field::RetryAfter(3),
-    ),
+    ("requestlimit-default-retryafter", Field::RetryAfter(3)),
     ("zendesk-ratelimit-tickets-index", Field::Zendesk),
     (
         "anthropic-ratelimit-tokens-limit",
@@ -449,10 +450,7 @@ fn classify(name: &[u8]) -> Option<Field> {
 /// share a prefix (`x-ratelimit-`) and differ in their last word.
 fn same_name(known: &[u8], name: &[u8]) -> bool {
     let Some(mut at) = name.len().checked_sub(8) else {
-        return known
-            .iter()
-            .zip(name)
-            .all(|(&k, &n)| k == n.to_ascii_lowercase());
+        return known.iter().zip(name).all(|(&k, &n)| k == n.to_ascii_lowercase());
     };
     loop {
         if word(known, at) != ascii_lowercase(word(name, at)) {
@@ -478,10 +476,12 @@ fn word(text: &[u8], at: usize) -> u64 {
 const fn ascii_lowercase(word: u64) -> u64 {
     const ONES: u64 = 0x0101_0101_0101_0101;
     const HIGH: u64 = ONES << 7;
-    // With each byte's high bit cleared, adding stays within the byte.
+    // With each byte's high bit cleared, adding stays within the byte:
+    // adding 0x80 − 0x41 sets the high bit from `A` (0x41) up, adding
+    // 0x80 − 0x5B from just past `Z` (0x5A) up.
     let low7 = word & !HIGH;
-    let from_a = low7.wrapping_add(ONES.wrapping_mul(0x80 - b'A' as u64));
-    let past_z = low7.wrapping_add(ONES.wrapping_mul(0x80 - b'Z' as u64 - 1));
+    let from_a = low7.wrapping_add(ONES.wrapping_mul(0x3F));
+    let past_z = low7.wrapping_add(ONES.wrapping_mul(0x25));
     let upper = from_a & !past_z & !word & HIGH;
     word | (upper >> 2)
 }

@@ -247,7 +247,20 @@ mod tests {
 
     #[test]
     fn wide_arithmetic_matches_u128() {
-        let samples = [0, 1, 2, 3, 999, 1 << 31, 1 << 32, (1 << 32) + 7, 1_000_000_000, 1 << 63, u64::MAX - 1, u64::MAX];
+        let samples = [
+            0,
+            1,
+            2,
+            3,
+            999,
+            1 << 31,
+            1 << 32,
+            (1 << 32) + 7,
+            1_000_000_000,
+            1 << 63,
+            u64::MAX - 1,
+            u64::MAX,
+        ];
         for a in samples {
             for b in samples {
                 let product = u128::from(a) * u128::from(b);

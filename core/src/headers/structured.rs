@@ -215,14 +215,20 @@ mod tests {
     #[test]
     fn splits_outside_quotes() {
         let mut parts = Parts::new(b" \"a,b;c\";r = 1 ; t=\"x=\\\"\" , c,");
-        assert_eq!(texts(&mut parts), ([&b"\"a,b;c\""[..], b"r = 1", b"t=\"x=\\\"\"", b""], 3));
+        assert_eq!(
+            texts(&mut parts),
+            ([&b"\"a,b;c\""[..], b"r = 1", b"t=\"x=\\\"\"", b""], 3)
+        );
         assert!(parts.member_has_semicolon());
         assert_eq!(texts(&mut parts), ([&b"c"[..], b"", b"", b""], 1));
         assert!(!parts.member_has_semicolon());
         let mut parts = Parts::new(b"a=1;b, =x");
         let first = parts.next_member().unwrap();
         assert_eq!(first.key_value(), (&b"a"[..], Some(&b"1"[..])));
-        assert_eq!(parts.next_member().unwrap().key_value(), (&b""[..], Some(&b"x"[..])));
+        assert_eq!(
+            parts.next_member().unwrap().key_value(),
+            (&b""[..], Some(&b"x"[..]))
+        );
         assert!(parts.next_member().is_none());
         let mut parts = Parts::new(b"x,");
         assert!(!parts.next_member().unwrap().is_empty_member());

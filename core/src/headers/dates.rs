@@ -15,11 +15,14 @@
 use super::UnixTime;
 
 const SECS_PER_DAY: u64 = 86_400;
+
+// Calendar fields are `u32` (nine digits fit): 64-bit arithmetic costs
+// twice the code on 32-bit targets.
 const NANOS_PER_SEC: u64 = 1_000_000_000;
 
 /// Days from 1970-01-01 to `year-month-day`, for a valid date from 1970 on
 /// (after Howard Hinnant's `days_from_civil`, in unsigned arithmetic).
-fn days_from_civil(year: u64, month: u64, day: u64) -> u64 {
+fn days_from_civil(year: u32, month: u32, day: u32) -> u32 {
     let year = if month <= 2 { year.saturating_sub(1) } else { year };
     let era = year / 400;
     let year_of_era = year.saturating_sub(era.saturating_mul(400));
@@ -45,7 +48,7 @@ fn days_from_civil(year: u64, month: u64, day: u64) -> u64 {
         .saturating_sub(719_468)
 }
 
-fn days_in_month(year: u64, month: u64) -> u64 {
+fn days_in_month(year: u32, month: u32) -> u32 {
     let leap = (year.is_multiple_of(4) && !year.is_multiple_of(100)) || year.is_multiple_of(400);
     match month {
         2 if leap => 29,
@@ -58,19 +61,19 @@ fn days_in_month(year: u64, month: u64) -> u64 {
 /// A calendar time in UTC, validated.
 #[derive(Clone, Copy, Debug, Default)]
 struct Civil {
-    year: u64,
-    month: u64,
-    day: u64,
-    hour: u64,
-    minute: u64,
-    second: u64,
-    billionths: u64,
+    year: u32,
+    month: u32,
+    day: u32,
+    hour: u32,
+    minute: u32,
+    second: u32,
+    billionths: u32,
 }
 
 impl Civil {
     /// Seconds since the epoch shifted by `offset_secs` east of UTC, or
     /// `None` for an impossible date or one before 1970.
-    fn to_unix(self, offset_secs: i64) -> Option<UnixTime> {
+    fn to_unix(self, offset_secs: i32) -> Option<UnixTime> {
         let valid = (1970..=9999).contains(&self.year)
             && (1..=12).contains(&self.month)
             && self.day >= 1
@@ -81,44 +84,67 @@ impl Civil {
         if !valid {
             return None;
         }
-        let local = days_from_civil(self.year, self.month, self.day)
-            .checked_mul(SECS_PER_DAY)?
-            .checked_add(self.hour.checked_mul(3600)?)?
-            .checked_add(self.minute.checked_mul(60)?)?
-            .checked_add(self.second)?;
-        let utc = i64::try_from(local).ok()?.checked_sub(offset_secs)?;
+        // Valid fields: the day of the time is under 86,401 seconds.
+        let of_day = self
+            .hour
+            .saturating_mul(3600)
+            .saturating_add(self.minute.saturating_mul(60))
+            .saturating_add(self.second);
+        let local = u64::from(days_from_civil(self.year, self.month, self.day))
+            .saturating_mul(SECS_PER_DAY)
+            .saturating_add(u64::from(of_day));
+        let utc = i64::try_from(local).ok()?.checked_sub(i64::from(offset_secs))?;
         let secs = u64::try_from(utc).ok()?;
-        let nanos = secs.checked_mul(NANOS_PER_SEC)?.checked_add(self.billionths)?;
+        let nanos = secs
+            .checked_mul(NANOS_PER_SEC)?
+            .checked_add(u64::from(self.billionths))?;
         Some(UnixTime::from_nanos(nanos))
     }
 }
 
-fn digits(text: &[u8]) -> Option<u64> {
+fn digits(text: &[u8]) -> Option<u32> {
     if text.is_empty() || text.len() > 9 {
         return None;
     }
-    let mut value = 0u64;
+    let mut value = 0u32;
     for &byte in text {
         let digit = byte.wrapping_sub(b'0');
         if digit > 9 {
             return None;
         }
         // At most nine digits: no overflow.
-        value = value.wrapping_mul(10).wrapping_add(u64::from(digit));
+        value = value.wrapping_mul(10).wrapping_add(u32::from(digit));
     }
     Some(value)
 }
 
-fn fixed_digits(text: &[u8], len: usize) -> Option<u64> {
+fn fixed_digits(text: &[u8], len: usize) -> Option<u32> {
     if text.len() == len { digits(text) } else { None }
 }
 
-fn month(name: &[u8]) -> Option<u64> {
-    const MONTHS: [&[u8]; 12] = [
-        b"jan", b"feb", b"mar", b"apr", b"may", b"jun", b"jul", b"aug", b"sep", b"oct", b"nov", b"dec",
-    ];
-    let position = MONTHS.iter().position(|m| m.eq_ignore_ascii_case(name))?;
-    u64::try_from(position).ok()?.checked_add(1)
+fn month(name: &[u8]) -> Option<u32> {
+    const MONTHS: &[u8; 36] = b"janfebmaraprmayjunjulaugsepoctnovdec";
+    let &[a, b, c] = name else {
+        return None;
+    };
+    let name = [a, b, c].map(|byte| byte.to_ascii_lowercase());
+    let mut number = 0u32;
+    for known in MONTHS.chunks_exact(3) {
+        number = number.saturating_add(1);
+        if known == name {
+            return Some(number);
+        }
+    }
+    None
+}
+
+/// Two ASCII digits' value.
+fn two_digits(tens: u8, ones: u8) -> Option<u32> {
+    let (tens, ones) = (tens.wrapping_sub(b'0'), ones.wrapping_sub(b'0'));
+    if tens > 9 || ones > 9 {
+        return None;
+    }
+    Some(u32::from(tens).saturating_mul(10).saturating_add(u32::from(ones)))
 }
 
 fn is_weekday(name: &[u8]) -> bool {
@@ -138,7 +164,7 @@ fn is_weekday(name: &[u8]) -> bool {
 }
 
 /// `hh:mm:ss` into (hour, minute, second).
-fn clock_time(text: &[u8]) -> Option<(u64, u64, u64)> {
+fn clock_time(text: &[u8]) -> Option<(u32, u32, u32)> {
     let mut parts = text.split(|&b| b == b':');
     let hour = fixed_digits(parts.next()?, 2)?;
     let minute = fixed_digits(parts.next()?, 2)?;
@@ -150,7 +176,7 @@ fn clock_time(text: &[u8]) -> Option<(u64, u64, u64)> {
 }
 
 /// `GMT`, `UTC`, `Z`, `GMT+0100`, `UTC-05:30`, `+0000`: seconds east of UTC.
-fn zone(text: &[u8]) -> Option<i64> {
+fn zone(text: &[u8]) -> Option<i32> {
     let lower_is =
         |s: &[u8]| text.len() >= s.len() && text.get(..s.len()).is_some_and(|p| p.eq_ignore_ascii_case(s));
     let offset = if lower_is(b"GMT") || lower_is(b"UTC") {
@@ -167,10 +193,10 @@ fn zone(text: &[u8]) -> Option<i64> {
 }
 
 /// `+hh`, `+hhmm`, `+hh:mm` (or `-`): seconds east of UTC.
-fn numeric_offset(text: &[u8]) -> Option<i64> {
+fn numeric_offset(text: &[u8]) -> Option<i32> {
     let (sign, rest) = match text.split_first()? {
-        (b'+', rest) => (1i64, rest),
-        (b'-', rest) => (-1i64, rest),
+        (b'+', rest) => (1i32, rest),
+        (b'-', rest) => (-1i32, rest),
         _ => return None,
     };
     let (hours, minutes) = match rest.len() {
@@ -184,7 +210,7 @@ fn numeric_offset(text: &[u8]) -> Option<i64> {
     if hours > 23 || minutes > 59 {
         return None;
     }
-    let secs = i64::try_from(hours.checked_mul(3600)?.checked_add(minutes.checked_mul(60)?)?).ok()?;
+    let secs = i32::try_from(hours.checked_mul(3600)?.checked_add(minutes.checked_mul(60)?)?).ok()?;
     sign.checked_mul(secs)
 }
 
@@ -332,12 +358,14 @@ fn imf_fixdate_exact(text: &[u8]) -> Option<UnixTime> {
         return None;
     };
     let civil = Civil {
-        day: fixed_digits(&[d1, d2], 2)?,
+        day: two_digits(d1, d2)?,
         month: month(&[m1, m2, m3])?,
-        year: fixed_digits(&[y1, y2, y3, y4], 4)?,
-        hour: fixed_digits(&[h1, h2], 2)?,
-        minute: fixed_digits(&[n1, n2], 2)?,
-        second: fixed_digits(&[s1, s2], 2)?,
+        year: two_digits(y1, y2)?
+            .saturating_mul(100)
+            .saturating_add(two_digits(y3, y4)?),
+        hour: two_digits(h1, h2)?,
+        minute: two_digits(n1, n2)?,
+        second: two_digits(s1, s2)?,
         billionths: 0,
     };
     civil.to_unix(0)
@@ -383,11 +411,11 @@ pub(crate) fn parse_iso8601(raw: &[u8]) -> Option<UnixTime> {
             if fraction.is_empty() {
                 return None;
             }
-            let mut scale = 100_000_000u64;
+            let mut scale = 100_000_000u32;
             for &d in fraction.iter().take(9) {
                 civil.billionths = civil
                     .billionths
-                    .saturating_add(u64::from(d.wrapping_sub(b'0')).saturating_mul(scale));
+                    .saturating_add(u32::from(d.wrapping_sub(b'0')).saturating_mul(scale));
                 scale /= 10;
             }
             rest = after.get(len..)?;

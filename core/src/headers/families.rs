@@ -3,8 +3,10 @@
 //! (borrowed, not copied); a second pass over those resolves them.
 
 use super::dates::{parse_http_date, parse_iso8601};
-use super::numbers::{NumberError, looks_like_go_duration, parse_decimal, parse_go_duration};
-use super::structured::{BareItem, SplitOutsideQuotes, bare_item, key_value, unquoted};
+use super::numbers::{
+    NumberError, looks_like_go_duration, mul_div, parse_decimal, parse_go_duration, widening_mul,
+};
+use super::structured::{BareItem, Part, Parts, bare_item, key_value, trim, unquoted};
 use super::{
     Format, MAX_COUNT, MAX_WAIT, ParseOptions, Quota, QuotaUnit, RateLimitInfo, ResetUnit, UnixTime,
     WarningKind,
@@ -127,6 +129,33 @@ enum Role {
     FillRate,
 }
 
+const ROLE_COUNT: usize = 9;
+
+/// The occurrences of one singleton field: the first, and the first that
+/// differs from it.
+#[derive(Clone, Copy, Debug)]
+struct Occurrences<'a> {
+    found: Option<(u16, &'a [u8])>,
+    conflict: Option<u16>,
+}
+
+impl<'a> Occurrences<'a> {
+    const NONE: Occurrences<'a> = Occurrences {
+        found: None,
+        conflict: None,
+    };
+
+    fn add(&mut self, entry: Entry<'a>) {
+        match self.found {
+            None => self.found = Some((entry.header, entry.value)),
+            Some((_, first)) if first.trim_ascii() == entry.value.trim_ascii() => {}
+            Some(_) => {
+                self.conflict.get_or_insert(entry.header);
+            }
+        }
+    }
+}
+
 /// A recognised header name.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Field {
@@ -135,8 +164,8 @@ enum Field {
     RateLimit,
     /// `RateLimit-Policy`.
     RateLimitPolicy,
-    /// A retry-after, by precedence (0 first) and unit in nanoseconds.
-    RetryAfter(u8, u64),
+    /// A retry-after, by precedence (0 first; see [`Field::retry_unit`]).
+    RetryAfter(u8),
     Date,
     Shopify,
     Salesforce,
@@ -158,6 +187,19 @@ impl Field {
     }
 }
 
+impl Field {
+    /// Nanoseconds per unit of a retry-after field: Oracle's
+    /// `RequestLimit-Default-RetryAfter` (precedence 3) is in milliseconds,
+    /// the others in seconds.
+    const fn retry_unit(precedence: u8) -> u64 {
+        if precedence == 3 {
+            NANOS_PER_MILLI
+        } else {
+            NANOS_PER_SEC
+        }
+    }
+}
+
 const fn g(group: Group, role: Role) -> Field {
     Field::Grouped(group, role)
 }
@@ -167,7 +209,7 @@ const fn g(group: Group, role: Role) -> Field {
 const NAMES: [(&str, Field); 65] = [
     ("date", Field::Date),
     ("ratelimit", Field::RateLimit),
-    ("retry-after", Field::RetryAfter(0, NANOS_PER_SEC)),
+    ("retry-after", Field::RetryAfter(0)),
     ("x-rate-limit", g(Group::XRateLimitDashed, Role::Limit)),
     ("ratelimit-limit", g(Group::Ietf, Role::Limit)),
     ("ratelimit-reset", g(Group::Ietf, Role::Reset)),
@@ -178,7 +220,7 @@ const NAMES: [(&str, Field); 65] = [
     ("sforce-limit-info", Field::Salesforce),
     ("x-ratelimit-limit", g(Group::XRateLimit, Role::Limit)),
     ("x-ratelimit-reset", g(Group::XRateLimit, Role::Reset)),
-    ("x-ratelimit-retry", Field::RetryAfter(2, NANOS_PER_SEC)),
+    ("x-ratelimit-retry", Field::RetryAfter(2)),
     ("ratelimit-observed", g(Group::Ietf, Role::Used)),
     ("x-rate-limit-limit", g(Group::XRateLimitDashed, Role::Limit)),
     ("x-rate-limit-reset", g(Group::XRateLimitDashed, Role::Reset)),
@@ -195,7 +237,7 @@ const NAMES: [(&str, Field); 65] = [
     ("x-hubspot-ratelimit-max", g(Group::HubSpotInterval, Role::Limit)),
     ("x-ratelimit-limit-daily", g(Group::GoHighLevelDaily, Role::Limit)),
     ("x-ratelimit-reset-after", g(Group::XRateLimit, Role::ResetAfter)),
-    ("x-ratelimit-retry-after", Field::RetryAfter(1, NANOS_PER_SEC)),
+    ("x-ratelimit-retry-after", Field::RetryAfter(1)),
     ("x-app-limit-24hour-limit", g(Group::XApp24Hour, Role::Limit)),
     ("x-app-limit-24hour-reset", g(Group::XApp24Hour, Role::Reset)),
     ("x-ratelimit-limit-tokens", g(Group::OpenAiTokens, Role::Limit)),
@@ -245,10 +287,7 @@ const NAMES: [(&str, Field); 65] = [
         "x-ratelimit-remaining-requests",
         g(Group::OpenAiRequests, Role::Remaining),
     ),
-    (
-        "requestlimit-default-retryafter",
-        Field::RetryAfter(3, NANOS_PER_MILLI),
-    ),
+    ("requestlimit-default-retryafter", Field::RetryAfter(3)),
     ("zendesk-ratelimit-tickets-index", Field::Zendesk),
     (
         "anthropic-ratelimit-tokens-limit",
@@ -316,45 +355,135 @@ const NAMES: [(&str, Field); 65] = [
     ),
 ];
 
-/// Bit `n` is set when some recognised name is `n` bytes long.
-const NAME_LENGTHS: u64 = {
-    let mut bits = 0u64;
-    let mut rest: &[(&str, Field)] = &NAMES;
-    while let [(name, _), tail @ ..] = rest {
-        bits |= 1 << name.len();
-        rest = tail;
+/// The longest recognised name.
+const LONGEST_NAME: usize = 43;
+
+/// `NAME_RUNS[n]` is the index in [`NAMES`] of the first name at least `n`
+/// bytes long, so the names of length `n` are `NAME_RUNS[n]..NAME_RUNS[n + 1]`.
+// Evaluated at compile time, where a bad index or overflow fails the build.
+#[allow(clippy::indexing_slicing, clippy::arithmetic_side_effects)]
+const NAME_RUNS: [u8; LONGEST_NAME + 2] = {
+    let mut runs = [0u8; LONGEST_NAME + 2];
+    let mut len = 0;
+    while len < runs.len() {
+        let mut index = 0;
+        while index < NAMES.len() && NAMES[index].0.len() < len {
+            index += 1;
+        }
+        runs[len] = index as u8;
+        len += 1;
     }
-    bits
+    runs
 };
 
-/// The field a header name is, matched without regard to case: one
-/// lowercase copy on the stack, then a binary search.
+/// The total length of the recognised names.
+const NAME_TEXT_LEN: usize = {
+    let mut total = 0;
+    let mut rest: &[(&str, Field)] = &NAMES;
+    while let [(name, _), tail @ ..] = rest {
+        total += name.len();
+        rest = tail;
+    }
+    total
+};
+
+/// The recognised names back to back, in [`NAMES`] order, and their
+/// fields: what [`classify`] reads (a slice per name would cost eight bytes
+/// more each on a 32-bit target, sixteen on a 64-bit one).
+// Evaluated at compile time, where a bad index or overflow fails the build.
+#[allow(clippy::indexing_slicing, clippy::arithmetic_side_effects)]
+const NAME_TABLE: ([u8; NAME_TEXT_LEN], [Field; NAMES.len()], [u16; LONGEST_NAME + 2]) = {
+    let mut text = [0u8; NAME_TEXT_LEN];
+    let mut fields = [Field::Date; NAMES.len()];
+    // `starts[n]`: where in `text` the names `n` bytes long begin.
+    let mut starts = [0u16; LONGEST_NAME + 2];
+    let mut at = 0;
+    let mut index = 0;
+    while index < NAMES.len() {
+        let name = NAMES[index].0.as_bytes();
+        let mut byte = 0;
+        while byte < name.len() {
+            text[at + byte] = name[byte];
+            byte += 1;
+        }
+        fields[index] = NAMES[index].1;
+        at += name.len();
+        index += 1;
+    }
+    let mut len = 0;
+    let mut offset = 0;
+    while len < starts.len() {
+        starts[len] = offset as u16;
+        if len + 1 < NAME_RUNS.len() {
+            offset += len * (NAME_RUNS[len + 1] - NAME_RUNS[len]) as usize;
+        }
+        len += 1;
+    }
+    (text, fields, starts)
+};
+
+/// The field a header name is, matched without regard to case. Only the
+/// few names of the same length are compared, each eight bytes at a time
+/// from the end until the first difference, so most headers of a response
+/// (content-type, server, etag, ...) cost a length lookup and a word or
+/// two, and nothing is copied.
 fn classify(name: &[u8]) -> Option<Field> {
-    // Most headers of a response (content-type, server, etag, ...) are
-    // rejected by their first byte and length, before any copy.
-    let first = name.first()?.to_ascii_lowercase();
-    let length_known = u64::try_from(name.len())
-        .ok()
-        .and_then(|len| NAME_LENGTHS.checked_shr(u32::try_from(len).ok()?))
-        .is_some_and(|bits| bits & 1 == 1);
-    if !matches!(first, b'a' | b'd' | b'r' | b's' | b'x' | b'z') || !length_known {
-        return None;
+    // Names come trimmed nearly always.
+    let name = trim(name);
+    let len = name.len();
+    let (text, fields, starts) = &NAME_TABLE;
+    let first = usize::from(*NAME_RUNS.get(len)?);
+    let last = usize::from(*NAME_RUNS.get(len.wrapping_add(1))?);
+    let mut start = usize::from(*starts.get(len)?);
+    for index in first..last {
+        let end = start.saturating_add(len);
+        if same_name(text.get(start..end)?, name) {
+            return fields.get(index).copied();
+        }
+        start = end;
     }
-    let mut buffer = [0u8; 48];
-    let lower = buffer.get_mut(..name.len())?;
-    for (to, from) in lower.iter_mut().zip(name) {
-        *to = from.to_ascii_lowercase();
+    None
+}
+
+/// Whether `name` is `known` (lowercase, of the same length) in any case,
+/// eight bytes at a time and from the end: names of one length mostly
+/// share a prefix (`x-ratelimit-`) and differ in their last word.
+fn same_name(known: &[u8], name: &[u8]) -> bool {
+    let Some(mut at) = name.len().checked_sub(8) else {
+        return known.iter().zip(name).all(|(&k, &n)| k == n.to_ascii_lowercase());
+    };
+    loop {
+        if word(known, at) != ascii_lowercase(word(name, at)) {
+            return false;
+        }
+        if at == 0 {
+            return true;
+        }
+        at = at.saturating_sub(8);
     }
-    let lower: &[u8] = lower;
-    let at = NAMES
-        .binary_search_by(|(known, _)| {
-            known
-                .len()
-                .cmp(&lower.len())
-                .then_with(|| known.as_bytes().cmp(lower))
-        })
-        .ok()?;
-    NAMES.get(at).map(|&(_, field)| field)
+}
+
+/// The eight bytes of `text` from `at`, as a little-endian word (zero past
+/// the end).
+fn word(text: &[u8], at: usize) -> u64 {
+    text.get(at..at.saturating_add(8))
+        .and_then(|bytes| <[u8; 8]>::try_from(bytes).ok())
+        .map_or(0, u64::from_le_bytes)
+}
+
+/// Each byte of `word` ASCII-lowercased, all at once: a byte gets `0x20`
+/// added exactly when it is in `A..=Z`.
+const fn ascii_lowercase(word: u64) -> u64 {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = ONES << 7;
+    // With each byte's high bit cleared, adding stays within the byte:
+    // adding 0x80 − 0x41 sets the high bit from `A` (0x41) up, adding
+    // 0x80 − 0x5B from just past `Z` (0x5A) up.
+    let low7 = word & !HIGH;
+    let from_a = low7.wrapping_add(ONES.wrapping_mul(0x3F));
+    let past_z = low7.wrapping_add(ONES.wrapping_mul(0x25));
+    let upper = from_a & !past_z & !word & HIGH;
+    word | (upper >> 2)
 }
 
 /// A recognised field: what it is, where it was, its value.
@@ -402,7 +531,7 @@ struct Item<'a> {
 }
 
 /// Everything gathered from one response before it is resolved.
-struct Reader<'a> {
+struct Reader<'a, 'r> {
     entries: [Option<Entry<'a>>; ENTRY_CAPACITY],
     entry_count: usize,
     policies: [Option<Policy<'a>>; POLICY_CAPACITY],
@@ -414,10 +543,13 @@ struct Reader<'a> {
     reference: Option<UnixTime>,
     reset_unit: Option<ResetUnit>,
     close_profile: bool,
-    info: RateLimitInfo,
+    info: &'r mut RateLimitInfo,
 }
 
-pub(super) fn parse<'a, I>(status: Option<u16>, headers: I, options: &ParseOptions) -> RateLimitInfo
+/// Reads `headers` into `info` (which starts empty), in place: the result
+/// is large enough that building it elsewhere and moving it costs more than
+/// the rest of a typical parse.
+pub(super) fn parse<'a, I>(info: &mut RateLimitInfo, headers: I, options: &ParseOptions)
 where
     I: IntoIterator<Item = (&'a [u8], &'a [u8])>,
 {
@@ -431,11 +563,11 @@ where
         reference: None,
         reset_unit: options.profile.reset_unit(),
         close_profile: options.profile.name() == "close",
-        info: RateLimitInfo::empty(status),
+        info,
     };
     let mut too_many = false;
     for (position, (name, value)) in headers.into_iter().enumerate() {
-        let Some(field) = classify(name.trim_ascii()) else {
+        let Some(field) = classify(name) else {
             continue;
         };
         let header = u16::try_from(position).unwrap_or(u16::MAX);
@@ -456,13 +588,16 @@ where
         }
     }
     reader.resolve(options);
-    reader.info
 }
 
 /// The outcome of reading one value: a value, or a reason to ignore it.
 type Read<T> = Result<T, WarningKind>;
 
-impl<'a> Reader<'a> {
+// `#[inline(never)]` here marks steps called from many places or needed by
+// few responses: inlined into the one generic `parse`, they made the
+// firmware build (opt-level "s") kilobytes larger and no faster.
+impl<'a> Reader<'a, '_> {
+    #[inline(never)]
     fn warn(&mut self, header: u16, kind: WarningKind) {
         self.info.warnings.push(header, kind);
     }
@@ -474,25 +609,37 @@ impl<'a> Reader<'a> {
     /// The one value of a singleton field, or `None` (with a warning) when
     /// it came more than once with different values.
     fn singleton(&mut self, field: Field) -> Option<(u16, &'a [u8])> {
-        let mut found: Option<(u16, &'a [u8])> = None;
-        let mut conflict: Option<u16> = None;
+        let mut occurrences = Occurrences::NONE;
         for entry in self.entries() {
-            if entry.field != field {
-                continue;
-            }
-            match found {
-                None => found = Some((entry.header, entry.value)),
-                Some((_, first)) if first.trim_ascii() == entry.value.trim_ascii() => {}
-                Some(_) => {
-                    conflict.get_or_insert(entry.header);
-                }
+            if entry.field == field {
+                occurrences.add(entry);
             }
         }
-        if let Some(header) = conflict {
+        self.single(occurrences)
+    }
+
+    /// The one value among `occurrences`, or `None` with a warning on a
+    /// conflict.
+    fn single(&mut self, occurrences: Occurrences<'a>) -> Option<(u16, &'a [u8])> {
+        if let Some(header) = occurrences.conflict {
             self.warn(header, WarningKind::Conflicting);
             return None;
         }
-        found
+        occurrences.found
+    }
+
+    /// Every role's occurrences in `group`, gathered in one pass.
+    fn gather(&self, group: Group) -> [Occurrences<'a>; ROLE_COUNT] {
+        let mut roles = [Occurrences::NONE; ROLE_COUNT];
+        for entry in self.entries() {
+            if let Field::Grouped(of, role) = entry.field
+                && of == group
+                && let Some(slot) = roles.get_mut(role as usize)
+            {
+                slot.add(entry);
+            }
+        }
+        roles
     }
 
     /// Keeps a value or records why not.
@@ -532,6 +679,7 @@ impl<'a> Reader<'a> {
     }
 
     /// A span, clamped to [`MAX_WAIT`] with a warning.
+    #[inline(never)]
     fn span(&mut self, header: u16, read: Read<Nanos>) -> Option<Nanos> {
         let span = self.keep(header, read)?;
         Some(self.clamped(header, span))
@@ -547,6 +695,7 @@ impl<'a> Reader<'a> {
     }
 
     /// The span from the reference time until `at`.
+    #[inline(never)]
     fn until(&self, at: UnixTime) -> Read<Nanos> {
         let reference = self.reference.ok_or(WarningKind::NoReferenceTime)?;
         match at.as_nanos().checked_sub(reference.as_nanos()) {
@@ -620,11 +769,12 @@ impl<'a> Reader<'a> {
         }
     }
 
+    #[inline(never)]
     fn resolve(&mut self, options: &ParseOptions) {
         let seen = |field: Field| self.fields_seen & field.bit() != 0;
         let (date, retry, rate_limit, policy, shopify, others) = (
             seen(Field::Date),
-            seen(Field::RetryAfter(0, 0)),
+            seen(Field::RetryAfter(0)),
             seen(Field::RateLimit),
             seen(Field::RateLimitPolicy),
             seen(Field::Shopify),
@@ -648,8 +798,11 @@ impl<'a> Reader<'a> {
         if rate_limit {
             self.resolve_rate_limit_field();
         }
-        for group in GROUPS {
-            if self.groups_seen & group.bit() != 0 {
+        let mut groups = self.groups_seen;
+        while groups != 0 {
+            let index = groups.trailing_zeros();
+            groups &= groups.wrapping_sub(1);
+            if let Some(&group) = GROUPS.get(index as usize) {
                 self.resolve_group(group);
             }
         }
@@ -660,17 +813,14 @@ impl<'a> Reader<'a> {
         self.info.governing = governing(self.info.quotas());
     }
 
+    #[inline(never)]
     fn resolve_retry_after(&mut self) {
         for precedence in 0..4u8 {
-            let mut unit = NANOS_PER_SEC;
-            let field = self.entries().find_map(|e| match e.field {
-                Field::RetryAfter(p, u) if p == precedence => {
-                    unit = u;
-                    Some(e.field)
-                }
-                _ => None,
-            });
-            let Some(field) = field else { continue };
+            let unit = Field::retry_unit(precedence);
+            let field = Field::RetryAfter(precedence);
+            if !self.entries().any(|e| e.field == field) {
+                continue;
+            }
             let Some((header, raw)) = self.singleton(field) else {
                 continue;
             };
@@ -714,8 +864,15 @@ impl<'a> Reader<'a> {
 
     /// Reads one policy member: `100;w=10` (drafts ≤ 07, `window=` in
     /// polli-00 and WHOOP) or `"burst";q=100;w=60` (drafts ≥ 08).
-    fn read_policy(&mut self, owner: Owner, member: &'a [u8], header: u16) -> Read<Policy<'a>> {
-        let mut params = SplitOutsideQuotes::new(member, b';');
+    /// `first` is the member's first part; its parameters are read from
+    /// `parts` (on an error, the caller's next member skips what is left).
+    fn read_policy(
+        &mut self,
+        owner: Owner,
+        first: Part<'a>,
+        parts: &mut Parts<'a>,
+        header: u16,
+    ) -> Read<Policy<'a>> {
         let mut policy = Policy {
             owner,
             name: None,
@@ -726,13 +883,13 @@ impl<'a> Reader<'a> {
             joined: false,
             ambiguous: false,
         };
-        match bare_item(params.next().unwrap_or_default()) {
+        match bare_item(first.text()) {
             BareItem::Number(n) => policy.quota = Some(self.strict_count(header, n)?),
             BareItem::Name(name) => policy.name = Some(name),
             BareItem::Other => return Err(WarningKind::Malformed),
         }
-        for param in params {
-            let (key, value) = key_value(param);
+        while let Some(param) = parts.next_param() {
+            let (key, value) = param.key_value();
             let Some(value) = value else { continue };
             if key.eq_ignore_ascii_case(b"q") {
                 policy.quota = Some(self.strict_count(header, value)?);
@@ -760,11 +917,12 @@ impl<'a> Reader<'a> {
             if entry.field != Field::RateLimitPolicy {
                 continue;
             }
-            for member in SplitOutsideQuotes::new(entry.value, b',') {
-                if member.is_empty() {
+            let mut parts = Parts::new(entry.value);
+            while let Some(first) = parts.next_member() {
+                if first.is_empty_member() {
                     continue;
                 }
-                match self.read_policy(Owner::Ietf, member, entry.header) {
+                match self.read_policy(Owner::Ietf, first, &mut parts, entry.header) {
                     Ok(policy) => self.add_policy(policy),
                     Err(kind) => self.warn(entry.header, kind),
                 }
@@ -804,23 +962,24 @@ impl<'a> Reader<'a> {
             if entry.field != Field::RateLimit {
                 continue;
             }
-            for member in SplitOutsideQuotes::new(entry.value, b',') {
-                if member.is_empty() {
+            let mut parts = Parts::new(entry.value);
+            while let Some(first) = parts.next_member() {
+                if first.is_empty_member() {
                     continue;
                 }
-                let mut parts = SplitOutsideQuotes::new(member, b';');
-                let first = parts.next().unwrap_or_default();
-                let (key, value) = key_value(first);
+                let (key, value) = first.key_value();
                 if value.is_some() && is_dictionary_key(key) {
-                    // Close's `;` form puts every key in one member.
-                    semicolons |= member.contains(&b';');
                     dictionary_header.get_or_insert(entry.header);
-                    for part in SplitOutsideQuotes::new(member, b';') {
-                        self.read_dictionary_key(&mut dictionary, part, entry.header);
+                    let mut part = Some(first);
+                    while let Some(current) = part {
+                        self.read_dictionary_key(&mut dictionary, current, entry.header);
+                        part = parts.next_param();
                     }
+                    // Close's `;` form puts every key in one member.
+                    semicolons |= parts.member_has_semicolon();
                     continue;
                 }
-                match self.read_item(member, entry.header) {
+                match self.read_item(first, &mut parts, entry.header) {
                     Ok(item) => match self.items.get_mut(item_count) {
                         Some(slot) => {
                             *slot = Some(item);
@@ -844,8 +1003,8 @@ impl<'a> Reader<'a> {
         self.resolve_items(item_count);
     }
 
-    fn read_dictionary_key(&mut self, quota: &mut Quota, part: &[u8], header: u16) {
-        let (key, value) = key_value(part);
+    fn read_dictionary_key(&mut self, quota: &mut Quota, part: Part<'_>, header: u16) {
+        let (key, value) = part.key_value();
         let Some(value) = value else { return };
         // Parameters on values are ignored (draft-07), and so is a value
         // that is not a bare number.
@@ -861,9 +1020,8 @@ impl<'a> Reader<'a> {
     }
 
     /// A draft-08 item: `"name";r=..;t=..` (also `pk=:..:`, ignored).
-    fn read_item(&mut self, member: &'a [u8], header: u16) -> Read<Item<'a>> {
-        let mut params = SplitOutsideQuotes::new(member, b';');
-        let BareItem::Name(name) = bare_item(params.next().unwrap_or_default()) else {
+    fn read_item(&mut self, first: Part<'a>, parts: &mut Parts<'a>, header: u16) -> Read<Item<'a>> {
+        let BareItem::Name(name) = bare_item(first.text()) else {
             return Err(WarningKind::Malformed);
         };
         let mut item = Item {
@@ -872,8 +1030,8 @@ impl<'a> Reader<'a> {
             reset_after: None,
             header,
         };
-        for param in params {
-            let (key, value) = key_value(param);
+        while let Some(param) = parts.next_param() {
+            let (key, value) = param.key_value();
             let Some(value) = value else { continue };
             if key.eq_ignore_ascii_case(b"r") {
                 item.remaining = Some(self.strict_count(header, value)?);
@@ -935,20 +1093,22 @@ impl<'a> Reader<'a> {
         }
     }
 
+    #[inline(never)]
     fn resolve_group(&mut self, group: Group) {
-        let role = |role| Field::Grouped(group, role);
+        let roles = self.gather(group);
+        let role = |role: Role| roles.get(role as usize).copied().unwrap_or(Occurrences::NONE);
         let mut quota = Quota::new(group.format(), group.unit());
         let mut header = u16::MAX;
-        if let Some((at, raw)) = self.singleton(role(Role::Limit)) {
+        if let Some((at, raw)) = self.single(role(Role::Limit)) {
             header = at;
             quota.limit = self.limit_field(group, raw, at);
         }
         let mut used = None;
-        if let Some((at, raw)) = self.singleton(role(Role::Remaining)) {
+        if let Some((at, raw)) = self.single(role(Role::Remaining)) {
             header = header.min(at);
             quota.remaining = self.count(at, raw);
         }
-        if let Some((at, raw)) = self.singleton(role(Role::Used)) {
+        if let Some((at, raw)) = self.single(role(Role::Used)) {
             used = self.count(at, raw);
         }
         match (quota.limit, quota.remaining, used) {
@@ -971,7 +1131,7 @@ impl<'a> Reader<'a> {
             if quota.reset_after.is_some() {
                 break;
             }
-            let Some((at, raw)) = self.singleton(role(which)) else {
+            let Some((at, raw)) = self.single(role(which)) else {
                 continue;
             };
             let read = match which {
@@ -990,21 +1150,17 @@ impl<'a> Reader<'a> {
             return;
         }
         quota.window = group.named_window();
-        if let Some((at, raw)) = self.singleton(role(Role::WindowMillis)) {
+        if let Some((at, raw)) = self.single(role(Role::WindowMillis)) {
             quota.window = self.span(at, Self::delta(raw, NANOS_PER_MILLI)).or(quota.window);
         }
-        if let Some((at, raw)) = self.singleton(role(Role::WindowSeconds)) {
+        if let Some((at, raw)) = self.single(role(Role::WindowSeconds)) {
             quota.window = self.span(at, Self::delta(raw, NANOS_PER_SEC)).or(quota.window);
         }
-        if let Some((at, raw)) = self.singleton(role(Role::FillRate)) {
+        if let Some((at, raw)) = self.single(role(Role::FillRate)) {
             let fill = self.count(at, raw);
             quota.window = match (quota.window, quota.limit, fill) {
                 (Some(interval), Some(limit), Some(fill)) if fill > 0 => {
-                    let refill = u128::from(interval.as_nanos())
-                        .saturating_mul(u128::from(limit))
-                        .checked_div(u128::from(fill))
-                        .unwrap_or(0);
-                    let refill = Nanos::from_nanos(u64::try_from(refill).unwrap_or(u64::MAX));
+                    let refill = Nanos::from_nanos(mul_div(interval.as_nanos(), limit, fill));
                     self.span(at, Ok(refill))
                 }
                 _ => quota.window,
@@ -1027,6 +1183,7 @@ impl<'a> Reader<'a> {
     /// A limit field: one count, or a draft-01 style list whose first
     /// member is the limit and whose others are quota policies
     /// (`100, 100;w=10`; WHOOP `100, 100;window=60, 10000;window=86400`).
+    #[inline(never)]
     fn limit_field(&mut self, group: Group, raw: &'a [u8], header: u16) -> Option<u64> {
         if !raw.contains(&b',') && !raw.contains(&b';') {
             return self.count(header, raw);
@@ -1042,21 +1199,21 @@ impl<'a> Reader<'a> {
                 return None;
             }
         };
-        let mut members = SplitOutsideQuotes::new(raw, b',');
-        let first_member = members.next().unwrap_or_default();
-        let first = SplitOutsideQuotes::new(first_member, b';')
-            .next()
-            .unwrap_or_default();
-        let limit = self.count(header, first)?;
+        let mut parts = Parts::new(raw);
+        let first = parts.next_member()?;
+        let limit = self.count(header, first.text())?;
         let mut policies: [Option<Policy<'a>>; POLICY_CAPACITY] = [None; POLICY_CAPACITY];
         // The limit itself may carry its window (`10;window=60`, polli-00).
-        if let Ok(policy) = self.read_policy(owner, first_member, header)
+        if let Ok(policy) = self.read_policy(owner, first, &mut parts, header)
             && policy.window.is_some()
         {
             self.add_policy(policy);
         }
-        for (slot, member) in policies.iter_mut().zip(members.by_ref()) {
-            match self.read_policy(owner, member, header) {
+        for slot in policies.iter_mut() {
+            let Some(member) = parts.next_member() else {
+                break;
+            };
+            match self.read_policy(owner, member, &mut parts, header) {
                 Ok(policy) if policy.window.is_some() => *slot = Some(policy),
                 // A member without a window is not a policy: the field is a
                 // folded repeat, not a list.
@@ -1066,7 +1223,7 @@ impl<'a> Reader<'a> {
                 }
             }
         }
-        if members.next().is_some() {
+        if parts.next_member().is_some() {
             self.warn(header, WarningKind::TooManyQuotas);
         }
         for policy in policies.into_iter().flatten() {
@@ -1076,6 +1233,7 @@ impl<'a> Reader<'a> {
     }
 
     /// Shopify, Salesforce and Zendesk's own fields.
+    #[inline(never)]
     fn resolve_ratios(&mut self) {
         if let Some((header, raw)) = self.singleton(Field::Shopify) {
             let read = read_ratio(raw);
@@ -1133,10 +1291,12 @@ impl<'a> Reader<'a> {
 
     /// Policies no limit was joined to are quotas of their own: a limit
     /// and a window, with nothing known of what remains.
+    #[inline(never)]
     fn resolve_unjoined_policies(&mut self) {
+        // Policies fill their slots in order and are never removed.
         for index in 0..POLICY_CAPACITY {
             let Some(Some(policy)) = self.policies.get(index).copied() else {
-                continue;
+                break;
             };
             if policy.joined {
                 continue;
@@ -1224,8 +1384,7 @@ fn more_restrictive(a: &Quota, b: &Quota) -> bool {
             // limit counts as "all that is left", share 1.
             let la = a.limit.unwrap_or(ra).max(1);
             let lb = b.limit.unwrap_or(rb).max(1);
-            let share = (u128::from(ra).saturating_mul(u128::from(lb)))
-                .cmp(&u128::from(rb).saturating_mul(u128::from(la)));
+            let share = widening_mul(ra, lb).cmp(&widening_mul(rb, la));
             match share.then(ra.cmp(&rb)) {
                 Ordering::Less => return true,
                 Ordering::Greater => return false,
@@ -1252,6 +1411,13 @@ mod tests {
             assert_eq!(classify(name.to_ascii_uppercase().as_bytes()), Some(field));
         }
         assert_eq!(classify(b"content-type"), None);
+        for byte in 0..=u8::MAX {
+            let word = u64::from_le_bytes([byte, b'A', b'z', 0xC1, byte, b'@', b'[', b'Z']);
+            let lower = u64::from_le_bytes(
+                [byte, b'A', b'z', 0xC1, byte, b'@', b'[', b'Z'].map(|b| b.to_ascii_lowercase()),
+            );
+            assert_eq!(ascii_lowercase(word), lower, "{byte}");
+        }
         assert_eq!(classify(&[b'x'; 100]), None);
     }
 }

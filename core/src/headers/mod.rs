@@ -497,7 +497,9 @@ impl RateLimitInfo {
     where
         I: IntoIterator<Item = (&'a [u8], &'a [u8])>,
     {
-        families::parse(status, headers, options)
+        let mut info = RateLimitInfo::empty(status);
+        families::parse(&mut info, headers, options);
+        info
     }
 
     const fn empty(status: Option<u16>) -> RateLimitInfo {

@@ -36,20 +36,70 @@ pub(crate) enum NumberError {
 impl Decimal {
     /// The value scaled by `unit` nanoseconds (`1_000_000_000` for
     /// seconds), saturating at [`Nanos::MAX`], rounding the fraction down.
+    #[inline(never)]
     pub(crate) fn scaled(self, unit: u64) -> Nanos {
-        let whole = u128::from(self.whole).saturating_mul(u128::from(unit));
-        let fraction = u128::from(self.billionths)
-            .saturating_mul(u128::from(unit))
-            .checked_div(u128::from(NANOS_PER_SEC))
-            .unwrap_or(0);
-        let total = whole.saturating_add(fraction);
-        Nanos::from_nanos(u64::try_from(total).unwrap_or(u64::MAX))
+        let whole = self.whole.saturating_mul(unit);
+        let fraction = if self.billionths == 0 {
+            0
+        } else {
+            mul_div(u64::from(self.billionths), unit, NANOS_PER_SEC)
+        };
+        Nanos::from_nanos(whole.saturating_add(fraction))
     }
 
     /// Whether the number is at least `bound` (fraction included).
     pub(crate) fn at_least(self, bound: u64) -> bool {
         self.whole >= bound
     }
+}
+
+/// `a × b` as a 128-bit number: (high word, low word). In 32-bit halves,
+/// because `u128` arithmetic costs kilobytes of code on 32-bit targets.
+pub(crate) fn widening_mul(a: u64, b: u64) -> (u64, u64) {
+    const LOW: u64 = 0xFFFF_FFFF;
+    let (a_high, a_low) = (a >> 32, a & LOW);
+    let (b_high, b_low) = (b >> 32, b & LOW);
+    // Each partial product of two 32-bit halves fits a u64, and so does
+    // each sum below (at most (2³² − 1)² + 2 × (2³² − 1) = 2⁶⁴ − 1).
+    let low_low = a_low.wrapping_mul(b_low);
+    let high_low = a_high.wrapping_mul(b_low);
+    let low_high = a_low.wrapping_mul(b_high);
+    let high_high = a_high.wrapping_mul(b_high);
+    let middle = (low_low >> 32)
+        .wrapping_add(high_low & LOW)
+        .wrapping_add(low_high & LOW);
+    let low = (middle << 32) | (low_low & LOW);
+    let high = high_high
+        .wrapping_add(high_low >> 32)
+        .wrapping_add(low_high >> 32)
+        .wrapping_add(middle >> 32);
+    (high, low)
+}
+
+/// `⌊a × b / divisor⌋`, exact, saturating at `u64::MAX` (and that for a
+/// zero divisor).
+pub(crate) fn mul_div(a: u64, b: u64, divisor: u64) -> u64 {
+    if let Some(product) = a.checked_mul(b) {
+        return product.checked_div(divisor).unwrap_or(u64::MAX);
+    }
+    let (high, low) = widening_mul(a, b);
+    if high >= divisor {
+        return u64::MAX;
+    }
+    // Long division of high:low, one bit at a time; `high < divisor`
+    // keeps the quotient within 64 bits.
+    let mut remainder = high;
+    let mut quotient = 0u64;
+    for bit in (0..64).rev() {
+        let carry = remainder >> 63;
+        remainder = (remainder << 1) | ((low >> bit) & 1);
+        quotient <<= 1;
+        if carry != 0 || remainder >= divisor {
+            remainder = remainder.wrapping_sub(divisor);
+            quotient |= 1;
+        }
+    }
+    quotient
 }
 
 /// Parses `[-+]?DIGITS(.DIGITS)?` surrounded by optional blanks, in one
@@ -66,40 +116,43 @@ pub(crate) fn parse_decimal(raw: &[u8]) -> Result<Decimal, NumberError> {
         billionths: 0,
         saturated: false,
     };
-    let mut whole_digits = 0usize;
-    // `None` before the dot; then the place value of the next fraction digit.
-    let mut fraction_scale: Option<u32> = None;
-    let mut fraction_digits = 0usize;
-    for &byte in unsigned {
+    let mut rest = unsigned;
+    while let Some((&byte, after)) = rest.split_first() {
         let digit = byte.wrapping_sub(b'0');
-        match (digit <= 9, fraction_scale) {
-            (true, None) => {
-                whole_digits = whole_digits.saturating_add(1);
-                match decimal
-                    .whole
-                    .checked_mul(10)
-                    .and_then(|w| w.checked_add(u64::from(digit)))
-                {
-                    Some(w) => decimal.whole = w,
-                    None => {
-                        decimal.whole = u64::MAX;
-                        decimal.saturated = true;
-                    }
-                }
-            }
-            (true, Some(scale)) => {
-                fraction_digits = fraction_digits.saturating_add(1);
-                decimal.billionths = decimal
-                    .billionths
-                    .saturating_add(u32::from(digit).saturating_mul(scale));
-                fraction_scale = Some(scale / 10);
-            }
-            (false, None) if byte == b'.' => fraction_scale = Some(100_000_000),
-            _ => return Err(NumberError::Invalid),
+        if digit > 9 {
+            break;
         }
+        match decimal
+            .whole
+            .checked_mul(10)
+            .and_then(|w| w.checked_add(u64::from(digit)))
+        {
+            Some(w) => decimal.whole = w,
+            None => {
+                decimal.whole = u64::MAX;
+                decimal.saturated = true;
+            }
+        }
+        rest = after;
     }
-    if whole_digits == 0 || (fraction_scale.is_some() && fraction_digits == 0) {
+    if rest.len() == unsigned.len() {
         return Err(NumberError::Invalid);
+    }
+    if let Some((&byte, fraction)) = rest.split_first() {
+        if byte != b'.' || fraction.is_empty() {
+            return Err(NumberError::Invalid);
+        }
+        let mut scale = 100_000_000u32;
+        for &byte in fraction {
+            let digit = byte.wrapping_sub(b'0');
+            if digit > 9 {
+                return Err(NumberError::Invalid);
+            }
+            decimal.billionths = decimal
+                .billionths
+                .saturating_add(u32::from(digit).saturating_mul(scale));
+            scale /= 10;
+        }
     }
     if negative {
         return Err(NumberError::Negative);
@@ -189,6 +242,37 @@ mod tests {
         assert!(parse_decimal(b"99999999999999999999999").unwrap().saturated);
         for (text, whole) in [(&b"1199"[..], 1199), (b"9999", 9999), (b"0", 0), (b"+7", 7)] {
             assert_eq!(parse_decimal(text).map(|d| d.whole), Ok(whole));
+        }
+    }
+
+    #[test]
+    fn wide_arithmetic_matches_u128() {
+        let samples = [
+            0,
+            1,
+            2,
+            3,
+            999,
+            1 << 31,
+            1 << 32,
+            (1 << 32) + 7,
+            1_000_000_000,
+            1 << 63,
+            u64::MAX - 1,
+            u64::MAX,
+        ];
+        for a in samples {
+            for b in samples {
+                let product = u128::from(a) * u128::from(b);
+                assert_eq!(widening_mul(a, b), ((product >> 64) as u64, product as u64));
+                for divisor in samples {
+                    let expected = match product.checked_div(u128::from(divisor)) {
+                        Some(q) => u64::try_from(q).unwrap_or(u64::MAX),
+                        None => u64::MAX,
+                    };
+                    assert_eq!(mul_div(a, b, divisor), expected, "{a} {b} {divisor}");
+                }
+            }
         }
     }
 

@@ -10,61 +10,142 @@
 //! dictionary that is not valid SF at all (Close), so a strict RFC 8941
 //! parser would reject real servers.
 
-/// Splits `text` on `separator` where it is not inside a quoted string,
-/// yielding each part without surrounding blanks (empty parts included).
+/// The parts of a field value, in one pass: a List or Dictionary's
+/// members are split on `,` and each member's parameters on `;`, both only
+/// where they are not inside a quoted string. A member's first part is its
+/// bare item (or, in a Dictionary, its first `key=value`); the parts after
+/// it are its parameters.
 #[derive(Clone, Debug)]
-pub(crate) struct SplitOutsideQuotes<'a> {
-    rest: Option<&'a [u8]>,
-    separator: u8,
+pub(crate) struct Parts<'a> {
+    rest: &'a [u8],
+    /// Whether the end of the value has been passed.
+    done: bool,
+    /// Whether the last part returned did not end its member.
+    in_member: bool,
+    /// Whether the current member has a `;` anywhere (quoted or not).
+    semicolon: bool,
 }
 
-impl<'a> SplitOutsideQuotes<'a> {
-    pub(crate) fn new(text: &'a [u8], separator: u8) -> Self {
-        SplitOutsideQuotes {
-            rest: Some(text),
-            separator,
+/// One part of a field value (see [`Parts`]).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Part<'a> {
+    raw: &'a [u8],
+    /// Where the first `=` is in `raw`, quoted or not.
+    equals: Option<usize>,
+    /// Whether it is its member's last part.
+    pub(crate) ends_member: bool,
+}
+
+impl<'a> Part<'a> {
+    /// The part without surrounding blanks.
+    pub(crate) fn text(&self) -> &'a [u8] {
+        trim(self.raw)
+    }
+
+    /// The part split at its first `=`, both sides without blanks; a bare
+    /// key has no value.
+    #[inline]
+    pub(crate) fn key_value(&self) -> (&'a [u8], Option<&'a [u8]>) {
+        match self.equals {
+            Some(at) => (
+                trim(self.raw.get(..at).unwrap_or_default()),
+                self.raw.get(at.saturating_add(1)..).map(trim),
+            ),
+            None => (self.text(), None),
         }
+    }
+
+    /// Whether it is a member with nothing in it.
+    pub(crate) fn is_empty_member(&self) -> bool {
+        self.ends_member && self.text().is_empty()
     }
 }
 
-impl<'a> Iterator for SplitOutsideQuotes<'a> {
-    type Item = &'a [u8];
-
-    fn next(&mut self) -> Option<&'a [u8]> {
-        let text = self.rest?;
-        // The common case has no quoted string before the separator.
-        match text.iter().position(|&b| b == self.separator || b == b'"') {
-            None => {
-                self.rest = None;
-                return Some(text.trim_ascii());
-            }
-            Some(at) if text.get(at) == Some(&self.separator) => {
-                self.rest = Some(text.get(at.saturating_add(1)..)?);
-                return Some(text.get(..at)?.trim_ascii());
-            }
-            Some(_) => {}
+impl<'a> Parts<'a> {
+    pub(crate) fn new(text: &'a [u8]) -> Self {
+        Parts {
+            rest: text,
+            done: false,
+            in_member: false,
+            semicolon: false,
         }
+    }
+
+    /// The first part of the next member, past whatever is left of the
+    /// current one.
+    pub(crate) fn next_member(&mut self) -> Option<Part<'a>> {
+        while self.in_member {
+            self.scan()?;
+        }
+        self.scan()
+    }
+
+    /// The current member's next parameter.
+    pub(crate) fn next_param(&mut self) -> Option<Part<'a>> {
+        if self.in_member { self.scan() } else { None }
+    }
+
+    /// Whether the member last read from has a `;` anywhere in it (once
+    /// its last part has been read).
+    pub(crate) fn member_has_semicolon(&self) -> bool {
+        self.semicolon
+    }
+
+    fn scan(&mut self) -> Option<Part<'a>> {
+        if self.done {
+            return None;
+        }
+        if !self.in_member {
+            self.semicolon = false;
+        }
+        let text = self.rest;
+        let mut equals = None;
         let mut in_string = false;
         let mut escaped = false;
         for (at, &byte) in text.iter().enumerate() {
-            if in_string {
-                if escaped {
-                    escaped = false;
-                } else if byte == b'\\' {
-                    escaped = true;
-                } else if byte == b'"' {
-                    in_string = false;
+            match byte {
+                b',' | b';' if !in_string => {
+                    let ends_member = byte == b',';
+                    self.semicolon |= !ends_member;
+                    self.in_member = !ends_member;
+                    self.rest = text.get(at.saturating_add(1)..).unwrap_or_default();
+                    return Some(Part {
+                        raw: text.get(..at).unwrap_or_default(),
+                        equals,
+                        ends_member,
+                    });
                 }
-            } else if byte == b'"' {
-                in_string = true;
-            } else if byte == self.separator {
-                let (part, rest) = (text.get(..at)?, text.get(at.saturating_add(1)..)?);
-                self.rest = Some(rest);
-                return Some(part.trim_ascii());
+                // `=` and `;` count for `key_value` and `member_has_semicolon`
+                // inside quotes too: they look at bytes, not syntax.
+                b'=' if equals.is_none() => equals = Some(at),
+                b';' => self.semicolon = true,
+                b'"' if !escaped => in_string = !in_string,
+                b'\\' if in_string && !escaped => {
+                    escaped = true;
+                    continue;
+                }
+                _ => {}
             }
+            escaped = false;
         }
-        self.rest = None;
-        Some(text.trim_ascii())
+        self.done = true;
+        self.in_member = false;
+        Some(Part {
+            raw: text,
+            equals,
+            ends_member: true,
+        })
+    }
+}
+
+/// `text` without ASCII blanks around it; cheap when there are none, as
+/// nearly always.
+pub(crate) fn trim(text: &[u8]) -> &[u8] {
+    match (text.first(), text.last()) {
+        (Some(first), Some(last)) if first.is_ascii_whitespace() || last.is_ascii_whitespace() => {
+            text.trim_ascii()
+        }
+        _ => text,
     }
 }
 
@@ -117,10 +198,42 @@ pub(crate) fn unquoted(value: &[u8]) -> &[u8] {
 mod tests {
     use super::*;
 
+    fn texts<'a>(parts: &mut Parts<'a>) -> ([&'a [u8]; 4], usize) {
+        let mut out: [&[u8]; 4] = [b""; 4];
+        let mut count = 0;
+        if let Some(first) = parts.next_member() {
+            out[0] = first.text();
+            count = 1;
+            while let Some(param) = parts.next_param() {
+                out[count] = param.text();
+                count += 1;
+            }
+        }
+        (out, count)
+    }
+
     #[test]
     fn splits_outside_quotes() {
-        let parts: [&[u8]; 3] = [b"\"a,b\";r=1", b"c", b""];
-        assert!(SplitOutsideQuotes::new(b" \"a,b\";r=1 , c,", b',').eq(parts));
+        let mut parts = Parts::new(b" \"a,b;c\";r = 1 ; t=\"x=\\\"\" , c,");
+        assert_eq!(
+            texts(&mut parts),
+            ([&b"\"a,b;c\""[..], b"r = 1", b"t=\"x=\\\"\"", b""], 3)
+        );
+        assert!(parts.member_has_semicolon());
+        assert_eq!(texts(&mut parts), ([&b"c"[..], b"", b"", b""], 1));
+        assert!(!parts.member_has_semicolon());
+        let mut parts = Parts::new(b"a=1;b, =x");
+        let first = parts.next_member().unwrap();
+        assert_eq!(first.key_value(), (&b"a"[..], Some(&b"1"[..])));
+        assert_eq!(
+            parts.next_member().unwrap().key_value(),
+            (&b""[..], Some(&b"x"[..]))
+        );
+        assert!(parts.next_member().is_none());
+        let mut parts = Parts::new(b"x,");
+        assert!(!parts.next_member().unwrap().is_empty_member());
+        assert!(parts.next_member().unwrap().is_empty_member());
+        assert!(parts.next_member().is_none());
         assert_eq!(key_value(b"limit = 5"), (&b"limit"[..], Some(&b"5"[..])));
         assert_eq!(bare_item(b"\"default\""), BareItem::Name(b"default"));
         assert_eq!(bare_item(b"100"), BareItem::Number(b"100"));

@@ -1,18 +1,21 @@
 //! A real HTTP server on 127.0.0.1 (axum) that enforces limits the way
-//! APIs do, and records when each request arrived.
+//! APIs do, and records when each request arrived. Its clock is tokio's,
+//! so the same server also runs in process on tokio's paused clock
+//! ([`Server::in_process`]), where a test's schedule is exact.
 
 #![allow(dead_code, unreachable_pub)]
 
 use std::collections::HashMap;
 use std::net::SocketAddr;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use axum::body::Body;
 use axum::extract::{Request, State};
 use axum::http::{HeaderValue, Response, StatusCode};
 use ratekeeper_http::{Config, Gate, GateMiddleware};
 use reqwest_middleware::ClientWithMiddleware;
+use tokio::time::Instant;
 
 /// How a limited endpoint states its quota.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -74,17 +77,9 @@ struct Shared {
     hits: Mutex<Vec<Hit>>,
 }
 
-/// A running server; dropped with the test's runtime.
-#[derive(Debug, Clone)]
-pub struct Server {
-    pub addr: SocketAddr,
-    shared: Arc<Shared>,
-}
-
-impl Server {
-    /// Starts a server with `routes` (path -> behavior) on a free port.
-    pub async fn start(routes: &[(&str, Behavior)]) -> Server {
-        let shared = Arc::new(Shared {
+impl Shared {
+    fn new(routes: &[(&str, Behavior)]) -> Arc<Shared> {
+        Arc::new(Shared {
             start: Instant::now(),
             endpoints: Mutex::new(
                 routes
@@ -102,14 +97,40 @@ impl Server {
                     .collect(),
             ),
             hits: Mutex::new(Vec::new()),
-        });
+        })
+    }
+
+    fn router(self: &Arc<Shared>) -> axum::Router {
+        axum::Router::new().fallback(handle).with_state(Arc::clone(self))
+    }
+}
+
+/// A running server; dropped with the test's runtime.
+#[derive(Debug, Clone)]
+pub struct Server {
+    pub addr: SocketAddr,
+    shared: Arc<Shared>,
+}
+
+impl Server {
+    /// Starts a server with `routes` (path -> behavior) on a free port.
+    pub async fn start(routes: &[(&str, Behavior)]) -> Server {
+        let shared = Shared::new(routes);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let addr = listener.local_addr().unwrap();
-        let app = axum::Router::new()
-            .fallback(handle)
-            .with_state(Arc::clone(&shared));
+        let app = shared.router();
         tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
         Server { addr, shared }
+    }
+
+    /// The same server with no socket: the router to call as a `tower`
+    /// service, and the server for its records (its `addr` is only a name
+    /// for URLs). On tokio's paused clock every arrival time is exact.
+    pub fn in_process(routes: &[(&str, Behavior)]) -> (Server, axum::Router) {
+        let shared = Shared::new(routes);
+        let app = shared.router();
+        let addr = SocketAddr::from(([127, 0, 0, 1], 80));
+        (Server { addr, shared }, app)
     }
 
     /// The URL of `path`.

@@ -26,6 +26,7 @@ const RETRY_AFTER: Nanos = Nanos::from_secs(1);
 
 #[inline(never)]
 pub fn run(report: &mut Report) {
+    report.stage(checks::BACKOFF);
     // Full jitter: retry `i` waits at most `min(cap, base · 2^i)`.
     let mut rng = SplitMix64::new(SEED);
     let mut backoff = Backoff::new(CONFIG);
@@ -34,7 +35,7 @@ pub fn run(report: &mut Report) {
             .next_delay(&mut rng, None)
             .is_some_and(|delay| delay <= CONFIG.step(retry).min(CONFIG.cap()))
     }) && backoff.next_delay(&mut rng, None).is_none();
-    report.check(checks::BACKOFF_BOUNDS, within);
+    report.verify(&[within.into()]);
 
     // A GET answered 429 with `Retry-After: 1`, every time.
     let now = EmbassyClock.now();
@@ -47,11 +48,12 @@ pub fn run(report: &mut Report) {
             RetryDecision::Retry { wait, .. } if wait >= RETRY_AFTER
         );
     }
-    report.check(checks::BACKOFF_RETRY_AFTER, never_early);
+    report.verify(&[never_early.into()]);
     let last = retry.decide(Outcome::Response(429), Some(RETRY_AFTER), now, &mut rng);
-    report.check(
-        checks::BACKOFF_EXHAUSTED,
-        last.give_up()
-            .is_some_and(|stop| stop.reason == GiveUpReason::AttemptsExhausted && stop.attempts == 5),
-    );
+    let stop = last.give_up();
+    report.verify(&[
+        stop.is_some_and(|stop| stop.reason == GiveUpReason::AttemptsExhausted)
+            .into(),
+        stop.map_or(0, |stop| stop.attempts.into()),
+    ]);
 }

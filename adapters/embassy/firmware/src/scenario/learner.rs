@@ -11,7 +11,7 @@ use ratekeeper_core::{
 };
 use ratekeeper_embassy::{EmbassyClock, acquire};
 
-use super::limiter::{MAX_WAIT, STORE, nanos, wait_of};
+use super::limiter::{MAX_WAIT, STORE, nanos, outcome};
 use super::{checks, headers};
 use crate::report::Report;
 
@@ -38,29 +38,29 @@ fn throttled() -> (Option<Nanos>, Option<Nanos>) {
 }
 
 pub async fn run(report: &mut Report) {
+    report.stage(checks::LEARNER);
     let learned = learn_from_close();
-    report.check(
-        checks::LEARNER_LEARNS,
-        learned.is_some_and(|p| {
-            (p.limit(), p.window(), p.source) == (16, Nanos::from_secs(1), PolicySource::Header)
-        }),
-    );
+    report.verify(&[
+        learned.map_or(0, |p| p.limit().into()),
+        learned.map_or(0, |p| p.window().as_nanos()),
+        u64::from(learned.is_some_and(|p| p.source == PolicySource::Header)),
+    ]);
     let paused_at = Instant::now();
     let (pause, retry_after) = throttled();
     let retry_after = retry_after.unwrap_or(Nanos::MAX);
-    report.check(
-        checks::LEARNER_PAUSES,
-        pause.is_some_and(|pause| pause >= retry_after),
-    );
+    report.verify(&[
+        retry_after.as_nanos(),
+        u64::from(pause.is_some_and(|pause| pause >= retry_after)),
+    ]);
     let gcra = PolicyConfig::DEFAULT
         .default_policy(EmbassyClock.now())
         .to_gcra(&PolicyConfig::DEFAULT);
-    let wait = wait_of(acquire(&STORE, PAUSED, &Acquire::reserve(gcra, MAX_WAIT)).await);
+    let [kind, wait] = outcome(acquire(&STORE, PAUSED, &Acquire::reserve(gcra, MAX_WAIT)).await);
     // The pause began at or after `paused_at`: waking before its end
     // would show as less than Retry-After since then.
     let since_pause = nanos(paused_at.elapsed());
-    report.check(
-        checks::LEARNER_WAITS,
-        wait.is_some_and(|wait| wait <= retry_after) && since_pause >= retry_after,
-    );
+    report.verify(&[
+        u64::from(kind == checks::OUTCOME_ALLOWED && wait <= retry_after.as_nanos()),
+        u64::from(since_pause >= retry_after),
+    ]);
 }

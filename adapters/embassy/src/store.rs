@@ -220,14 +220,14 @@ impl<M: RawMutex, const BUCKETS: usize, const POLICIES: usize, C: Clock> Store
     type Error = FixedStoreError;
 
     fn acquire(&self, key: &str, request: &Acquire) -> Result<Decision, FixedStoreError> {
-        let mut decision = None;
+        // Written by `decide`, which runs whenever `with_bucket` succeeds.
+        let mut decision = Err(FixedStoreError::Busy);
         self.with_bucket(key, &mut |state, now| {
             let (made, next) = state.decide(request, now);
-            decision = Some(made);
+            decision = Ok(made);
             next
         })?;
-        // `with_bucket` returned `Ok`, so `decide` ran: never `Busy` here.
-        decision.ok_or(FixedStoreError::Busy)
+        decision
     }
 
     fn pause(&self, key: &str, span: Nanos) -> Result<(), FixedStoreError> {

@@ -7,7 +7,8 @@
 
 use embassy_time::Instant;
 use ratekeeper_core::{
-    Acquire, Clock, Learner, LearnerConfig, Nanos, Observation, Policy, PolicyConfig, PolicySource, Store,
+    Acquire, Clock, Learned, Learner, LearnerConfig, Nanos, Observation, Policy, PolicyConfig, PolicySource,
+    Store,
 };
 use ratekeeper_embassy::{EmbassyClock, acquire};
 
@@ -18,23 +19,27 @@ use crate::report::Report;
 /// The endpoint the 429 comes from.
 const PAUSED: &str = "api.close.com/api/v1/activity/";
 
+/// What a new learner makes of one response: `headers` with `status`. One
+/// copy of the learner's calls serves every observation of the stage.
+#[inline(never)]
+fn learn(status: u16, headers: &[(&'static [u8], &'static [u8])]) -> (Learned, Option<Nanos>) {
+    let now = EmbassyClock.now();
+    let info = headers::parse(status, headers);
+    let learned = Learner::new(LearnerConfig::DEFAULT, now).observe(&Observation::from_info(&info), now);
+    (learned, info.retry_after())
+}
+
 /// The policy the Close header on a 200 teaches a new learner.
 pub fn learn_from_close() -> Option<Policy> {
-    let now = EmbassyClock.now();
-    let info = headers::parse(200, &headers::CLOSE);
-    Learner::new(LearnerConfig::DEFAULT, now)
-        .observe(&Observation::from_info(&info), now)
-        .policy
+    learn(200, &headers::CLOSE).0.policy
 }
 
 /// A 429 with `Retry-After: 1`: the pause it sets on the bucket, and the
 /// server's `Retry-After`.
 fn throttled() -> (Option<Nanos>, Option<Nanos>) {
-    let now = EmbassyClock.now();
-    let info = headers::parse(429, &headers::TOO_MANY);
-    let learned = Learner::new(LearnerConfig::DEFAULT, now).observe(&Observation::from_info(&info), now);
+    let (learned, retry_after) = learn(429, &headers::TOO_MANY);
     let paused = learned.pause.filter(|&pause| STORE.pause(PAUSED, pause).is_ok());
-    (paused, info.retry_after())
+    (paused, retry_after)
 }
 
 pub async fn run(report: &mut Report) {

@@ -601,7 +601,7 @@ impl Learner {
                         // counts: a spent quota pauses.
                         continue;
                     } else {
-                        Nanos::from_secs(self.longest_reset.as_secs_ceil().max(1))
+                        whole_seconds_up(self.longest_reset).max(Nanos::from_secs(1))
                     }
                 }
             };
@@ -891,6 +891,18 @@ impl WindowShift {
     }
 }
 
+/// `span` rounded up to whole seconds, saturating: the same as
+/// `Nanos::from_secs(span.as_secs_ceil())`, with one division and no 64-bit
+/// multiplication.
+fn whole_seconds_up(span: Nanos) -> Nanos {
+    const SECOND: u64 = 1_000_000_000;
+    let span = span.as_nanos();
+    match span.checked_rem(SECOND) {
+        Some(rest) if rest > 0 => Nanos::from_nanos(span.saturating_add(SECOND.wrapping_sub(rest))),
+        _ => Nanos::from_nanos(span),
+    }
+}
+
 /// `span · 2^doublings`, saturating, for `doublings < 64`: it fits exactly
 /// when `span` has `doublings` leading zero bits to shift out, so a shift
 /// does it, not a 64-bit multiplication (dear on 32-bit targets).
@@ -939,6 +951,14 @@ mod tests {
     use proptest::prelude::*;
 
     proptest! {
+        #[test]
+        fn whole_seconds_up_is_the_ceiling(
+            span in prop_oneof![0..u64::MAX, 0..1u64 << 40, Just(u64::MAX), Just(0u64), (u64::MAX - 2_000_000_000)..=u64::MAX],
+        ) {
+            let span = Nanos::from_nanos(span);
+            prop_assert_eq!(whole_seconds_up(span), Nanos::from_secs(span.as_secs_ceil()));
+        }
+
         /// A shift where it fits, the saturated product where it does not.
         #[test]
         fn doubling_is_the_saturating_product(

@@ -67,6 +67,13 @@ pub const BUCKET_BYTES: u64 = 16;
 /// The buckets of the firmware's store.
 pub const BUCKETS: u64 = 8;
 
+/// The backoff stage's `Retry-After`.
+pub const BACKOFF_RETRY_AFTER_NS: u64 = SECOND;
+const NOT_BEFORE_RETRY_AFTER: Bound = Bound {
+    low: BACKOFF_RETRY_AFTER_NS,
+    high: u64::MAX,
+};
+
 const T: u64 = INTERVAL_NS;
 const fn allowed_after(wait: u64) -> [Bound; 2] {
     [eq(OUTCOME_ALLOWED), eq(wait)]
@@ -192,12 +199,19 @@ pub static ALL: [Check; 27] = [
     },
     // Backoff and retries.
     Check {
+        // Four delays within 100 ms doubling to the 1.6 s cap, then none.
         name: "backoff: seeded full-jitter delays stay within step and cap",
-        bounds: &[HELD],
+        bounds: &[
+            at_most(100 * MS),
+            at_most(200 * MS),
+            at_most(400 * MS),
+            at_most(800 * MS),
+            eq(u64::MAX),
+        ],
     },
     Check {
         name: "backoff: no retry is scheduled before Retry-After",
-        bounds: &[HELD],
+        bounds: &[NOT_BEFORE_RETRY_AFTER; 4],
     },
     Check {
         // Whether it gave up for running out of attempts, and after how many.

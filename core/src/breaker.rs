@@ -283,11 +283,23 @@ impl BreakerConfig {
     /// assert_eq!(config.open_time(u32::MAX), Nanos::from_secs(60));
     /// ```
     pub const fn open_time(&self, trips: u32) -> Nanos {
-        let open = match (self.growth as u64).checked_pow(trips.saturating_sub(1)) {
-            Some(factor) => self.open_for.saturating_mul(factor),
-            None => Nanos::MAX,
-        };
-        open.min(self.max_open_for)
+        let cap = self.max_open_for.as_nanos();
+        let growth = self.growth as u64;
+        let mut growths = trips.saturating_sub(1);
+        if growth == 0 && growths > 0 {
+            return Nanos::ZERO;
+        }
+        // Grown one factor at a time, and only while it can still matter:
+        // the open time never shrinks (`growth ≥ 1`), so once it reaches
+        // the cap, the cap is the answer. Without `checked_pow` and a second
+        // 64-bit multiplication, which cost 32-bit targets code; at most 64
+        // rounds, since each one at least doubles a nonzero time.
+        let mut open = self.open_for.as_nanos();
+        while growths > 0 && growth > 1 && open > 0 && open < cap {
+            open = open.saturating_mul(growth);
+            growths = growths.wrapping_sub(1); // `growths > 0`: exact.
+        }
+        Nanos::from_nanos(if open < cap { open } else { cap })
     }
 
     const fn validate(&self, capacity: u32) -> Result<(), BreakerError> {
@@ -927,5 +939,49 @@ mod tests {
     #[test]
     fn the_breaker_is_small() {
         assert!(core::mem::size_of::<Breaker>() <= 96);
+    }
+
+    mod open_time {
+        use proptest::prelude::*;
+
+        use super::*;
+
+        /// `open_time` as first written, with `checked_pow`: the reference.
+        fn with_pow(config: &BreakerConfig, trips: u32) -> Nanos {
+            let open = match u64::from(config.growth()).checked_pow(trips.saturating_sub(1)) {
+                Some(factor) => config.open_for().saturating_mul(factor),
+                None => Nanos::MAX,
+            };
+            open.min(config.max_open_for())
+        }
+
+        fn nanos() -> impl Strategy<Value = Nanos> {
+            prop_oneof![0..u64::MAX, 0..1u64 << 40, Just(0), Just(u64::MAX)].prop_map(Nanos::from_nanos)
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(20_000))]
+
+            /// Any configuration with an open time (the breaker checks
+            /// for one), any number of trips. (With none, the reference
+            /// answered the cap once the power overflowed; the product is
+            /// zero, as `open_time` now says.)
+            #[test]
+            fn grows_as_the_power_does(
+                open_for in nanos().prop_filter("an open time", |open| !open.is_zero()),
+                max_open_for in nanos(),
+                growth in prop_oneof![0..4u32, 0..u32::MAX, Just(u32::MAX)],
+                trips in prop_oneof![0..80u32, 0..u32::MAX, Just(u32::MAX)],
+            ) {
+                let config = BreakerConfig::consecutive_failures(1, open_for).with_growth(growth, max_open_for);
+                prop_assert_eq!(config.open_time(trips), with_pow(&config, trips));
+            }
+
+            #[test]
+            fn no_open_time_stays_zero(max_open_for in nanos(), growth: u32, trips: u32) {
+                let config = BreakerConfig::consecutive_failures(1, Nanos::ZERO).with_growth(growth, max_open_for);
+                prop_assert_eq!(config.open_time(trips), Nanos::ZERO);
+            }
+        }
     }
 }

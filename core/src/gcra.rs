@@ -115,6 +115,36 @@ impl Gcra {
         }
     }
 
+    /// The GCRA of `emission_interval` (at least 1 ns) and `burst` (at
+    /// least 1), the burst lowered as far as `T·B` needs to fit the time
+    /// range (to `⌊u64::MAX / T⌋`, itself at least 1). Lowering the burst
+    /// only ever admits less; never an error, so no error path to pay for.
+    pub(crate) const fn with_burst_at_most(emission_interval: Nanos, burst: u32) -> Gcra {
+        let interval = if emission_interval.is_zero() {
+            1
+        } else {
+            emission_interval.as_nanos()
+        };
+        let burst = if burst == 0 { 1 } else { burst };
+        let (burst, tolerance) = match interval.checked_mul(burst as u64) {
+            Some(tolerance) => (burst, tolerance),
+            None => {
+                // `u64::MAX / T < B ≤ u32::MAX` here (the product overflowed),
+                // and `(u64::MAX / T) · T ≤ u64::MAX`: both exact.
+                let fits = match u64::MAX.checked_div(interval) {
+                    Some(fits) => fits,
+                    None => 1,
+                };
+                (fits as u32, fits.wrapping_mul(interval))
+            }
+        };
+        Gcra {
+            emission_interval: Nanos::from_nanos(interval),
+            burst,
+            tolerance: Nanos::from_nanos(tolerance),
+        }
+    }
+
     /// The time one unit of cost takes to replenish (`T`).
     pub const fn emission_interval(&self) -> Nanos {
         self.emission_interval

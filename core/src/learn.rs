@@ -601,7 +601,7 @@ impl Learner {
                         // counts: a spent quota pauses.
                         continue;
                     } else {
-                        Nanos::from_secs(self.longest_reset.as_secs_ceil().max(1))
+                        whole_seconds_up(self.longest_reset).max(Nanos::from_secs(1))
                     }
                 }
             };
@@ -743,10 +743,7 @@ impl Learner {
             return reset;
         }
         let doublings = self.throttled_in_a_row.saturating_sub(1).min(32);
-        self.config
-            .backoff_base
-            .saturating_mul(1u64 << doublings)
-            .min(self.config.backoff_cap)
+        doubled(self.config.backoff_base, doublings).min(self.config.backoff_cap)
     }
 
     fn interval(&self) -> Nanos {
@@ -894,6 +891,29 @@ impl WindowShift {
     }
 }
 
+/// `span` rounded up to whole seconds, saturating: the same as
+/// `Nanos::from_secs(span.as_secs_ceil())`, with one division and no 64-bit
+/// multiplication.
+fn whole_seconds_up(span: Nanos) -> Nanos {
+    const SECOND: u64 = 1_000_000_000;
+    let span = span.as_nanos();
+    match span.checked_rem(SECOND) {
+        Some(rest) if rest > 0 => Nanos::from_nanos(span.saturating_add(SECOND.wrapping_sub(rest))),
+        _ => Nanos::from_nanos(span),
+    }
+}
+
+/// `span · 2^doublings`, saturating, for `doublings < 64`: it fits exactly
+/// when `span` has `doublings` leading zero bits to shift out, so a shift
+/// does it, not a 64-bit multiplication (dear on 32-bit targets).
+fn doubled(span: Nanos, doublings: u32) -> Nanos {
+    let span = span.as_nanos();
+    match span.checked_shl(doublings) {
+        Some(shifted) if span.leading_zeros() >= doublings => Nanos::from_nanos(shifted),
+        _ => Nanos::MAX,
+    }
+}
+
 /// `value × numerator / denominator`, exactly rounded up, saturating.
 ///
 /// Without a 128-bit product: with `value = q·d + r`, the result is
@@ -929,6 +949,26 @@ fn rounding(reset: Nanos) -> Nanos {
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    proptest! {
+        #[test]
+        fn whole_seconds_up_is_the_ceiling(
+            span in prop_oneof![0..u64::MAX, 0..1u64 << 40, Just(u64::MAX), Just(0u64), (u64::MAX - 2_000_000_000)..=u64::MAX],
+        ) {
+            let span = Nanos::from_nanos(span);
+            prop_assert_eq!(whole_seconds_up(span), Nanos::from_secs(span.as_secs_ceil()));
+        }
+
+        /// A shift where it fits, the saturated product where it does not.
+        #[test]
+        fn doubling_is_the_saturating_product(
+            span in prop_oneof![0..u64::MAX, 0..1u64 << 40, Just(u64::MAX), Just(0u64), Just(1u64)],
+            doublings in 0..=32u32,
+        ) {
+            let span = Nanos::from_nanos(span);
+            prop_assert_eq!(doubled(span, doublings), span.saturating_mul(1u64 << doublings));
+        }
+    }
 
     /// The earlier `u128` form of [`scale`], as the reference.
     fn scale_u128(value: Nanos, numerator: u16, denominator: u16) -> Nanos {

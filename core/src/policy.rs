@@ -180,39 +180,28 @@ impl Policy {
     /// [module docs](self) for the formula and the guarantee.
     pub fn to_gcra(&self, config: &PolicyConfig) -> Gcra {
         let burst = config.burst.min(self.limit);
-        // `limit − burst + 1 ≥ 1` since `burst ≤ limit`.
-        let intervals = u64::from(self.limit.saturating_sub(burst)).saturating_add(1);
+        // `1 ≤ limit − burst + 1 ≤ 2^32` since `burst ≤ limit`: exact.
+        let intervals = u64::from(self.limit.wrapping_sub(burst)).wrapping_add(1);
         let usable_bp = u64::from(BASIS_POINTS.saturating_sub(config.safety_margin.basis_points()));
-        // `1·100 ≤ denominator < 2^32 · 10^4 < 2^46`: the margin is at most 99%.
-        let denominator = intervals.saturating_mul(usable_bp).max(1);
+        // `1·100 ≤ denominator < 2^32 · 10^4 < 2^46`: the margin is at most
+        // 99%, so the product is exact (wrapping is cheaper than saturating
+        // on 32-bit targets).
+        let denominator = intervals.wrapping_mul(usable_bp).max(1);
         // ⌈window · 10^4 / denominator⌉ without a 128-bit product: with
         // `window = q·d + r`, it is `q·10^4 + ⌈r·10^4 / d⌉`, and
         // `r·10^4 < 2^60` fits. Past `u64` the clamp below applies anyway.
         let window = self.window.as_nanos();
         let whole = window.checked_div(denominator).unwrap_or(u64::MAX);
         let rest = window.checked_rem(denominator).unwrap_or(0);
-        let rest_scaled = rest.saturating_mul(u64::from(BASIS_POINTS)).div_ceil(denominator);
+        let rest_scaled = rest.wrapping_mul(u64::from(BASIS_POINTS)).div_ceil(denominator);
         let interval = whole
             .checked_mul(u64::from(BASIS_POINTS))
             .and_then(|scaled| scaled.checked_add(rest_scaled))
-            .unwrap_or(u64::MAX)
-            .max(1);
+            .unwrap_or(u64::MAX);
         // `T·B` must fit the time range. Past it, lower the burst, never the
         // interval: a smaller burst with the interval computed for a larger
         // one admits less, so the guarantee above still holds.
-        let burst = u32::try_from(u64::MAX.checked_div(interval).unwrap_or(1))
-            .unwrap_or(u32::MAX)
-            // `burst ≥ 1` (a policy's limit and a config's burst are), so
-            // this is `clamp(1, burst)` without clamp's panic path.
-            .min(burst)
-            .max(1);
-        match Gcra::new(Nanos::from_nanos(interval), burst) {
-            Ok(gcra) => gcra,
-            // Unreachable: interval ≥ 1, burst ≥ 1, and T·B fits by the
-            // clamp above (with a burst of 1 any interval fits). The slowest
-            // GCRA is the safe answer anyway.
-            Err(_) => Gcra::SLOWEST,
-        }
+        Gcra::with_burst_at_most(Nanos::from_nanos(interval), burst)
     }
 }
 
@@ -349,6 +338,73 @@ impl Default for PolicyConfig {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// `to_gcra` as first written (saturating arithmetic, the burst clamped
+    /// by a division, then `Gcra::new`): the reference.
+    fn to_gcra_reference(policy: &Policy, config: &PolicyConfig) -> Gcra {
+        let burst = config.burst.min(policy.limit);
+        // `limit − burst + 1 ≥ 1` since `burst ≤ limit`.
+        let intervals = u64::from(policy.limit.saturating_sub(burst)).saturating_add(1);
+        let usable_bp = u64::from(BASIS_POINTS.saturating_sub(config.safety_margin.basis_points()));
+        // `1·100 ≤ denominator < 2^32 · 10^4 < 2^46`: the margin is at most 99%.
+        let denominator = intervals.saturating_mul(usable_bp).max(1);
+        // ⌈window · 10^4 / denominator⌉ without a 128-bit product: with
+        // `window = q·d + r`, it is `q·10^4 + ⌈r·10^4 / d⌉`, and
+        // `r·10^4 < 2^60` fits. Past `u64` the clamp below applies anyway.
+        let window = policy.window.as_nanos();
+        let whole = window.checked_div(denominator).unwrap_or(u64::MAX);
+        let rest = window.checked_rem(denominator).unwrap_or(0);
+        let rest_scaled = rest.saturating_mul(u64::from(BASIS_POINTS)).div_ceil(denominator);
+        let interval = whole
+            .checked_mul(u64::from(BASIS_POINTS))
+            .and_then(|scaled| scaled.checked_add(rest_scaled))
+            .unwrap_or(u64::MAX)
+            .max(1);
+        // `T·B` must fit the time range. Past it, lower the burst, never the
+        // interval: a smaller burst with the interval computed for a larger
+        // one admits less, so the guarantee above still holds.
+        let burst = u32::try_from(u64::MAX.checked_div(interval).unwrap_or(1))
+            .unwrap_or(u32::MAX)
+            // `burst ≥ 1` (a policy's limit and a config's burst are), so
+            // this is `clamp(1, burst)` without clamp's panic path.
+            .min(burst)
+            .max(1);
+        match Gcra::new(Nanos::from_nanos(interval), burst) {
+            Ok(gcra) => gcra,
+            // Unreachable: interval ≥ 1, burst ≥ 1, and T·B fits by the
+            // clamp above (with a burst of 1 any interval fits). The slowest
+            // GCRA is the safe answer anyway.
+            Err(_) => Gcra::SLOWEST,
+        }
+    }
+
+    mod differential {
+        use proptest::prelude::*;
+
+        use super::*;
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(20_000))]
+
+            #[test]
+            fn paces_as_before(
+                limit in prop_oneof![1..100u32, 1..u32::MAX, Just(u32::MAX)],
+                window in prop_oneof![1..u64::MAX, 1..1u64 << 40, Just(u64::MAX), Just(1u64)],
+                burst in prop_oneof![1..100u32, 1..u32::MAX, Just(u32::MAX)],
+                margin in 0..=9_900u16,
+            ) {
+                let policy = Policy::new(limit, Nanos::from_nanos(window), PolicySource::Header, Instant::ZERO).unwrap();
+                let config = PolicyConfig::new(
+                    SafetyMargin::from_basis_points(margin).unwrap(),
+                    burst,
+                    1,
+                    Nanos::from_secs(1),
+                )
+                .unwrap();
+                prop_assert_eq!(policy.to_gcra(&config), to_gcra_reference(&policy, &config));
+            }
+        }
+    }
 
     #[test]
     fn invalid_policies_are_refused() {

@@ -134,21 +134,27 @@ impl BucketState {
     /// pause's end, so waiters released by one pause are spread at the
     /// bucket's rate rather than all sent at once.
     pub fn decide(&self, request: &Acquire, now: Instant) -> (Decision, Option<BucketState>) {
-        let pause_left = match self.paused_until {
-            Some(until) => until.saturating_duration_since(now),
-            None => Nanos::ZERO,
+        // While paused, GCRA decides at the pause's end: `at = now +
+        // pause_left`, exactly.
+        let (pause_left, at) = match self.paused_until {
+            Some(until) if until > now => (until.saturating_duration_since(now), until),
+            _ => (Nanos::ZERO, now),
         };
-        let at = now.saturating_add(pause_left);
         let max_wait = request.max_wait.checked_sub(pause_left);
         // The pause alone may outlast the wait: then decide as a check, to
         // say how long, and change nothing.
         let decision = request
             .gcra
             .decide(self.tat, at, request.cost, max_wait.unwrap_or(Nanos::ZERO));
+        // Adding `pause_left` (`at − now`) to a span measured from `at` gives
+        // the span from `now` to an instant that exists: exact, so wrapping
+        // (cheaper on 32-bit targets than saturating) wherever that holds.
+        let from_now = |span: Nanos| Nanos::from_nanos(span.as_nanos().wrapping_add(pause_left.as_nanos()));
         match decision {
             Decision::Allowed(mut allowed) if max_wait.is_some() => {
-                allowed.wait = allowed.wait.saturating_add(pause_left);
-                allowed.reset_after = allowed.reset_after.saturating_add(pause_left);
+                // `wait` ends at the new slot, `reset_after` at the new TAT.
+                allowed.wait = from_now(allowed.wait);
+                allowed.reset_after = from_now(allowed.reset_after);
                 let next = BucketState {
                     tat: Some(allowed.tat),
                     paused_until: self.paused_until,
@@ -156,19 +162,22 @@ impl BucketState {
                 (Decision::Allowed(allowed), Some(next))
             }
             Decision::Allowed(allowed) => {
+                // Decided as a check: `allowed.wait` is zero.
                 let denied = crate::gcra::Denied {
-                    retry_after: pause_left.saturating_add(allowed.wait),
+                    retry_after: from_now(allowed.wait),
                     remaining: 0,
-                    reset_after: pause_left
-                        .saturating_add(self.tat.map_or(Nanos::ZERO, |t| t.saturating_duration_since(at))),
+                    // The TAT, when after `at`.
+                    reset_after: from_now(self.tat.map_or(Nanos::ZERO, |t| t.saturating_duration_since(at))),
                     cause: DenialCause::Paused,
                 };
                 (Decision::Denied(denied), None)
             }
             Decision::Denied(mut denied) => {
                 if !pause_left.is_zero() {
+                    // "Never" (`Nanos::MAX`) stays never.
                     denied.retry_after = denied.retry_after.saturating_add(pause_left);
-                    denied.reset_after = denied.reset_after.saturating_add(pause_left);
+                    // Ends at the bucket's TAT, after `at`.
+                    denied.reset_after = from_now(denied.reset_after);
                     denied.remaining = 0;
                     denied.cause = DenialCause::Paused;
                 }
@@ -366,5 +375,104 @@ mod tests {
         let state = BucketState::EMPTY.paused_for(Instant::ZERO, Nanos::from_secs(2));
         let (decision, _) = state.decide(&Acquire::check(gcra()).with_cost(3), Instant::ZERO);
         assert_eq!(decision, Decision::Impossible { cost: 3, burst: 2 });
+    }
+
+    /// `decide` as it was written with saturating arithmetic throughout:
+    /// the reference the exact arithmetic must match.
+    fn saturating_decide(
+        state: &BucketState,
+        request: &Acquire,
+        now: Instant,
+    ) -> (Decision, Option<BucketState>) {
+        let pause_left = match state.paused_until {
+            Some(until) => until.saturating_duration_since(now),
+            None => Nanos::ZERO,
+        };
+        let at = now.saturating_add(pause_left);
+        let max_wait = request.max_wait.checked_sub(pause_left);
+        let decision = request
+            .gcra
+            .decide(state.tat, at, request.cost, max_wait.unwrap_or(Nanos::ZERO));
+        match decision {
+            Decision::Allowed(mut allowed) if max_wait.is_some() => {
+                allowed.wait = allowed.wait.saturating_add(pause_left);
+                allowed.reset_after = allowed.reset_after.saturating_add(pause_left);
+                let next = BucketState {
+                    tat: Some(allowed.tat),
+                    paused_until: state.paused_until,
+                };
+                (Decision::Allowed(allowed), Some(next))
+            }
+            Decision::Allowed(allowed) => {
+                let denied = crate::gcra::Denied {
+                    retry_after: pause_left.saturating_add(allowed.wait),
+                    remaining: 0,
+                    reset_after: pause_left
+                        .saturating_add(state.tat.map_or(Nanos::ZERO, |t| t.saturating_duration_since(at))),
+                    cause: DenialCause::Paused,
+                };
+                (Decision::Denied(denied), None)
+            }
+            Decision::Denied(mut denied) => {
+                if !pause_left.is_zero() {
+                    denied.retry_after = denied.retry_after.saturating_add(pause_left);
+                    denied.reset_after = denied.reset_after.saturating_add(pause_left);
+                    denied.remaining = 0;
+                    denied.cause = DenialCause::Paused;
+                }
+                (Decision::Denied(denied), None)
+            }
+            impossible @ Decision::Impossible { .. } => (impossible, None),
+        }
+    }
+
+    mod differential {
+        use proptest::prelude::*;
+
+        use super::*;
+
+        fn nanos() -> impl Strategy<Value = u64> {
+            prop_oneof![
+                0..u64::MAX,
+                0..1u64 << 40,
+                Just(0),
+                Just(u64::MAX),
+                (u64::MAX - (1 << 20))..=u64::MAX,
+            ]
+        }
+
+        fn instant() -> impl Strategy<Value = Option<Instant>> {
+            proptest::option::of(nanos().prop_map(Instant::from_nanos))
+        }
+
+        fn request() -> impl Strategy<Value = Acquire> {
+            (1..u64::MAX, 1..16u32, 0..20u32, nanos()).prop_map(|(interval, burst, cost, max_wait)| {
+                let gcra =
+                    Gcra::new(Nanos::from_nanos(interval / u64::from(burst)), burst).unwrap_or(Gcra::SLOWEST);
+                Acquire::reserve(gcra, Nanos::from_nanos(max_wait)).with_cost(cost)
+            })
+        }
+
+        proptest! {
+            #![proptest_config(ProptestConfig::with_cases(20_000))]
+
+            /// Exact arithmetic decides exactly as saturating arithmetic.
+            #[test]
+            fn decides_as_with_saturating_arithmetic(
+                tat in instant(),
+                paused_until in instant(),
+                now in nanos(),
+                near in prop_oneof![Just(None), (0..1u64 << 36).prop_map(Some)],
+                request in request(),
+            ) {
+                let state = BucketState { tat, paused_until };
+                // Often near the state's own instants, where the cases meet.
+                let now = match (near, tat.or(paused_until)) {
+                    (Some(offset), Some(base)) => Instant::from_nanos(base.as_nanos().saturating_sub(1 << 35).saturating_add(offset)),
+                    _ => Instant::from_nanos(now),
+                };
+                prop_assert_eq!(state.decide(&request, now), saturating_decide(&state, &request, now));
+            }
+        }
     }
 }

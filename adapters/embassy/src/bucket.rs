@@ -136,9 +136,12 @@ impl Bucket {
 
     /// Whether forgetting this bucket at `now` changes nothing: its TAT and
     /// its pause are both in the past (a full, unpaused bucket).
+    ///
+    /// The encoding keeps a paused bucket's TAT at or after its pause's
+    /// end (and above zero), so a TAT in the past means the pause is over
+    /// too: one comparison, no decoding.
     pub(crate) fn is_stale(&self, now: Instant) -> bool {
-        let state = self.state();
-        !state.is_paused(now) && state.tat.is_none_or(|tat| tat <= now)
+        self.tat <= now.as_nanos()
     }
 }
 
@@ -305,6 +308,18 @@ mod tests {
                 // raised TAT) but must be stored alike.
                 let store = |state: Option<BucketState>| state.map(|s| Bucket::new(1, &s, now));
                 prop_assert_eq!(store(next), store(expected_next));
+            }
+        }
+
+        /// Staleness read off the TAT alone is staleness of the decoded
+        /// state: no TAT or pause still to come.
+        #[test]
+        fn staleness_is_the_decoded_states(state in state(), written in instant(), later in instant()) {
+            let bucket = Bucket::new(1, &state, written);
+            for now in [written, later] {
+                let decoded = bucket.state();
+                let stale = !decoded.is_paused(now) && decoded.tat.is_none_or(|tat| tat <= now);
+                prop_assert_eq!(bucket.is_stale(now), stale);
             }
         }
 

@@ -156,20 +156,22 @@ impl<M: RawMutex, const BUCKETS: usize, const POLICIES: usize, C: Clock> FixedSt
     }
 
     /// Runs `decide` on the bucket of `key` and stores the state it
-    /// returns, if any, in one lock.
-    fn with_bucket<R>(
+    /// returns, if any, in one lock; `decide` is called exactly once when
+    /// this returns `Ok`.
+    ///
+    /// `decide` is a trait object so that there is one copy of this for
+    /// every operation of every store: firmware pays for each copy in
+    /// flash, and an indirect call costs next to nothing beside the lock.
+    fn with_bucket(
         &self,
         key: &str,
-        decide: impl FnOnce(&BucketState, Instant) -> (R, Option<BucketState>),
-    ) -> Result<R, FixedStoreError> {
+        decide: &mut dyn FnMut(&BucketState, Instant) -> Option<BucketState>,
+    ) -> Result<(), FixedStoreError> {
         let hash = key_hash(key);
         self.tables.lock(|tables| {
             let mut tables = tables.try_borrow_mut().map_err(|_| FixedStoreError::Busy)?;
             let now = self.clock.now();
             let buckets = &mut tables.buckets;
-            // One call of `decide` and one shared `store_bucket`, rather
-            // than a copy of each per case: this is monomorphized once per
-            // caller, and firmware pays for every copy in flash.
             let slot = buckets.iter().position(|b| b.key() == hash);
             // A new key decides from a vacant bucket, whose state is
             // `BucketState::EMPTY` (decoded, rather than copied from a
@@ -178,12 +180,9 @@ impl<M: RawMutex, const BUCKETS: usize, const POLICIES: usize, C: Clock> FixedSt
                 .and_then(|index| buckets.get(index))
                 .copied()
                 .unwrap_or(Bucket::VACANT);
-            let (result, next) = decide(&bucket.state(), now);
-            match next {
-                Some(next) => {
-                    store_bucket(buckets, slot, Bucket::new(hash, &next, now), now).map(|()| result)
-                }
-                None => Ok(result),
+            match decide(&bucket.state(), now) {
+                Some(next) => store_bucket(buckets, slot, Bucket::new(hash, &next, now), now),
+                None => Ok(()),
             }
         })
     }
@@ -221,11 +220,18 @@ impl<M: RawMutex, const BUCKETS: usize, const POLICIES: usize, C: Clock> Store
     type Error = FixedStoreError;
 
     fn acquire(&self, key: &str, request: &Acquire) -> Result<Decision, FixedStoreError> {
-        self.with_bucket(key, |state, now| state.decide(request, now))
+        // Written by `decide`, which runs whenever `with_bucket` succeeds.
+        let mut decision = Err(FixedStoreError::Busy);
+        self.with_bucket(key, &mut |state, now| {
+            let (made, next) = state.decide(request, now);
+            decision = Ok(made);
+            next
+        })?;
+        decision
     }
 
     fn pause(&self, key: &str, span: Nanos) -> Result<(), FixedStoreError> {
-        self.with_bucket(key, |state, now| ((), Some(state.paused_for(now, span))))
+        self.with_bucket(key, &mut |state, now| Some(state.paused_for(now, span)))
     }
 
     fn policy(&self, key: &str) -> Result<Option<Policy>, FixedStoreError> {

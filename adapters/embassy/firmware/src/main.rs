@@ -5,8 +5,9 @@
 //! when all of them held (1 otherwise, and on a panic). `scripts/firmware-smoke`
 //! builds it, runs it and sizes it.
 //!
-//! The scenario is a sequence of stages, each a list of named checks in its
-//! own module under `scenario/`. Built without the `ratekeeper` feature,
+//! The scenario is a sequence of stages, each in its own module under
+//! `scenario/`, observing what ratekeeper does; the checks those
+//! observations must pass are one table, `scenario::checks::ALL`. Built without the `ratekeeper` feature,
 //! the stages are replaced by `scenario::baseline`, which makes the same
 //! timer waits and reports without calling ratekeeper: the difference in
 //! size between the two builds is what ratekeeper costs. Each stage after
@@ -32,8 +33,8 @@ async fn main(_spawner: Spawner) {
     };
     time_driver::start(peripherals.SYST);
 
-    // Every check name in every build, whichever stages are left out: the
-    // sizes then differ by code alone.
+    // Every check in every build, whichever stages are left out: the sizes
+    // then differ by code alone.
     core::hint::black_box(&scenario::checks::ALL);
     let mut report = Report::new();
     #[cfg(feature = "ratekeeper")]

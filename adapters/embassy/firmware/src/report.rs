@@ -3,19 +3,48 @@
 
 use cortex_m_semihosting::{debug, hprintln};
 
-/// Counts the checks of the scenario.
+use crate::scenario::checks::{self, Check};
+
+/// Counts the checks of the scenario, and knows which comes next.
 pub struct Report {
     passed: u32,
     failed: u32,
+    next: usize,
 }
 
 impl Report {
     pub const fn new() -> Report {
-        Report { passed: 0, failed: 0 }
+        Report {
+            passed: 0,
+            failed: 0,
+            next: 0,
+        }
+    }
+
+    /// The next check is `checks::ALL[first]`: a stage's first check.
+    #[cfg_attr(not(feature = "ratekeeper"), allow(dead_code))]
+    pub fn stage(&mut self, first: usize) {
+        self.next = first;
+    }
+
+    /// Makes the next check on `observed`, the values it names: it holds
+    /// when there are as many as it has bounds, each within its own.
+    #[inline(never)]
+    pub fn verify(&mut self, observed: &[u64]) {
+        let check = checks::ALL.get(self.next);
+        self.next += 1;
+        let held = check.is_some_and(|Check { bounds, .. }| {
+            bounds.len() == observed.len()
+                && bounds
+                    .iter()
+                    .zip(observed)
+                    .all(|(bound, &value)| bound.low <= value && value <= bound.high)
+        });
+        self.check(check.map_or("(no such check)", |check| check.name), held);
     }
 
     /// Records the check `name`, which held when `held`.
-    pub fn check(&mut self, name: &str, held: bool) {
+    fn check(&mut self, name: &str, held: bool) {
         if held {
             self.passed += 1;
             hprintln!("ok    {}", name);

@@ -20,6 +20,7 @@ const CLOSED: Breaker<1> = match Breaker::new(BreakerConfig::consecutive_failure
 };
 
 pub async fn run(report: &mut Report) {
+    report.stage(checks::BREAKER);
     let now = || EmbassyClock.now();
     let mut breaker = CLOSED;
     let mut transitions = [None; 3];
@@ -28,31 +29,25 @@ pub async fn run(report: &mut Report) {
             *transition = breaker.record(permit, CallResult::Failure, now());
         }
     }
-    report.check(
-        checks::BREAKER_TRIPS,
-        transitions == [None, None, Some(BreakerState::Open)],
-    );
+    report.verify(&[u64::from(transitions == [None, None, Some(BreakerState::Open)])]);
     let refused = breaker.permit(now());
     let wait = refused.as_ref().err().map_or(OPEN_FOR, |r| r.retry_after);
-    report.check(
-        checks::BREAKER_REJECTS,
+    report.verify(&[u64::from(
         refused.is_err_and(|r| r.state == BreakerState::Open && r.retry_after <= OPEN_FOR),
-    );
+    )]);
 
     Timer::after(Duration::from_millis(wait.as_millis_ceil())).await;
 
     let probe = breaker.permit(now());
     let second = breaker.permit(now());
-    report.check(
-        checks::BREAKER_PROBES,
+    report.verify(&[u64::from(
         probe.as_ref().is_ok_and(|p| p.is_probe())
             && second.is_err_and(|r| r.state == BreakerState::HalfOpen),
-    );
+    )]);
     let closed = probe
         .ok()
         .and_then(|p| breaker.record(p, CallResult::Success, now()));
-    report.check(
-        checks::BREAKER_CLOSES,
+    report.verify(&[u64::from(
         closed == Some(BreakerState::Closed) && breaker.snapshot(now()).state == BreakerState::Closed,
-    );
+    )]);
 }

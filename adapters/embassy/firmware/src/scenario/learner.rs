@@ -7,60 +7,65 @@
 
 use embassy_time::Instant;
 use ratekeeper_core::{
-    Acquire, Clock, Learner, LearnerConfig, Nanos, Observation, Policy, PolicyConfig, PolicySource, Store,
+    Acquire, Clock, Learned, Learner, LearnerConfig, Nanos, Observation, Policy, PolicyConfig, PolicySource,
+    Store,
 };
 use ratekeeper_embassy::{EmbassyClock, acquire};
 
-use super::limiter::{MAX_WAIT, STORE, nanos, wait_of};
+use super::limiter::{MAX_WAIT, STORE, nanos, outcome};
 use super::{checks, headers};
 use crate::report::Report;
 
 /// The endpoint the 429 comes from.
 const PAUSED: &str = "api.close.com/api/v1/activity/";
 
+/// What a new learner makes of one response: `headers` with `status`. One
+/// copy of the learner's calls serves every observation of the stage.
+#[inline(never)]
+fn learn(status: u16, headers: &[(&'static [u8], &'static [u8])]) -> (Learned, Option<Nanos>) {
+    let now = EmbassyClock.now();
+    let info = headers::parse(status, headers);
+    let learned = Learner::new(LearnerConfig::DEFAULT, now).observe(&Observation::from_info(&info), now);
+    (learned, info.retry_after())
+}
+
 /// The policy the Close header on a 200 teaches a new learner.
 pub fn learn_from_close() -> Option<Policy> {
-    let now = EmbassyClock.now();
-    let info = headers::parse(200, &headers::CLOSE);
-    Learner::new(LearnerConfig::DEFAULT, now)
-        .observe(&Observation::from_info(&info), now)
-        .policy
+    learn(200, &headers::CLOSE).0.policy
 }
 
 /// A 429 with `Retry-After: 1`: the pause it sets on the bucket, and the
 /// server's `Retry-After`.
 fn throttled() -> (Option<Nanos>, Option<Nanos>) {
-    let now = EmbassyClock.now();
-    let info = headers::parse(429, &headers::TOO_MANY);
-    let learned = Learner::new(LearnerConfig::DEFAULT, now).observe(&Observation::from_info(&info), now);
+    let (learned, retry_after) = learn(429, &headers::TOO_MANY);
     let paused = learned.pause.filter(|&pause| STORE.pause(PAUSED, pause).is_ok());
-    (paused, info.retry_after())
+    (paused, retry_after)
 }
 
 pub async fn run(report: &mut Report) {
+    report.stage(checks::LEARNER);
     let learned = learn_from_close();
-    report.check(
-        checks::LEARNER_LEARNS,
-        learned.is_some_and(|p| {
-            (p.limit(), p.window(), p.source) == (16, Nanos::from_secs(1), PolicySource::Header)
-        }),
-    );
+    report.verify(&[
+        learned.map_or(0, |p| p.limit().into()),
+        learned.map_or(0, |p| p.window().as_nanos()),
+        u64::from(learned.is_some_and(|p| p.source == PolicySource::Header)),
+    ]);
     let paused_at = Instant::now();
     let (pause, retry_after) = throttled();
     let retry_after = retry_after.unwrap_or(Nanos::MAX);
-    report.check(
-        checks::LEARNER_PAUSES,
-        pause.is_some_and(|pause| pause >= retry_after),
-    );
+    report.verify(&[
+        retry_after.as_nanos(),
+        u64::from(pause.is_some_and(|pause| pause >= retry_after)),
+    ]);
     let gcra = PolicyConfig::DEFAULT
         .default_policy(EmbassyClock.now())
         .to_gcra(&PolicyConfig::DEFAULT);
-    let wait = wait_of(acquire(&STORE, PAUSED, &Acquire::reserve(gcra, MAX_WAIT)).await);
+    let [kind, wait] = outcome(acquire(&STORE, PAUSED, &Acquire::reserve(gcra, MAX_WAIT)).await);
     // The pause began at or after `paused_at`: waking before its end
     // would show as less than Retry-After since then.
     let since_pause = nanos(paused_at.elapsed());
-    report.check(
-        checks::LEARNER_WAITS,
-        wait.is_some_and(|wait| wait <= retry_after) && since_pause >= retry_after,
-    );
+    report.verify(&[
+        u64::from(kind == checks::OUTCOME_ALLOWED && wait <= retry_after.as_nanos()),
+        u64::from(since_pause >= retry_after),
+    ]);
 }

@@ -151,7 +151,10 @@ impl Sender {
                     Some(refused) => {
                         let detail = match refused.status() {
                             Some(status) => format!("HTTP {status} on the last of {sent} attempts"),
-                            None => refused.user_message().to_owned(),
+                            None => match refused.detail() {
+                                Some(failure) => format!("{failure}, on the last of {sent} attempts"),
+                                None => refused.user_message().to_owned(),
+                            },
                         };
                         return Completion {
                             status: refused.status(),

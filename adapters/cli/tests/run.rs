@@ -282,7 +282,11 @@ fn under_30_per_3_s_in_ietf_headers_85_requests_take_no_429_and_near_the_ideal_t
     // 1.25x (7.5 s) is asserted exactly on a paused clock in
     // ratekeeper-http's acceptance tests; in real time the bound leaves a
     // loaded machine 1.5 s, and still fails even pacing (9.6 s).
-    assert!(tally.span <= Duration::from_millis(9_000), "took {:?}", tally.span);
+    assert!(
+        tally.span <= Duration::from_millis(9_000),
+        "took {:?}",
+        tally.span
+    );
 }
 
 #[test]

@@ -107,7 +107,8 @@ impl Error {
         self.retry_after
     }
 
-    /// Technical detail for logs (a store's error), when there is one.
+    /// Technical detail for logs, when there is one: a store's error, or
+    /// the last transport failure of a call that got no response.
     pub fn detail(&self) -> Option<&str> {
         self.detail.as_deref()
     }

@@ -247,6 +247,24 @@ pub(crate) trait Answer {
 /// What a transport error offers the gate: what became of the call.
 pub(crate) trait TransportError {
     fn outcome(&self) -> Outcome;
+    /// The failure in words, with its causes.
+    fn describe(&self) -> String;
+}
+
+/// `error` and its chain of sources, `: `-separated, each said once (a
+/// wrapper often repeats its source's words).
+pub(crate) fn describe_chain(error: &(dyn std::error::Error + 'static)) -> String {
+    let mut words = error.to_string();
+    let mut source = error.source();
+    while let Some(cause) = source {
+        let said = cause.to_string();
+        if !words.contains(&said) {
+            words.push_str(": ");
+            words.push_str(&said);
+        }
+        source = cause.source();
+    }
+    words
 }
 
 /// A call's failure: the gate's own, or the inner client's, unchanged.
@@ -711,12 +729,19 @@ impl<S: AsyncStore, C: Clock> Gate<S, C> {
                 RetryDecision::GiveUp(give_up) => {
                     return match give_up.error() {
                         None => result.map_err(Failure::Inner),
-                        Some(error) => Err(Failure::Gate(Error::from_core(error, key).with_status(
-                            match outcome {
+                        Some(error) => {
+                            let status = match outcome {
                                 Outcome::Response(status) => Some(status),
                                 _ => None,
-                            },
-                        ))),
+                            };
+                            let mut error = Error::from_core(error, key).with_status(status);
+                            // No response to show: the last transport
+                            // failure says what went wrong.
+                            if let Err(transport) = &result {
+                                error = error.with_detail(transport.describe());
+                            }
+                            Err(Failure::Gate(error))
+                        }
                     };
                 }
             }

@@ -90,6 +90,10 @@ impl TransportError for reqwest_middleware::Error {
             _ => Outcome::OtherTransport,
         }
     }
+
+    fn describe(&self) -> String {
+        crate::gate::describe_chain(self)
+    }
 }
 
 #[async_trait::async_trait]

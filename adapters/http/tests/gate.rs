@@ -474,6 +474,31 @@ async fn a_probe_dropped_mid_flight_gives_its_breaker_slot_back() {
     assert_eq!(gate.breakers()[0].1.state.as_str(), "closed");
 }
 
+/// A call that never gets a response gives up with the last transport
+/// failure in its detail, so a log says why (here: nothing listens).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_give_up_without_a_response_says_why() {
+    let closed = {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.local_addr().unwrap()
+    };
+    let config = Config {
+        max_attempts: 2,
+        ..test_config()
+    };
+    let gate = Arc::new(Gate::memory(&config).unwrap());
+    let error = client(&gate)
+        .get(format!("http://{closed}/items"))
+        .send()
+        .await
+        .unwrap_err();
+    let refused = ratekeeper_http::gate_error(&error).unwrap();
+    assert_eq!(refused.code(), "RATE_LIMIT_MAX_RETRIES_EXCEEDED");
+    assert_eq!((refused.attempts(), refused.status()), (2, None));
+    let detail = refused.detail().unwrap();
+    assert!(detail.to_lowercase().contains("connection refused"), "{detail}");
+}
+
 #[test]
 fn configuration_errors_name_the_field() {
     let field = |text: &str| Config::from_toml_str(text).unwrap_err().field().to_owned();

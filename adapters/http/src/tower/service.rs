@@ -93,6 +93,10 @@ impl TransportError for BoxError {
         }
         Outcome::OtherTransport
     }
+
+    fn describe(&self) -> String {
+        crate::gate::describe_chain(self.as_ref())
+    }
 }
 
 fn copy_request<B: Clone>(request: &Request<B>) -> Option<Request<B>> {

@@ -490,7 +490,11 @@ impl Config {
     /// Reads a TOML document; unknown fields are errors.
     pub fn from_toml_str(text: &str) -> Result<Config, ConfigError> {
         let config: Config = toml::from_str(text).map_err(|error| {
-            let field = error.message().split('`').nth(1).unwrap_or("(file)").to_owned();
+            let field = error
+                .span()
+                .and_then(|span| key_path_at(text, span.start))
+                .or_else(|| error.message().split('`').nth(1).map(str::to_owned))
+                .unwrap_or_else(|| "(file)".to_owned());
             let line = error.span().map(|span| {
                 let before = text.get(..span.start).unwrap_or_default();
                 before.matches('\n').count().saturating_add(1)
@@ -758,5 +762,64 @@ impl Config {
             calls,
             base,
         })
+    }
+}
+
+/// The dotted path of the `key = value` line holding byte `at` of `text`,
+/// with the table it sits in (`hosts."api.close.com".max_attempts`,
+/// `endpoints[1].pattern`), so an error names the key wherever it is;
+/// `None` when that line holds no key.
+fn key_path_at(text: &str, at: usize) -> Option<String> {
+    let before = text.get(..at)?;
+    let line_start = before.rfind('\n').map_or(0, |newline| newline.saturating_add(1));
+    let line = text.get(line_start..)?.lines().next()?.trim_start();
+    let (key, _) = line.split_once('=')?;
+    let key = key.trim();
+    if key.is_empty() || line.starts_with('[') || line.starts_with('#') {
+        return None;
+    }
+    let mut table = String::new();
+    let mut arrays: Vec<(String, usize)> = Vec::new();
+    for header in before.get(..line_start)?.lines().map(str::trim) {
+        if let Some(name) = header.strip_prefix("[[").and_then(|rest| rest.split_once("]]")) {
+            let name = name.0.trim().to_owned();
+            let index = match arrays.iter_mut().find(|(array, _)| *array == name) {
+                Some((_, count)) => {
+                    *count = count.saturating_add(1);
+                    *count
+                }
+                None => {
+                    arrays.push((name.clone(), 0));
+                    0
+                }
+            };
+            table = format!("{name}[{index}]");
+        } else if let Some(name) = header.strip_prefix('[').and_then(|rest| rest.split_once(']')) {
+            table = name.0.trim().to_owned();
+        }
+    }
+    Some(if table.is_empty() {
+        key.to_owned()
+    } else {
+        format!("{table}.{key}")
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parse_errors_name_the_key_with_its_table() {
+        let field = |text: &str| Config::from_toml_str(text).unwrap_err().field().to_owned();
+        assert_eq!(
+            field("max_attempts = 2\n[hosts.\"api.close.com\"]\nbreaker_failurez = 3\n"),
+            "hosts.\"api.close.com\".breaker_failurez"
+        );
+        assert_eq!(field("max_attempts = \"three\""), "max_attempts");
+        assert_eq!(
+            field("[[endpoints]]\npattern = \"a/**\"\n[[endpoints]]\npattern = 7\n"),
+            "endpoints[1].pattern"
+        );
     }
 }

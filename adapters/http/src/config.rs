@@ -490,10 +490,11 @@ impl Config {
     /// Reads a TOML document; unknown fields are errors.
     pub fn from_toml_str(text: &str) -> Result<Config, ConfigError> {
         let config: Config = toml::from_str(text).map_err(|error| {
+            let named = error.message().split('`').nth(1);
             let field = error
                 .span()
-                .and_then(|span| key_path_at(text, span.start))
-                .or_else(|| error.message().split('`').nth(1).map(str::to_owned))
+                .and_then(|span| key_path_at(text, span.start, named))
+                .or_else(|| named.map(str::to_owned))
                 .unwrap_or_else(|| "(file)".to_owned());
             let line = error.span().map(|span| {
                 let before = text.get(..span.start).unwrap_or_default();
@@ -765,24 +766,49 @@ impl Config {
     }
 }
 
-/// The dotted path of the `key = value` line holding byte `at` of `text`,
+/// The dotted path of the key an error at byte `at` of `text` is about,
 /// with the table it sits in (`hosts."api.close.com".max_attempts`,
-/// `endpoints[1].pattern`), so an error names the key wherever it is;
-/// `None` when that line holds no key.
-fn key_path_at(text: &str, at: usize) -> Option<String> {
-    let before = text.get(..at)?;
-    let line_start = before.rfind('\n').map_or(0, |newline| newline.saturating_add(1));
-    let line = text.get(line_start..)?.lines().next()?.trim_start();
-    let (key, _) = line.split_once('=')?;
-    let key = key.trim();
-    if key.is_empty() || line.starts_with('[') || line.starts_with('#') {
+/// `endpoints[1].pattern`), so an error names the key wherever it is. The
+/// key is the one on the line at `at`, else `named` (the key the error
+/// message names), found on its own line when the error is reported at a
+/// table's header; `None` when neither is known.
+fn key_path_at(text: &str, at: usize, named: Option<&str>) -> Option<String> {
+    let line_start = text
+        .get(..at)?
+        .rfind('\n')
+        .map_or(0, |newline| newline.saturating_add(1));
+    let line = text
+        .get(line_start..)?
+        .lines()
+        .next()
+        .unwrap_or_default()
+        .trim_start();
+    let is_header = line.starts_with('[');
+    if is_header {
+        // An unknown field is reported at its table (for an array of
+        // tables, at the array's first header): the named key's own line,
+        // from here on, places it.
+        let named = named?;
+        let mut offset = line_start;
+        for candidate in text.get(line_start..)?.split_inclusive('\n') {
+            let key = candidate.split_once('=').map(|(key, _)| key.trim());
+            if key == Some(named) && !candidate.trim_start().starts_with('[') {
+                return key_path_at(text, offset, None);
+            }
+            offset = offset.saturating_add(candidate.len());
+        }
         return None;
     }
+    let key = match line.split_once('=') {
+        Some((key, _)) if !line.starts_with('#') && !key.trim().is_empty() => key.trim(),
+        _ => named?,
+    };
+    // The table: the last header before the key's line.
     let mut table = String::new();
     let mut arrays: Vec<(String, usize)> = Vec::new();
-    for header in before.get(..line_start)?.lines().map(str::trim) {
-        if let Some(name) = header.strip_prefix("[[").and_then(|rest| rest.split_once("]]")) {
-            let name = name.0.trim().to_owned();
+    for header in text.get(..line_start)?.lines().map(str::trim) {
+        if let Some((name, _)) = header.strip_prefix("[[").and_then(|rest| rest.split_once("]]")) {
+            let name = name.trim().to_owned();
             let index = match arrays.iter_mut().find(|(array, _)| *array == name) {
                 Some((_, count)) => {
                     *count = count.saturating_add(1);
@@ -794,8 +820,8 @@ fn key_path_at(text: &str, at: usize) -> Option<String> {
                 }
             };
             table = format!("{name}[{index}]");
-        } else if let Some(name) = header.strip_prefix('[').and_then(|rest| rest.split_once(']')) {
-            table = name.0.trim().to_owned();
+        } else if let Some((name, _)) = header.strip_prefix('[').and_then(|rest| rest.split_once(']')) {
+            table = name.trim().to_owned();
         }
     }
     Some(if table.is_empty() {
@@ -820,6 +846,10 @@ mod tests {
         assert_eq!(
             field("[[endpoints]]\npattern = \"a/**\"\n[[endpoints]]\npattern = 7\n"),
             "endpoints[1].pattern"
+        );
+        assert_eq!(
+            field("[[endpoints]]\npattern = \"a/**\"\n[[endpoints]]\npattern = \"b/**\"\nretries = 2\n"),
+            "endpoints[1].retries"
         );
     }
 }

@@ -79,14 +79,23 @@ fn bad_overrides_are_named_by_their_key() {
             "[hosts.\"api.close.com\"]\nsafety_margin_percent = 120",
             "hosts.\"api.close.com\".safety_margin_percent",
         ),
-        ("[hosts.\"api.close.com\"]\nmax_atempts = 3", "max_atempts"),
-        ("[hosts.\"api.close.com\"]\nmax_attempts = \"3\"", "(file)"),
+        (
+            "[hosts.\"api.close.com\"]\nmax_atempts = 3",
+            "hosts.\"api.close.com\".max_atempts",
+        ),
+        (
+            "[hosts.\"api.close.com\"]\nmax_attempts = \"3\"",
+            "hosts.\"api.close.com\".max_attempts",
+        ),
         ("[hosts.\"a b\"]\nmax_attempts = 3", "hosts.\"a b\""),
         (
             "[[endpoints]]\npattern = \"/v1/items/*\"\ndefault_window_ms = 0",
             "endpoints[0].default_window_ms",
         ),
-        ("[[endpoints]]\npattern = \"/v1/items/*\"\nretries = 2", "retries"),
+        (
+            "[[endpoints]]\npattern = \"/v1/items/*\"\nretries = 2",
+            "endpoints[0].retries",
+        ),
         (
             // Fine alone, wrong with the host's base: the combination is named.
             "[hosts.\"api.close.com\"]\nbackoff_base_ms = 5000\n\

@@ -71,7 +71,7 @@
 //! let error = Config::from_toml_str("[hosts.\"api.close.com\"]\nmax_attempts = 0").unwrap_err();
 //! assert_eq!(error.field(), "hosts.\"api.close.com\".max_attempts");
 //! let error = Config::from_toml_str("[hosts.\"api.close.com\"]\nmax_atempts = 3").unwrap_err();
-//! assert_eq!(error.field(), "max_atempts");
+//! assert_eq!(error.field(), "hosts.\"api.close.com\".max_atempts");
 //! ```
 //!
 //! ```

@@ -57,6 +57,10 @@ impl Decimal {
 /// because `u128` arithmetic costs kilobytes of code on 32-bit targets.
 pub(crate) fn widening_mul(a: u64, b: u64) -> (u64, u64) {
     const LOW: u64 = 0xFFFF_FFFF;
+    // Counts are nearly always small: one multiplication then.
+    if let Some(product) = a.checked_mul(b) {
+        return (0, product);
+    }
     let (a_high, a_low) = (a >> 32, a & LOW);
     let (b_high, b_low) = (b >> 32, b & LOW);
     // Each partial product of two 32-bit halves fits a u64, and so does

@@ -631,9 +631,9 @@ impl<'a> Reader<'a, '_> {
         occurrences.found
     }
 
-    /// Every role's occurrences in `group`, gathered in one pass.
-    fn gather(&self, group: Group) -> [Occurrences<'a>; ROLE_COUNT] {
-        let mut roles = [Occurrences::NONE; ROLE_COUNT];
+    /// Every role's occurrences in `group`, gathered in one pass into
+    /// `roles` (empty), in place: returned, the array is copied.
+    fn gather(&self, group: Group, roles: &mut [Occurrences<'a>; ROLE_COUNT]) {
         for entry in self.entries() {
             if let Field::Grouped(of, role) = entry.field
                 && of == group
@@ -642,7 +642,6 @@ impl<'a> Reader<'a, '_> {
                 slot.add(entry);
             }
         }
-        roles
     }
 
     /// Keeps a value or records why not.
@@ -1103,7 +1102,8 @@ impl<'a> Reader<'a, '_> {
 
     #[inline(never)]
     fn resolve_group(&mut self, group: Group) {
-        let roles = self.gather(group);
+        let mut roles = [Occurrences::NONE; ROLE_COUNT];
+        self.gather(group, &mut roles);
         let role = |role: Role| roles.get(role as usize).copied().unwrap_or(Occurrences::NONE);
         let mut quota = Quota::new(group.format(), group.unit());
         let mut header = u16::MAX;

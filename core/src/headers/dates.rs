@@ -123,29 +123,23 @@ fn fixed_digits(text: &[u8], len: usize) -> Option<u32> {
 }
 
 fn month(name: &[u8]) -> Option<u32> {
+    const MONTHS: &[u8; 36] = b"janfebmaraprmayjunjulaugsepoctnovdec";
     let &[a, b, c] = name else {
         return None;
     };
     // Setting bit 5 lowercases exactly the ASCII capitals, and makes no
-    // other byte a lowercase letter.
+    // other byte a lowercase letter: one comparison per month.
     let key = u32::from_le_bytes([a, b, c, 0]) | 0x0020_2020;
-    let word = |&[x, y, z]: &[u8; 3]| u32::from_le_bytes([x, y, z, 0]);
-    let number = match key {
-        k if k == word(b"jan") => 1,
-        k if k == word(b"feb") => 2,
-        k if k == word(b"mar") => 3,
-        k if k == word(b"apr") => 4,
-        k if k == word(b"may") => 5,
-        k if k == word(b"jun") => 6,
-        k if k == word(b"jul") => 7,
-        k if k == word(b"aug") => 8,
-        k if k == word(b"sep") => 9,
-        k if k == word(b"oct") => 10,
-        k if k == word(b"nov") => 11,
-        k if k == word(b"dec") => 12,
-        _ => return None,
-    };
-    Some(number)
+    let mut number = 0u32;
+    for known in MONTHS.chunks_exact(3) {
+        number = number.saturating_add(1);
+        if let &[x, y, z] = known
+            && u32::from_le_bytes([x, y, z, 0]) == key
+        {
+            return Some(number);
+        }
+    }
+    None
 }
 
 /// Two ASCII digits' value.

@@ -127,11 +127,15 @@ fn month(name: &[u8]) -> Option<u32> {
     let &[a, b, c] = name else {
         return None;
     };
-    let name = [a, b, c].map(|byte| byte.to_ascii_lowercase());
+    // Setting bit 5 lowercases exactly the ASCII capitals, and makes no
+    // other byte a lowercase letter: one comparison per month.
+    let key = u32::from_le_bytes([a, b, c, 0]) | 0x0020_2020;
     let mut number = 0u32;
     for known in MONTHS.chunks_exact(3) {
         number = number.saturating_add(1);
-        if known == name {
+        if let &[x, y, z] = known
+            && u32::from_le_bytes([x, y, z, 0]) == key
+        {
             return Some(number);
         }
     }

@@ -535,6 +535,8 @@ struct Reader<'a, 'r> {
     entries: [Option<Entry<'a>>; ENTRY_CAPACITY],
     entry_count: usize,
     policies: [Option<Policy<'a>>; POLICY_CAPACITY],
+    /// How many `policies` slots are filled (they fill in order).
+    policy_count: usize,
     items: [Option<Item<'a>>; ITEM_CAPACITY],
     /// Bit `1 << group` for every group with a field present.
     groups_seen: u32,
@@ -557,6 +559,7 @@ where
         entries: [None; ENTRY_CAPACITY],
         entry_count: 0,
         policies: [None; POLICY_CAPACITY],
+        policy_count: 0,
         items: [None; ITEM_CAPACITY],
         groups_seen: 0,
         fields_seen: 0,
@@ -628,9 +631,9 @@ impl<'a> Reader<'a, '_> {
         occurrences.found
     }
 
-    /// Every role's occurrences in `group`, gathered in one pass.
-    fn gather(&self, group: Group) -> [Occurrences<'a>; ROLE_COUNT] {
-        let mut roles = [Occurrences::NONE; ROLE_COUNT];
+    /// Every role's occurrences in `group`, gathered in one pass into
+    /// `roles` (empty), in place: returned, the array is copied.
+    fn gather(&self, group: Group, roles: &mut [Occurrences<'a>; ROLE_COUNT]) {
         for entry in self.entries() {
             if let Field::Grouped(of, role) = entry.field
                 && of == group
@@ -639,7 +642,6 @@ impl<'a> Reader<'a, '_> {
                 slot.add(entry);
             }
         }
-        roles
     }
 
     /// Keeps a value or records why not.
@@ -843,7 +845,7 @@ impl<'a> Reader<'a, '_> {
         // A second policy with the same join key and a different window
         // makes both ambiguous (draft-06: `10;w=1, 10;w=60` is invalid).
         let mut ambiguous = false;
-        for existing in self.policies.iter_mut().flatten() {
+        for existing in self.policies.iter_mut().take(self.policy_count).flatten() {
             let same_key = existing.owner == policy.owner
                 && match (existing.name, policy.name) {
                     (Some(a), Some(b)) => a == b,
@@ -856,8 +858,11 @@ impl<'a> Reader<'a, '_> {
             }
         }
         let header = policy.header;
-        match self.policies.iter_mut().find(|slot| slot.is_none()) {
-            Some(slot) => *slot = Some(Policy { ambiguous, ..policy }),
+        match self.policies.get_mut(self.policy_count) {
+            Some(slot) => {
+                *slot = Some(Policy { ambiguous, ..policy });
+                self.policy_count = self.policy_count.saturating_add(1);
+            }
             None => self.warn(header, WarningKind::TooManyQuotas),
         }
     }
@@ -935,7 +940,7 @@ impl<'a> Reader<'a, '_> {
         let limit = limit?;
         let mut window = None;
         let mut ambiguous = false;
-        for policy in self.policies.iter_mut().flatten() {
+        for policy in self.policies.iter_mut().take(self.policy_count).flatten() {
             if policy.owner == owner && policy.name.is_none() && policy.quota == Some(limit) {
                 policy.joined = true;
                 ambiguous |= policy.ambiguous;
@@ -1051,6 +1056,7 @@ impl<'a> Reader<'a, '_> {
         let named_policies = self
             .policies
             .iter()
+            .take(self.policy_count)
             .flatten()
             .filter(|p| p.owner == Owner::Ietf && p.name.is_some())
             .count();
@@ -1062,7 +1068,7 @@ impl<'a> Reader<'a, '_> {
             quota.remaining = item.remaining;
             quota.reset_after = item.reset_after;
             let mut joined = None;
-            for policy in self.policies.iter_mut().flatten() {
+            for policy in self.policies.iter_mut().take(self.policy_count).flatten() {
                 if policy.owner == Owner::Ietf && policy.name == Some(item.name) {
                     policy.joined = true;
                     joined = Some(*policy);
@@ -1072,6 +1078,7 @@ impl<'a> Reader<'a, '_> {
                 if let Some(policy) = self
                     .policies
                     .iter_mut()
+                    .take(self.policy_count)
                     .flatten()
                     .find(|p| p.owner == Owner::Ietf && p.name.is_some())
                 {
@@ -1095,7 +1102,8 @@ impl<'a> Reader<'a, '_> {
 
     #[inline(never)]
     fn resolve_group(&mut self, group: Group) {
-        let roles = self.gather(group);
+        let mut roles = [Occurrences::NONE; ROLE_COUNT];
+        self.gather(group, &mut roles);
         let role = |role: Role| roles.get(role as usize).copied().unwrap_or(Occurrences::NONE);
         let mut quota = Quota::new(group.format(), group.unit());
         let mut header = u16::MAX;
@@ -1294,7 +1302,7 @@ impl<'a> Reader<'a, '_> {
     #[inline(never)]
     fn resolve_unjoined_policies(&mut self) {
         // Policies fill their slots in order and are never removed.
-        for index in 0..POLICY_CAPACITY {
+        for index in 0..self.policy_count {
             let Some(Some(policy)) = self.policies.get(index).copied() else {
                 break;
             };

@@ -57,6 +57,10 @@ impl Decimal {
 /// because `u128` arithmetic costs kilobytes of code on 32-bit targets.
 pub(crate) fn widening_mul(a: u64, b: u64) -> (u64, u64) {
     const LOW: u64 = 0xFFFF_FFFF;
+    // Counts are nearly always small: one multiplication then.
+    if let Some(product) = a.checked_mul(b) {
+        return (0, product);
+    }
     let (a_high, a_low) = (a >> 32, a & LOW);
     let (b_high, b_low) = (b >> 32, b & LOW);
     // Each partial product of two 32-bit halves fits a u64, and so does
@@ -105,7 +109,7 @@ pub(crate) fn mul_div(a: u64, b: u64, divisor: u64) -> u64 {
 /// Parses `[-+]?DIGITS(.DIGITS)?` surrounded by optional blanks, in one
 /// pass.
 pub(crate) fn parse_decimal(raw: &[u8]) -> Result<Decimal, NumberError> {
-    let text = raw.trim_ascii();
+    let text = super::structured::trim(raw);
     let (negative, unsigned) = match text.split_first() {
         Some((b'-', rest)) => (true, rest),
         Some((b'+', rest)) => (false, rest),
@@ -117,6 +121,17 @@ pub(crate) fn parse_decimal(raw: &[u8]) -> Result<Decimal, NumberError> {
         saturated: false,
     };
     let mut rest = unsigned;
+    // Nineteen digits cannot overflow a u64: no checks needed (the usual case).
+    if unsigned.len() <= 19 {
+        while let Some((&byte, after)) = rest.split_first() {
+            let digit = byte.wrapping_sub(b'0');
+            if digit > 9 {
+                break;
+            }
+            decimal.whole = decimal.whole.wrapping_mul(10).wrapping_add(u64::from(digit));
+            rest = after;
+        }
+    }
     while let Some((&byte, after)) = rest.split_first() {
         let digit = byte.wrapping_sub(b'0');
         if digit > 9 {

@@ -100,11 +100,10 @@ impl<'a> Parts<'a> {
         }
         let text = self.rest;
         let mut equals = None;
-        let mut in_string = false;
-        let mut escaped = false;
-        for (at, &byte) in text.iter().enumerate() {
+        let mut at = 0usize;
+        while let Some(&byte) = text.get(at) {
             match byte {
-                b',' | b';' if !in_string => {
+                b',' | b';' => {
                     let ends_member = byte == b',';
                     self.semicolon |= !ends_member;
                     self.in_member = !ends_member;
@@ -115,18 +114,32 @@ impl<'a> Parts<'a> {
                         ends_member,
                     });
                 }
-                // `=` and `;` count for `key_value` and `member_has_semicolon`
-                // inside quotes too: they look at bytes, not syntax.
                 b'=' if equals.is_none() => equals = Some(at),
-                b';' => self.semicolon = true,
-                b'"' if !escaped => in_string = !in_string,
-                b'\\' if in_string && !escaped => {
-                    escaped = true;
-                    continue;
+                b'"' => {
+                    // A quoted string, to its closing quote. `=` and `;`
+                    // count for `key_value` and `member_has_semicolon`
+                    // inside quotes too: they look at bytes, not syntax.
+                    let mut escaped = false;
+                    at = at.saturating_add(1);
+                    while let Some(&byte) = text.get(at) {
+                        match byte {
+                            b'"' if !escaped => break,
+                            b'\\' if !escaped => {
+                                escaped = true;
+                                at = at.saturating_add(1);
+                                continue;
+                            }
+                            b'=' if equals.is_none() => equals = Some(at),
+                            b';' => self.semicolon = true,
+                            _ => {}
+                        }
+                        escaped = false;
+                        at = at.saturating_add(1);
+                    }
                 }
                 _ => {}
             }
-            escaped = false;
+            at = at.saturating_add(1);
         }
         self.done = true;
         self.in_member = false;

@@ -491,13 +491,18 @@ impl Config {
     pub fn from_toml_str(text: &str) -> Result<Config, ConfigError> {
         let config: Config = toml::from_str(text).map_err(|error| {
             let named = error.message().split('`').nth(1);
-            let field = error
-                .span()
-                .and_then(|span| key_path_at(text, span.start, named))
+            let located = error.span().and_then(|span| key_path_at(text, span.start, named));
+            // The key's own line when it was found, else where the error points.
+            let at = located
+                .as_ref()
+                .map(|(_, at)| *at)
+                .or(error.span().map(|span| span.start));
+            let field = located
+                .map(|(path, _)| path)
                 .or_else(|| named.map(str::to_owned))
                 .unwrap_or_else(|| "(file)".to_owned());
-            let line = error.span().map(|span| {
-                let before = text.get(..span.start).unwrap_or_default();
+            let line = at.map(|at| {
+                let before = text.get(..at).unwrap_or_default();
                 before.matches('\n').count().saturating_add(1)
             });
             let problem = match line {
@@ -771,8 +776,9 @@ impl Config {
 /// `endpoints[1].pattern`), so an error names the key wherever it is. The
 /// key is the one on the line at `at`, else `named` (the key the error
 /// message names), found on its own line when the error is reported at a
-/// table's header; `None` when neither is known.
-fn key_path_at(text: &str, at: usize, named: Option<&str>) -> Option<String> {
+/// table's header; with the byte where the key's line starts. `None`
+/// when neither is known.
+fn key_path_at(text: &str, at: usize, named: Option<&str>) -> Option<(String, usize)> {
     let line_start = text
         .get(..at)?
         .rfind('\n')
@@ -824,11 +830,12 @@ fn key_path_at(text: &str, at: usize, named: Option<&str>) -> Option<String> {
             table = name.trim().to_owned();
         }
     }
-    Some(if table.is_empty() {
+    let path = if table.is_empty() {
         key.to_owned()
     } else {
         format!("{table}.{key}")
-    })
+    };
+    Some((path, line_start))
 }
 
 #[cfg(test)]
@@ -851,5 +858,10 @@ mod tests {
             field("[[endpoints]]\npattern = \"a/**\"\n[[endpoints]]\npattern = \"b/**\"\nretries = 2\n"),
             "endpoints[1].retries"
         );
+        let error = Config::from_toml_str(
+            "[[endpoints]]\npattern = \"a/**\"\n\n[[endpoints]]\npattern = \"b/**\"\nretries = 2\n",
+        )
+        .unwrap_err();
+        assert!(error.problem().starts_with("line 6:"), "{error}");
     }
 }

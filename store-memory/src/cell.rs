@@ -356,6 +356,14 @@ mod tests {
         })
     }
 
+    /// A cell whose words hold `tat` and `paused` (zero: never set).
+    fn cell_holding(tat: u64, paused: u64) -> Cell {
+        let cell = Cell::default();
+        cell.tat.store(tat, Ordering::SeqCst);
+        cell.paused_until.store(paused, Ordering::SeqCst);
+        cell
+    }
+
     fn word(nanos: u64) -> Option<Instant> {
         (nanos != 0).then_some(Instant::from_nanos(nanos))
     }
@@ -374,9 +382,7 @@ mod tests {
             prop_assert_eq!(decision, expected);
             prop_assert_eq!(next_tat, next.and_then(|next| next.tat).map(Instant::as_nanos));
             // The state a cell keeps after `acquire` is the core's next state.
-            let cell = Cell::default();
-            cell.tat.store(tat, Ordering::SeqCst);
-            cell.paused_until.store(paused, Ordering::SeqCst);
+            let cell = cell_holding(tat, paused);
             prop_assert_eq!(cell.acquire(&request, now), expected);
             let kept = next.unwrap_or(core);
             prop_assert_eq!(cell.state().tat.map_or(0, Instant::as_nanos), kept.tat.map_or(0, Instant::as_nanos));
@@ -384,9 +390,7 @@ mod tests {
             // And so does a cell that reads the clock itself.
             let clock = ManualClock::new();
             clock.advance(now.since_origin());
-            let cell = Cell::default();
-            cell.tat.store(tat, Ordering::SeqCst);
-            cell.paused_until.store(paused, Ordering::SeqCst);
+            let cell = cell_holding(tat, paused);
             prop_assert_eq!(cell.acquire_by(&request, &clock), expected);
             prop_assert_eq!(cell.state().tat.map_or(0, Instant::as_nanos), kept.tat.map_or(0, Instant::as_nanos));
         }
@@ -412,9 +416,7 @@ mod tests {
             let paused = u64::try_from(i128::from(now_ns) + i128::from(paused_edge)).unwrap_or(0);
             let core = BucketState { tat: word(tat), paused_until: word(paused) };
             let (expected, next) = core.decide(&request, now);
-            let cell = Cell::default();
-            cell.tat.store(tat, Ordering::SeqCst);
-            cell.paused_until.store(paused, Ordering::SeqCst);
+            let cell = cell_holding(tat, paused);
             prop_assert_eq!(cell.acquire(&request, now), expected);
             let kept = next.unwrap_or(core);
             prop_assert_eq!(cell.state().tat.map_or(0, Instant::as_nanos), kept.tat.map_or(0, Instant::as_nanos));

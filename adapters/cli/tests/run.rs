@@ -66,17 +66,21 @@ fn requests(addr: std::net::SocketAddr, endpoint: &str, count: usize) -> String 
         .collect()
 }
 
-fn run(dir: &Path, extra: &[&str]) -> Output {
-    Command::new(BIN)
+/// `ratekeeper run` on `dir`'s requests, results and summary files.
+fn run_command(dir: &Path) -> Command {
+    let mut command = Command::new(BIN);
+    command
         .arg("run")
         .arg(dir.join("requests.jsonl"))
         .arg("--out")
         .arg(dir.join("results.jsonl"))
         .arg("--summary")
-        .arg(dir.join("summary.json"))
-        .args(extra)
-        .output()
-        .unwrap()
+        .arg(dir.join("summary.json"));
+    command
+}
+
+fn run(dir: &Path, extra: &[&str]) -> Output {
+    run_command(dir).args(extra).output().unwrap()
 }
 
 fn results(dir: &Path) -> Vec<Value> {
@@ -399,13 +403,7 @@ fn two_runs_sharing_a_redis_store_stay_under_one_limit_together() {
     std::fs::write(second.join("requests.jsonl"), lines[30..].join("\n")).unwrap();
     let store = redis.url();
     let spawn = |dir: &Path| {
-        Command::new(BIN)
-            .arg("run")
-            .arg(dir.join("requests.jsonl"))
-            .arg("--out")
-            .arg(dir.join("results.jsonl"))
-            .arg("--summary")
-            .arg(dir.join("summary.json"))
+        run_command(dir)
             .args(["--store", &store, "--concurrency", "8"])
             .stderr(Stdio::piped())
             .spawn()

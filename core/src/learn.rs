@@ -573,7 +573,9 @@ impl Learner {
     /// The stated quota that governs, as a header policy with the server's
     /// view attached; `None` when no quota states a limit.
     fn governing(&mut self, quotas: &[StatedQuota], now: Instant) -> Option<Policy> {
-        let mut best: Option<(Policy, u64, usize)> = None;
+        // The slowest so far: its index, window per request, limit, window.
+        // The policy is built once, for the one that governs.
+        let mut best: Option<(usize, u64, u32, Nanos)> = None;
         for (index, quota) in quotas.iter().enumerate() {
             let Some(limit) = quota.limit.filter(|&l| l > 0) else {
                 continue;
@@ -605,29 +607,33 @@ impl Learner {
                     }
                 }
             };
-            let Ok(mut policy) = Policy::new(limit, window, PolicySource::Header, now) else {
-                continue;
-            };
-            if let (Some(remaining), Some(reset_after)) = (quota.remaining, quota.reset_after) {
-                policy = policy.with_server(ServerView {
-                    remaining: u32::try_from(remaining).unwrap_or(u32::MAX),
-                    reset_after,
-                    observed_at: now,
-                });
-            }
             // The slowest sustained rate governs: window per request.
             let per_request = window
                 .as_nanos()
                 .checked_div(u64::from(limit))
                 .unwrap_or(u64::MAX);
-            if best.is_none_or(|(_, slowest, _)| per_request > slowest) {
-                best = Some((policy, per_request, index));
+            if best.is_none_or(|(_, slowest, _, _)| per_request > slowest) {
+                best = Some((index, per_request, limit, window));
             }
         }
-        let (mut policy, _, index) = best?;
+        let (index, _, limit, window) = best?;
+        // `limit > 0` and `window > 0` here: the policy is always valid.
+        let mut policy = Policy::new(limit, window, PolicySource::Header, now).ok()?;
+        if let Some(StatedQuota {
+            remaining: Some(remaining),
+            reset_after: Some(reset_after),
+            ..
+        }) = quotas.get(index)
+        {
+            policy = policy.with_server(ServerView {
+                remaining: u32::try_from(*remaining).unwrap_or(u32::MAX),
+                reset_after: *reset_after,
+                observed_at: now,
+            });
+        }
         self.governing_index = Some(index);
         if self.policy.source == PolicySource::Header
-            && (policy.limit(), policy.window()) == (self.policy.limit(), self.policy.window())
+            && (limit, window) == (self.policy.limit(), self.policy.window())
         {
             // Same figures: keep when they were first learned.
             policy.learned_at = self.policy.learned_at;
@@ -693,15 +699,17 @@ impl Learner {
     fn next_boundary(&self, now: Instant) -> Option<(Instant, Instant, bool)> {
         let (earliest, latest) = self.boundary?;
         let window = self.policy.window();
-        let windows = match now.checked_duration_since(latest) {
-            Some(behind) => behind
-                .as_nanos()
-                .checked_div(window.as_nanos())
-                .unwrap_or(0)
-                .saturating_add(1),
-            None => 0,
+        // The whole windows from `latest` past `now`: `window · (⌊behind /
+        // window⌋ + 1)`, formed as `behind − behind mod window + window`
+        // (the first part is at most `behind`), without a multiplication.
+        let shift = match now.checked_duration_since(latest) {
+            Some(behind) => {
+                let behind = behind.as_nanos();
+                let whole = behind.wrapping_sub(behind.checked_rem(window.as_nanos()).unwrap_or(behind));
+                Nanos::from_nanos(whole).saturating_add(window)
+            }
+            None => Nanos::ZERO,
         };
-        let shift = window.saturating_mul(windows);
         let (earliest, latest) = (earliest.saturating_add(shift), latest.saturating_add(shift));
         // Stale: the last statement may have been made before the window
         // that ends at `latest` began, so its count may be another window's.
@@ -715,24 +723,25 @@ impl Learner {
     /// its reset can be, for the governing quota (whose reset is tracked
     /// most closely), or as stated for any other.
     fn exhausted(&self, quotas: &[StatedQuota], now: Instant) -> Option<Nanos> {
-        quotas
-            .iter()
-            .enumerate()
-            .filter(|(_, quota)| quota.remaining == Some(0))
-            .map(|(index, quota)| {
-                if self.governing_index == Some(index) {
-                    // The boundary that ends the window the statement was
-                    // made in, which may have passed while it travelled.
-                    let made_after = self.last_statement.map_or(now, |(made_after, _)| made_after);
-                    if let Some((_, latest, _)) = self.next_boundary(made_after) {
-                        return latest.saturating_duration_since(now);
-                    }
+        let mut longest = Nanos::ZERO;
+        for (index, quota) in quotas.iter().enumerate() {
+            if quota.remaining != Some(0) {
+                continue;
+            }
+            // A spent quota with no reset stated: wait a backoff step.
+            let mut pause = quota.reset_after.unwrap_or(self.config.backoff_base);
+            if self.governing_index == Some(index) {
+                // The boundary that ends the window the statement was
+                // made in, which may have passed while it travelled.
+                let made_after = self.last_statement.map_or(now, |(made_after, _)| made_after);
+                if let Some((_, latest, _)) = self.next_boundary(made_after) {
+                    pause = latest.saturating_duration_since(now);
                 }
-                // A spent quota with no reset stated: wait a backoff step.
-                quota.reset_after.unwrap_or(self.config.backoff_base)
-            })
-            .filter(|pause| !pause.is_zero())
-            .max()
+            }
+            longest = longest.max(pause);
+        }
+        // Zero pauses are none.
+        (!longest.is_zero()).then_some(longest)
     }
 
     fn pause_for(&self, observation: &Observation, quotas: &[StatedQuota], now: Instant) -> Nanos {
@@ -863,23 +872,24 @@ impl WindowShift {
         let half = width / 2;
         if let Some(ahead) = to.checked_sub(from) {
             // `⌊(d + half) / width⌋ = q + [r + half ≥ width]`, with
-            // `d = q·width + r`, without forming `d + half`.
-            let whole = ahead.checked_div(width).unwrap_or(0);
+            // `d = q·width + r`, without forming `d + half`; and times
+            // `width`, `q·width = d − r` (exact), plus `width` on a carry:
+            // saturating exactly where the product leaves `u64`.
             let rest = ahead.checked_rem(width).unwrap_or(0);
-            // A carry needs `width ≥ 2` (`rest < 1` otherwise), when
-            // `whole ≤ u64::MAX / 2`: exact, like `width − half`.
-            let windows = whole.wrapping_add(u64::from(rest >= width.wrapping_sub(half)));
-            WindowShift::Later(windows.saturating_mul(width))
+            let carry = if rest >= width.wrapping_sub(half) {
+                width
+            } else {
+                0
+            };
+            WindowShift::Later(ahead.wrapping_sub(rest).saturating_add(carry))
         } else {
             // `⌊(half − d) / width⌋` is 0 for `d ≤ half` (as `half < width`),
-            // else `−⌈(d − half) / width⌉`.
-            // `to < from` here, and a rest needs `width ≥ 2`: exact.
+            // else `−⌈(d − half) / width⌉`; times `width`, as above.
+            // `to < from` here: exact.
             let behind = from.wrapping_sub(to).saturating_sub(half);
-            let windows = behind
-                .checked_div(width)
-                .unwrap_or(0)
-                .wrapping_add(u64::from(behind.checked_rem(width).is_some_and(|rest| rest > 0)));
-            WindowShift::Earlier(windows.saturating_mul(width))
+            let rest = behind.checked_rem(width).unwrap_or(0);
+            let carry = if rest > 0 { width } else { 0 };
+            WindowShift::Earlier(behind.wrapping_sub(rest).saturating_add(carry))
         }
     }
 

@@ -136,14 +136,16 @@ fn uniform(rng: &mut impl RandomSource, low: Nanos, high: Nanos) -> Nanos {
 
 /// `⌊value · bp / 10^4⌋` for `bp ≤ 10^4`, without a 128-bit product or
 /// division: with `value = q·10^4 + r`, it is `q·bp + ⌊r·bp / 10^4⌋`, where
-/// `q·bp ≤ value` and `r·bp < 10^8` both fit.
+/// `q·bp ≤ value`, `r·bp < 10^8 < 2^32` and their sum `≤ value` all fit:
+/// the wrapping operations are exact, and the second division is 32-bit.
 fn proportion(value: Nanos, bp: u16) -> Nanos {
     const BASIS_POINTS: u64 = 10_000;
     let value = value.as_nanos();
-    let bp = u64::from(bp);
-    let whole = (value / BASIS_POINTS).saturating_mul(bp);
-    let rest = (value % BASIS_POINTS).saturating_mul(bp) / BASIS_POINTS;
-    Nanos::from_nanos(whole.saturating_add(rest))
+    let whole = (value / BASIS_POINTS).wrapping_mul(u64::from(bp));
+    // `r < 10^4` fits a `u32`; so does `r·bp < 10^8`.
+    let rest = (value % BASIS_POINTS) as u32;
+    let rest = rest.wrapping_mul(u32::from(bp)) / 10_000;
+    Nanos::from_nanos(whole.wrapping_add(u64::from(rest)))
 }
 
 /// How a backoff step is spread; see the [module docs](self) for each rule.
@@ -311,28 +313,29 @@ impl BackoffConfig {
     pub fn delay(&self, retry: u32, previous: Option<Nanos>, rng: &mut impl RandomSource) -> Nanos {
         let step = self.step(retry);
         let capped = step.min(self.cap);
-        match self.jitter {
-            Jitter::None => capped,
-            Jitter::Full => uniform(rng, Nanos::ZERO, capped),
-            Jitter::Equal => uniform(
-                rng,
-                capped.saturating_sub(capped.checked_div_floor(2).unwrap_or(Nanos::ZERO)),
-                capped,
-            ),
-            Jitter::Decorrelated => {
-                let previous = previous.unwrap_or(self.base).max(self.base);
-                let high = previous.saturating_mul(3).min(self.cap);
-                uniform(rng, self.base, high)
-            }
-            Jitter::Additive(spread) => self.window(step, spread, rng),
-            Jitter::Proportional(bp) => self.window(capped, proportion(capped, bp), rng),
-        }
-    }
-
-    /// Uniform in `[high − spread, high]` with `high = min(step + spread, cap)`.
-    fn window(&self, step: Nanos, spread: Nanos, rng: &mut impl RandomSource) -> Nanos {
-        let high = step.saturating_add(spread).min(self.cap);
-        uniform(rng, high.saturating_sub(spread), high)
+        // Every jittered delay is one uniform draw between bounds: one
+        // copy of that code, whichever the jitter; the additive and
+        // proportional ones share their bounds' code too.
+        let (low, high) = 'bounds: {
+            let (from, spread) = match self.jitter {
+                Jitter::None => return capped,
+                Jitter::Full => break 'bounds (Nanos::ZERO, capped),
+                Jitter::Equal => {
+                    let half = capped.checked_div_floor(2).unwrap_or(Nanos::ZERO);
+                    break 'bounds (capped.saturating_sub(half), capped);
+                }
+                Jitter::Decorrelated => {
+                    let previous = previous.unwrap_or(self.base).max(self.base);
+                    break 'bounds (self.base, previous.saturating_mul(3).min(self.cap));
+                }
+                Jitter::Additive(spread) => (step, spread),
+                Jitter::Proportional(bp) => (capped, proportion(capped, bp)),
+            };
+            // `[high − spread, high]` with `high = min(from + spread, cap)`.
+            let high = from.saturating_add(spread).min(self.cap);
+            (high.saturating_sub(spread), high)
+        };
+        uniform(rng, low, high)
     }
 }
 
@@ -560,6 +563,12 @@ mod tests {
                 proportion(Nanos::from_nanos(value), bp).as_nanos(),
                 u64::try_from(wide).unwrap()
             );
+            // And the saturating form it replaced.
+            let (whole, rest) = (value / 10_000, value % 10_000);
+            let saturating = whole
+                .saturating_mul(u64::from(bp))
+                .saturating_add(rest.saturating_mul(u64::from(bp)) / 10_000);
+            proptest::prop_assert_eq!(proportion(Nanos::from_nanos(value), bp).as_nanos(), saturating);
         }
     }
 }

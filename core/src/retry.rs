@@ -401,20 +401,22 @@ impl RetryDecision {
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct RetryState {
-    policy: RetryPolicy,
-    request: RequestKind,
-    started_at: Instant,
+    // What `decide` needs of the policy and the request, worked out once:
+    // the backoff (which holds the policy's backoff configuration), the
+    // latest instant a retry may start, and whether the request may be
+    // sent twice.
     backoff: Backoff,
+    deadline: Instant,
+    may_repeat: bool,
 }
 
 impl RetryState {
     /// The retries of a `request` whose first call is sent at `started_at`.
     pub const fn new(policy: RetryPolicy, request: RequestKind, started_at: Instant) -> RetryState {
         RetryState {
-            policy,
-            request,
-            started_at,
             backoff: Backoff::new(policy.backoff),
+            deadline: started_at.saturating_add(policy.budget),
+            may_repeat: request.may_repeat(&policy),
         }
     }
 
@@ -425,7 +427,7 @@ impl RetryState {
 
     /// The latest instant a retry may start.
     pub const fn deadline(&self) -> Instant {
-        self.started_at.saturating_add(self.policy.budget)
+        self.deadline
     }
 
     /// Decides what follows a call that ended in `outcome` at `now`, the
@@ -444,32 +446,36 @@ impl RetryState {
         if outcome.is_success() {
             return RetryDecision::Done;
         }
-        let give_up = |reason, attempts, retry_after| {
-            RetryDecision::GiveUp(GiveUp {
-                reason,
-                outcome,
-                attempts,
-                retry_after,
-            })
-        };
+        // Every way of giving up builds the same `GiveUp`: once.
         let attempts = self.attempts();
-        if !outcome.is_retryable() {
-            return give_up(GiveUpReason::NotRetryable, attempts, retry_after);
-        }
-        if !outcome.was_never_sent() && !self.request.may_repeat(&self.policy) {
-            return give_up(GiveUpReason::NotRepeatable, attempts, retry_after);
-        }
-        let Some(wait) = self.backoff.next_delay(rng, retry_after) else {
-            return give_up(GiveUpReason::AttemptsExhausted, attempts, retry_after);
+        let mut retry_after = retry_after;
+        let reason = if !outcome.is_retryable() {
+            GiveUpReason::NotRetryable
+        } else if !outcome.was_never_sent() && !self.may_repeat {
+            GiveUpReason::NotRepeatable
+        } else if let Some(wait) = self.backoff.next_delay(rng, retry_after) {
+            match now.checked_add(wait) {
+                Some(at) if at <= self.deadline => {
+                    return RetryDecision::Retry {
+                        wait,
+                        at,
+                        retry: self.backoff.retries(),
+                    };
+                }
+                _ => {
+                    retry_after = Some(wait);
+                    GiveUpReason::BudgetExhausted
+                }
+            }
+        } else {
+            GiveUpReason::AttemptsExhausted
         };
-        match now.checked_add(wait) {
-            Some(at) if at <= self.deadline() => RetryDecision::Retry {
-                wait,
-                at,
-                retry: self.backoff.retries(),
-            },
-            _ => give_up(GiveUpReason::BudgetExhausted, attempts, Some(wait)),
-        }
+        RetryDecision::GiveUp(GiveUp {
+            reason,
+            outcome,
+            attempts,
+            retry_after,
+        })
     }
 }
 

@@ -44,14 +44,14 @@ pub fn run(report: &mut Report) {
     let now = EmbassyClock.now();
     let policy = RetryPolicy::new(CONFIG, Nanos::from_secs(60));
     let mut retry = RetryState::new(policy, RequestKind::new(Method::Get), now);
-    let waits: [u64; 4] = core::array::from_fn(|_| {
-        match retry.decide(Outcome::Response(429), Some(RETRY_AFTER), now, &mut rng) {
-            RetryDecision::Retry { wait, .. } => wait.as_nanos(),
-            _ => 0,
-        }
-    });
-    report.verify(&waits);
-    let last = retry.decide(Outcome::Response(429), Some(RETRY_AFTER), now, &mut rng);
+    // Five decisions: four retries, then the give-up.
+    let mut waits = [0; 5];
+    let mut last = RetryDecision::Done;
+    for wait in &mut waits {
+        last = retry.decide(Outcome::Response(429), Some(RETRY_AFTER), now, &mut rng);
+        *wait = last.wait().map_or(0, Nanos::as_nanos);
+    }
+    report.verify(&waits[..4]);
     let stop = last.give_up();
     report.verify(&[
         stop.is_some_and(|stop| stop.reason == GiveUpReason::AttemptsExhausted)

@@ -412,11 +412,12 @@ pub struct BreakerSnapshot {
 }
 
 /// The last `window` results as bits (1 = failure) in a ring of `WORDS`
-/// 64-bit words.
+/// 64-bit words, each kept as two 32-bit halves: a 64-bit shift by a
+/// variable amount costs a 32-bit target a library routine.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 struct Ring<const WORDS: usize> {
-    bits: [u64; WORDS],
+    bits: [[u32; 2]; WORDS],
     window: u32,
     len: u32,
     next: u32,
@@ -426,7 +427,7 @@ struct Ring<const WORDS: usize> {
 impl<const WORDS: usize> Ring<WORDS> {
     const fn new(window: u32) -> Ring<WORDS> {
         Ring {
-            bits: [0; WORDS],
+            bits: [[0; 2]; WORDS],
             window,
             len: 0,
             next: 0,
@@ -442,9 +443,11 @@ impl<const WORDS: usize> Ring<WORDS> {
         if self.window == 0 {
             return;
         }
+        // Bit `next mod 32` of half `next / 32 mod 2` of word `next / 64`.
         let word_index = usize::try_from(self.next >> 6).unwrap_or(usize::MAX);
-        let mask = 1u64 << (self.next & 63);
-        let Some(word) = self.bits.get_mut(word_index) else {
+        let half = usize::try_from((self.next >> 5) & 1).unwrap_or(0);
+        let mask = 1u32 << (self.next & 31);
+        let Some(word) = self.bits.get_mut(word_index).and_then(|word| word.get_mut(half)) else {
             return;
         };
         if self.len >= self.window {
@@ -536,56 +539,54 @@ impl<const WORDS: usize> Breaker<WORDS> {
     /// Asks to make a call at `now`: a [`Permit`] when it may go, else how
     /// long until one may.
     pub fn permit(&mut self, now: Instant) -> Result<Permit, Rejected> {
-        if let Phase::Open { until } = self.phase {
-            if now < until {
-                return Err(Rejected {
-                    state: BreakerState::Open,
-                    retry_after: until.saturating_duration_since(now),
-                });
-            }
-            self.enter(Phase::HalfOpen {
-                since: now,
-                probes: 0,
-            });
-        }
-        match self.phase {
-            Phase::Closed => Ok(Permit {
-                generation: self.generation,
-                probe: false,
-            }),
-            Phase::HalfOpen { since, probes } => {
-                if probes < self.config.probes {
-                    self.phase = Phase::HalfOpen {
-                        since,
-                        probes: probes.saturating_add(1),
-                    };
+        // At most three turns: an open time that is over half-opens, and a
+        // half-open period whose probes never answered in time trips again
+        // (into an open time that is not over, or that half-opens).
+        loop {
+            let (state, until) = match self.phase {
+                Phase::Closed => {
                     return Ok(Permit {
                         generation: self.generation,
-                        probe: true,
+                        probe: false,
                     });
                 }
-                let probes_end = since.saturating_add(self.config.open_for);
-                if now < probes_end {
-                    return Err(Rejected {
-                        state: BreakerState::HalfOpen,
-                        retry_after: probes_end.saturating_duration_since(now),
-                    });
+                Phase::ForcedOpen => (BreakerState::ForcedOpen, now),
+                Phase::Open { until } => {
+                    if now >= until {
+                        self.enter(Phase::HalfOpen {
+                            since: now,
+                            probes: 0,
+                        });
+                        continue;
+                    }
+                    (BreakerState::Open, until)
                 }
-                // Every probe is out and none reported in time: take that
-                // as a failure rather than wait for them forever.
-                self.trip(now);
-                self.permit(now)
-            }
-            Phase::ForcedOpen => Err(Rejected {
-                state: BreakerState::ForcedOpen,
-                retry_after: Nanos::ZERO,
-            }),
-            // Unreachable: an open breaker was handled above. Refusing is
-            // the safe answer anyway.
-            Phase::Open { until } => Err(Rejected {
-                state: BreakerState::Open,
+                Phase::HalfOpen { since, probes } => {
+                    if probes < self.config.probes {
+                        self.phase = Phase::HalfOpen {
+                            since,
+                            probes: probes.saturating_add(1),
+                        };
+                        return Ok(Permit {
+                            generation: self.generation,
+                            probe: true,
+                        });
+                    }
+                    let probes_end = since.saturating_add(self.config.open_for);
+                    if now >= probes_end {
+                        // Every probe is out and none reported in time:
+                        // take that as a failure rather than wait for
+                        // them forever.
+                        self.trip(now);
+                        continue;
+                    }
+                    (BreakerState::HalfOpen, probes_end)
+                }
+            };
+            return Err(Rejected {
+                state,
                 retry_after: until.saturating_duration_since(now),
-            }),
+            });
         }
     }
 

@@ -1,0 +1,121 @@
+//! The circuit breaker against its earlier form (`breaker_model`), answer
+//! for answer: over any configuration and any sequence of permits,
+//! results, releases, resets, forced opens and clock steps (up to the end
+//! of time), both must grant and refuse alike, report the same
+//! transitions and show the same snapshot.
+
+mod breaker_model;
+
+use proptest::prelude::*;
+use ratekeeper_core::{Breaker, BreakerConfig, CallResult, Instant, Nanos, Permit};
+
+/// Two words: windows of up to 128 calls.
+const WORDS: usize = 2;
+
+#[derive(Clone, Debug)]
+enum Event {
+    Permit,
+    Record { slot: usize, failed: bool },
+    Release { slot: usize },
+    Advance(u64),
+    Reset,
+    ForceOpen,
+}
+
+fn config() -> impl Strategy<Value = BreakerConfig> {
+    (
+        0u32..=8,
+        prop_oneof![Just(0u16), 1u16..=10_000],
+        1u32..=(64 * WORDS as u32),
+        any::<prop::sample::Index>(),
+        prop_oneof![1u64..=10_000_000_000, any::<u64>().prop_map(|n| n.max(1))],
+        prop_oneof![1u32..=4, any::<u32>().prop_map(|g| g.max(1))],
+        prop_oneof![1u64..=100, any::<u64>().prop_map(|f| f.max(1))],
+        1u32..=4,
+    )
+        .prop_map(
+            |(streak, rate, window, min_calls, open_for, growth, max_factor, probes)| {
+                let streak = if streak == 0 && rate == 0 { 1 } else { streak };
+                let min_calls = min_calls.index(window as usize) as u32 + 1;
+                BreakerConfig::consecutive_failures(streak, Nanos::from_nanos(open_for))
+                    .with_failure_rate(rate, window, min_calls)
+                    .with_growth(growth, Nanos::from_nanos(open_for.saturating_mul(max_factor)))
+                    .with_probes(probes)
+            },
+        )
+}
+
+fn events(open_for: u64) -> impl Strategy<Value = Vec<Event>> {
+    let event = prop_oneof![
+        8 => Just(Event::Permit),
+        8 => (any::<usize>(), prop::bool::weighted(0.6))
+            .prop_map(|(slot, failed)| Event::Record { slot, failed }),
+        1 => any::<usize>().prop_map(|slot| Event::Release { slot }),
+        3 => prop_oneof![0..=open_for, 0..=open_for.saturating_mul(4), any::<u64>()].prop_map(Event::Advance),
+        1 => Just(Event::Reset),
+        1 => Just(Event::ForceOpen),
+    ];
+    prop::collection::vec(event, 1..150)
+}
+
+fn scenario() -> impl Strategy<Value = (BreakerConfig, u64, Vec<Event>)> {
+    config().prop_flat_map(|c| {
+        (
+            Just(c),
+            prop_oneof![0u64..=1u64 << 62, any::<u64>()],
+            events(c.open_for().as_nanos()),
+        )
+    })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(10_000))]
+
+    #[test]
+    fn the_breaker_answers_as_its_model((config, start, events) in scenario()) {
+        let mut breaker = Breaker::<WORDS>::new(config).unwrap();
+        let mut model = breaker_model::Breaker::<WORDS>::new(config).unwrap();
+        let mut now = start;
+        let mut held: Vec<(Permit, breaker_model::Permit)> = Vec::new();
+        for event in events {
+            let at = Instant::from_nanos(now);
+            match event {
+                Event::Permit => match (breaker.permit(at), model.permit(at)) {
+                    (Ok(permit), Ok(model_permit)) => {
+                        prop_assert_eq!(permit.is_probe(), model_permit.is_probe());
+                        held.push((permit, model_permit));
+                    }
+                    (Err(rejected), Err(expected)) => prop_assert_eq!(rejected, expected),
+                    (real, expected) => prop_assert!(false, "breaker {:?}, model {:?}", real, expected),
+                },
+                Event::Record { slot, failed } => {
+                    if held.is_empty() {
+                        continue;
+                    }
+                    let (permit, model_permit) = held.swap_remove(slot % held.len());
+                    let result = if failed { CallResult::Failure } else { CallResult::Success };
+                    prop_assert_eq!(breaker.record(permit, result, at), model.record(model_permit, result, at));
+                }
+                Event::Release { slot } => {
+                    if held.is_empty() {
+                        continue;
+                    }
+                    let (permit, model_permit) = held.swap_remove(slot % held.len());
+                    breaker.release(permit);
+                    model.release(model_permit);
+                }
+                Event::Advance(step) => now = now.saturating_add(step),
+                Event::Reset => {
+                    breaker.reset();
+                    model.reset();
+                }
+                Event::ForceOpen => {
+                    breaker.force_open();
+                    model.force_open();
+                }
+            }
+            let at = Instant::from_nanos(now);
+            prop_assert_eq!(breaker.snapshot(at), model.snapshot(at));
+        }
+    }
+}

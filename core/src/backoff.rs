@@ -297,13 +297,19 @@ impl BackoffConfig {
     /// ```
     pub const fn step(&self, retry: u32) -> Nanos {
         // `base · 2^retry` fits exactly when `base` has `retry` leading
-        // zero bits to shift out: a shift, not a 64-bit multiplication.
-        let base = self.base.as_nanos();
-        if retry < u64::BITS && base.leading_zeros() >= retry {
-            Nanos::from_nanos(base << retry)
-        } else {
-            Nanos::MAX
+        // zero bits to shift out (and `retry < 64`). Then doubled one step
+        // at a time, at most 63: a 64-bit shift by a variable amount costs
+        // a 32-bit target a library routine, and a multiplication more.
+        let mut step = self.base.as_nanos();
+        if retry >= u64::BITS || step.leading_zeros() < retry {
+            return Nanos::MAX;
         }
+        let mut doublings = retry;
+        while doublings > 0 {
+            step = step.wrapping_add(step);
+            doublings = doublings.wrapping_sub(1);
+        }
+        Nanos::from_nanos(step)
     }
 
     /// The delay of retry number `retry` (from 0), given the previous delay
@@ -545,6 +551,9 @@ mod tests {
             let config = BackoffConfig::new(Nanos::from_nanos(base), Nanos::MAX, 1, Jitter::None).unwrap();
             let product = 1u64.checked_shl(retry).map_or(u64::MAX, |factor| base.saturating_mul(factor));
             proptest::prop_assert_eq!(config.step(retry).as_nanos(), product);
+            // And the shifting form it replaced.
+            let shifted = if retry < u64::BITS && base.leading_zeros() >= retry { base << retry } else { u64::MAX };
+            proptest::prop_assert_eq!(config.step(retry).as_nanos(), shifted);
         }
 
         /// The split form of a proportional spread is the 128-bit one.

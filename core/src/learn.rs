@@ -913,15 +913,16 @@ fn whole_seconds_up(span: Nanos) -> Nanos {
     }
 }
 
-/// `span · 2^doublings`, saturating, for `doublings < 64`: it fits exactly
-/// when `span` has `doublings` leading zero bits to shift out, so a shift
-/// does it, not a 64-bit multiplication (dear on 32-bit targets).
+/// `span · 2^doublings`, saturating: doubled one step at a time (at most
+/// 32 here, one per 429 in a row), since a 64-bit shift by a variable
+/// amount costs a 32-bit target a library routine, and a multiplication
+/// more. Once saturated it stays so: the same as the saturating product.
 fn doubled(span: Nanos, doublings: u32) -> Nanos {
-    let span = span.as_nanos();
-    match span.checked_shl(doublings) {
-        Some(shifted) if span.leading_zeros() >= doublings => Nanos::from_nanos(shifted),
-        _ => Nanos::MAX,
+    let mut span = span;
+    for _ in 0..doublings {
+        span = span.saturating_add(span);
     }
+    span
 }
 
 /// `value × numerator / denominator`, exactly rounded up, saturating.
@@ -961,6 +962,8 @@ mod tests {
     use proptest::prelude::*;
 
     proptest! {
+        #![proptest_config(ProptestConfig::with_cases(10_000))]
+
         #[test]
         fn whole_seconds_up_is_the_ceiling(
             span in prop_oneof![0..u64::MAX, 0..1u64 << 40, Just(u64::MAX), Just(0u64), (u64::MAX - 2_000_000_000)..=u64::MAX],
@@ -977,6 +980,16 @@ mod tests {
         ) {
             let span = Nanos::from_nanos(span);
             prop_assert_eq!(doubled(span, doublings), span.saturating_mul(1u64 << doublings));
+            prop_assert_eq!(doubled(span, doublings), doubled_by_shift(span, doublings));
+        }
+    }
+
+    /// The earlier shifting form of [`doubled`], as the reference.
+    fn doubled_by_shift(span: Nanos, doublings: u32) -> Nanos {
+        let span = span.as_nanos();
+        match span.checked_shl(doublings) {
+            Some(shifted) if span.leading_zeros() >= doublings => Nanos::from_nanos(shifted),
+            _ => Nanos::MAX,
         }
     }
 

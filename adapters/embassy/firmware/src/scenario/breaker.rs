@@ -31,7 +31,10 @@ pub async fn run(report: &mut Report) {
             *transition = breaker.record(permit, CallResult::Failure, now());
         }
     }
-    report.verify(&[u64::from(transitions == [None, None, Some(BreakerState::Open)])]);
+    report.verify(&[u64::from(matches!(
+        transitions,
+        [None, None, Some(BreakerState::Open)]
+    ))]);
     let refused = breaker.permit(now());
     let wait = refused.as_ref().err().map_or(OPEN_FOR, |r| r.retry_after);
     report.verify(&[u64::from(

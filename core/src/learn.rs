@@ -517,12 +517,13 @@ impl Learner {
     /// Learns from one response observed at `now`.
     pub fn observe(&mut self, observation: &Observation, now: Instant) -> Learned {
         let quotas = observation.quotas();
-        let before = self.policy;
+        // What a change is judged on: not the whole policy.
+        let before = (self.policy.limit(), self.policy.window(), self.policy.source);
         let mut event = LearnEvent::Unchanged;
 
         if let Some(stated) = self.governing(quotas, now) {
-            event = if before.source == PolicySource::Header {
-                if (stated.limit(), stated.window()) == (before.limit(), before.window()) {
+            event = if before.2 == PolicySource::Header {
+                if (stated.limit(), stated.window()) == (before.0, before.1) {
                     LearnEvent::Unchanged
                 } else {
                     LearnEvent::Changed
@@ -561,8 +562,7 @@ impl Learner {
             }
         }
 
-        let changed = (self.policy.limit(), self.policy.window(), self.policy.source)
-            != (before.limit(), before.window(), before.source);
+        let changed = (self.policy.limit(), self.policy.window(), self.policy.source) != before;
         Learned {
             event,
             policy: changed.then_some(self.policy),
@@ -893,6 +893,8 @@ impl WindowShift {
         }
     }
 
+    // Applied twice per narrowing: one copy, not one inlined into each.
+    #[inline(never)]
     fn apply(self, at: Instant) -> Instant {
         match self {
             WindowShift::Later(span) => at.saturating_add(Nanos::from_nanos(span)),

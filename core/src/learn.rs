@@ -870,26 +870,27 @@ impl WindowShift {
     /// target a kilobyte of code.
     fn between(from: u64, to: u64, width: u64) -> WindowShift {
         let half = width / 2;
-        if let Some(ahead) = to.checked_sub(from) {
+        // Either way the whole windows are `⌊x / width⌋` plus a carry, for
+        // some `x`, with the rest of that division deciding the carry:
+        // one division for both directions.
+        let (later, distance, carry_from) = match to.checked_sub(from) {
             // `⌊(d + half) / width⌋ = q + [r + half ≥ width]`, with
-            // `d = q·width + r`, without forming `d + half`; and times
-            // `width`, `q·width = d − r` (exact), plus `width` on a carry:
-            // saturating exactly where the product leaves `u64`.
-            let rest = ahead.checked_rem(width).unwrap_or(0);
-            let carry = if rest >= width.wrapping_sub(half) {
-                width
-            } else {
-                0
-            };
-            WindowShift::Later(ahead.wrapping_sub(rest).saturating_add(carry))
-        } else {
+            // `d = q·width + r`, without forming `d + half`.
+            Some(ahead) => (true, ahead, width.wrapping_sub(half)),
             // `⌊(half − d) / width⌋` is 0 for `d ≤ half` (as `half < width`),
-            // else `−⌈(d − half) / width⌉`; times `width`, as above.
+            // else `−⌈(d − half) / width⌉`: a carry for any rest.
             // `to < from` here: exact.
-            let behind = from.wrapping_sub(to).saturating_sub(half);
-            let rest = behind.checked_rem(width).unwrap_or(0);
-            let carry = if rest > 0 { width } else { 0 };
-            WindowShift::Earlier(behind.wrapping_sub(rest).saturating_add(carry))
+            None => (false, from.wrapping_sub(to).saturating_sub(half), 1),
+        };
+        // Times `width`: `q·width = x − r` (exact), plus `width` on a
+        // carry, saturating exactly where the product leaves `u64`.
+        let rest = distance.checked_rem(width).unwrap_or(0);
+        let carry = if rest >= carry_from { width } else { 0 };
+        let span = distance.wrapping_sub(rest).saturating_add(carry);
+        if later {
+            WindowShift::Later(span)
+        } else {
+            WindowShift::Earlier(span)
         }
     }
 

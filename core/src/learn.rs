@@ -931,19 +931,25 @@ fn doubled(span: Nanos, doublings: u32) -> Nanos {
 /// `value × numerator / denominator`, exactly rounded up, saturating.
 ///
 /// Without a 128-bit product: with `value = q·d + r`, the result is
-/// `q·n + ⌈r·n / d⌉`, where `r·n < 2^32`; only `q·n` can leave `u64`, and
-/// then so does the exact result.
+/// `q·n + ⌈r·n / d⌉`, where `r·n < 2^16 · 2^16` fits a `u32` (a 32-bit
+/// division, not a 64-bit one); only `q·n` can leave `u64`, and then so
+/// does the exact result.
 fn scale(value: Nanos, numerator: u16, denominator: u16) -> Nanos {
     let value = value.as_nanos();
-    let denominator = u64::from(denominator.max(1));
-    let numerator = u64::from(numerator);
-    let whole = value.checked_div(denominator).unwrap_or(0);
-    let rest = value.checked_rem(denominator).unwrap_or(0);
-    let rest_scaled = rest.saturating_mul(numerator).div_ceil(denominator);
+    let denominator = denominator.max(1);
+    let whole = value.checked_div(u64::from(denominator)).unwrap_or(0);
+    // `r < d ≤ 2^16 − 1`: fits a `u32`, and `r·n ≤ (2^16 − 2)(2^16 − 1) < 2^32`.
+    let rest = value
+        .checked_rem(u64::from(denominator))
+        .and_then(|rest| u32::try_from(rest).ok())
+        .unwrap_or(0);
+    let rest_scaled = rest
+        .wrapping_mul(u32::from(numerator))
+        .div_ceil(u32::from(denominator));
     Nanos::from_nanos(
         whole
-            .checked_mul(numerator)
-            .and_then(|scaled| scaled.checked_add(rest_scaled))
+            .checked_mul(u64::from(numerator))
+            .and_then(|scaled| scaled.checked_add(u64::from(rest_scaled)))
             .unwrap_or(u64::MAX),
     )
 }
@@ -994,6 +1000,22 @@ mod tests {
             Some(shifted) if span.leading_zeros() >= doublings => Nanos::from_nanos(shifted),
             _ => Nanos::MAX,
         }
+    }
+
+    /// The earlier all-`u64` form of [`scale`].
+    fn scale_u64(value: Nanos, numerator: u16, denominator: u16) -> Nanos {
+        let value = value.as_nanos();
+        let denominator = u64::from(denominator.max(1));
+        let numerator = u64::from(numerator);
+        let whole = value.checked_div(denominator).unwrap_or(0);
+        let rest = value.checked_rem(denominator).unwrap_or(0);
+        let rest_scaled = rest.saturating_mul(numerator).div_ceil(denominator);
+        Nanos::from_nanos(
+            whole
+                .checked_mul(numerator)
+                .and_then(|scaled| scaled.checked_add(rest_scaled))
+                .unwrap_or(u64::MAX),
+        )
     }
 
     /// The earlier `u128` form of [`scale`], as the reference.
@@ -1054,6 +1076,7 @@ mod tests {
         ) {
             let value = Nanos::from_nanos(value);
             prop_assert_eq!(scale(value, numerator, denominator), scale_u128(value, numerator, denominator));
+            prop_assert_eq!(scale(value, numerator, denominator), scale_u64(value, numerator, denominator));
         }
     }
 }

@@ -1,6 +1,8 @@
 //! The circuit breaker as it was before its code was reshaped for size:
 //! the model the differential property compares the breaker with, answer
-//! for answer. Kept verbatim but for its documentation; not to be changed.
+//! for answer. Kept as it was but for its documentation, the
+//! configuration read through its public accessors, and no validation
+//! (the breaker it is compared with validates); not to be changed.
 #![allow(dead_code, unreachable_pub, clippy::all)]
 
 use ratekeeper_core::{BreakerConfig, BreakerSnapshot, BreakerState, CallResult, Instant, Nanos, Rejected};

@@ -1,6 +1,8 @@
 //! The learner as it was before its code was reshaped for size: the model
 //! the differential properties compare the learner with, decision for
-//! decision. Kept verbatim but for its documentation; not to be changed.
+//! decision. Kept as it was but for its documentation, and for its own
+//! copy of the configuration (whose fields the crate keeps private); not
+//! to be changed.
 #![allow(dead_code, unreachable_pub, clippy::all)]
 
 use ratekeeper_core::learn::{LearnEvent, Learned, Observation, StatedQuota};

@@ -213,58 +213,64 @@ impl Gcra {
         }
         let interval = self.emission_interval.as_nanos();
         let tolerance = self.tolerance().as_nanos();
-        // `now ≤ at ≤ base`, so every difference of two of them is exact.
+        // `now ≤ at ≤ base ≤ new_tat`, and `at ≤ ready ≤ new_tat`, so every
+        // difference of two of them is exact.
         let at = paused_until.max(now);
         let pause_left = at.wrapping_sub(now);
         // A TAT in the past is a full bucket; so is no TAT at all.
         let base = tat.max(at);
-        // What is available at `at`: the bucket runs `base − at` ahead.
-        let available = units(tolerance.saturating_sub(base.wrapping_sub(at)), interval);
-        let reset_after = Nanos::from_nanos(base.wrapping_sub(now));
-        if cost == 0 {
-            // A read: allowed, changing nothing, unless the pause alone
-            // outlasts the wait (a reservation queue may have run the TAT
-            // far ahead; that is no reason to refuse a question).
-            if pause_left > max_wait {
-                return paused(pause_left, reset_after);
-            }
-            return Decision::Allowed(Allowed {
-                tat: Instant::from_nanos(base),
-                wait: Nanos::from_nanos(pause_left),
-                remaining: available,
-                reset_after,
-            });
-        }
         // `cost ≤ B`, so `n·T ≤ T·B = τ`, which fits: exact.
         let cost_ns = interval.wrapping_mul(u64::from(cost));
-        // The earliest instant at which `new_tat − t ≤ τ` holds:
-        // `base + n·T − τ = base − (τ − n·T)`, never below zero; and the
-        // request may go then, or at the pause's end if later.
-        let ready = base.saturating_sub(tolerance.wrapping_sub(cost_ns)).max(at);
+        let ready = if cost == 0 {
+            // A read goes at once (at the pause's end), changing nothing: a
+            // reservation queue may have run the TAT far ahead; that is no
+            // reason to refuse a question.
+            at
+        } else {
+            // The earliest instant at which `new_tat − t ≤ τ` holds:
+            // `base + n·T − τ = base − (τ − n·T)`, never below zero; or the
+            // pause's end, if later.
+            base.saturating_sub(tolerance.wrapping_sub(cost_ns)).max(at)
+        };
         let wait = ready.wrapping_sub(now);
-        match base.checked_add(cost_ns) {
-            // `new_tat ≥ ready`, since `new_tat ≥ base ≥ at` and `new_tat ≥
-            // conforming_at`: exact.
-            Some(new_tat) if wait <= max_wait => Decision::Allowed(Allowed {
+        // Beyond the horizon (584 years) the TAT cannot be stored.
+        let new_tat = base.checked_add(cost_ns);
+        let admitted = new_tat.filter(|_| wait <= max_wait);
+        // What is left: after the request, from when it goes; or, refused,
+        // at `at`.
+        let ahead = match admitted {
+            Some(new_tat) => new_tat.wrapping_sub(ready),
+            None => base.wrapping_sub(at),
+        };
+        let remaining = units(tolerance.saturating_sub(ahead), interval);
+        match admitted {
+            Some(new_tat) => Decision::Allowed(Allowed {
                 tat: Instant::from_nanos(new_tat),
                 wait: Nanos::from_nanos(wait),
-                remaining: units(tolerance.saturating_sub(new_tat.wrapping_sub(ready)), interval),
+                remaining,
                 reset_after: Nanos::from_nanos(new_tat.wrapping_sub(now)),
             }),
-            refused => {
-                // Beyond the horizon (584 years) the TAT cannot be stored:
-                // the bucket counts as exhausted for good, and "retry after"
-                // says never, so no caller spins on a refusal that waiting
-                // cannot lift.
-                let retry_after = if refused.is_none() { u64::MAX } else { wait };
-                if pause_left != 0 {
-                    return paused(retry_after, reset_after);
-                }
-                Decision::Denied(Denied {
-                    retry_after: Nanos::from_nanos(retry_after),
-                    remaining: available,
-                    reset_after,
-                    cause: DenialCause::Limit,
+            None => {
+                // Past the horizon the bucket counts as exhausted for good,
+                // and "retry after" says never, so no caller spins on a
+                // refusal that waiting cannot lift.
+                let retry_after = Nanos::from_nanos(if new_tat.is_none() { u64::MAX } else { wait });
+                let reset_after = Nanos::from_nanos(base.wrapping_sub(now));
+                Decision::Denied(if pause_left == 0 {
+                    Denied {
+                        retry_after,
+                        remaining,
+                        reset_after,
+                        cause: DenialCause::Limit,
+                    }
+                } else {
+                    // Nothing is available before the pause ends.
+                    Denied {
+                        retry_after,
+                        remaining: 0,
+                        reset_after,
+                        cause: DenialCause::Paused,
+                    }
                 })
             }
         }
@@ -288,16 +294,6 @@ impl Gcra {
             self.emission_interval.as_nanos(),
         )
     }
-}
-
-/// A refusal by a pause: nothing is available before it ends.
-fn paused(retry_after: u64, reset_after: Nanos) -> Decision {
-    Decision::Denied(Denied {
-        retry_after: Nanos::from_nanos(retry_after),
-        remaining: 0,
-        reset_after,
-        cause: DenialCause::Paused,
-    })
 }
 
 /// Whole units of cost in `credit` nanoseconds, saturating at `u32::MAX`

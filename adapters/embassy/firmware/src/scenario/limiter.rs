@@ -67,37 +67,37 @@ const _: () = assert!(BUCKETS as u64 == checks::BUCKETS);
 pub async fn run(report: &mut Report) {
     report.stage(checks::LIMITER);
     sizes(report);
-    // Only the policy's pacing is kept across the waits.
-    let gcra = policy(report);
-    exact_reservations(report, gcra);
+    // One reservation at the policy's pace is all that is kept across the
+    // waits; checks are the same request with no wait.
+    let reserve = Acquire::reserve(policy(report), MAX_WAIT);
+    exact_reservations(report, &reserve);
     {
         // The fifth request sleeps on the timer until its slot.
         let start = Instant::now();
-        let decision = acquire(&STORE, SEARCH, &Acquire::reserve(gcra, MAX_WAIT)).await;
-        timer_slept(report, &decision, start, gcra);
+        let decision = acquire(&STORE, SEARCH, &reserve).await;
+        timer_slept(report, &decision, start, &reserve);
     }
     {
         // The same on an `embedded_hal_async` delay, for HALs without Embassy.
         let start = Instant::now();
-        let decision =
-            acquire_with_delay(&STORE, &mut Delay, SEARCH, &Acquire::reserve(gcra, MAX_WAIT)).await;
+        let decision = acquire_with_delay(&STORE, &mut Delay, SEARCH, &reserve).await;
         report.verify(&slept_through(&decision, start));
     }
     {
         // A 429 pauses the lead endpoint: checks are refused for exactly the
         // pause, reservations queue behind it at the bucket's rate.
-        paused(report, gcra);
+        paused(report, &reserve);
         let start = Instant::now();
-        let decision = acquire(&STORE, LEADS, &Acquire::reserve(gcra, MAX_WAIT)).await;
+        let decision = acquire(&STORE, LEADS, &reserve).await;
         report.verify(&slept_through(&decision, start));
     }
     // Eight buckets that matter fill the store; a ninth key is an error
     // until one of them no longer matters. Waiting one interval lets every
     // bucket so far go stale, making room for new keys.
     Timer::after(STALE).await;
-    fill(report, gcra);
+    fill(report, &reserve);
     Timer::after(STALE).await;
-    report.verify(&outcome_of(&STORE.acquire(FILL[8], &Acquire::check(gcra))));
+    report.verify(&outcome_of(&STORE.acquire(FILL[8], &check(&reserve))));
     report.note(format_args!(
         "limiter stage done at {} ms",
         millis(Instant::now().duration_since(Instant::MIN))
@@ -146,14 +146,12 @@ fn policy(report: &mut Report) -> Gcra {
 
 /// Four reservations on a fresh bucket, then a check (a reservation that
 /// waits for nothing).
-fn exact_reservations(report: &mut Report, gcra: Gcra) {
+fn exact_reservations(report: &mut Report, reserve: &Acquire) {
     let mut observed = [0; 10];
     critical_section::with(|_| {
         for (i, slot) in observed.chunks_exact_mut(2).enumerate() {
-            let max_wait = if i < 4 { MAX_WAIT } else { Nanos::ZERO };
-            slot.copy_from_slice(&outcome_of(
-                &STORE.acquire(SEARCH, &Acquire::reserve(gcra, max_wait)),
-            ));
+            let request = if i < 4 { *reserve } else { check(reserve) };
+            slot.copy_from_slice(&outcome_of(&STORE.acquire(SEARCH, &request)));
         }
     });
     let (waits, refusal) = observed.split_at(8);
@@ -168,7 +166,7 @@ fn timer_slept(
     report: &mut Report,
     decision: &Result<Decision, FixedStoreError>,
     start: Instant,
-    gcra: Gcra,
+    reserve: &Acquire,
 ) {
     let observed = slept_through(decision, start);
     report.note(format_args!(
@@ -177,19 +175,17 @@ fn timer_slept(
         millis(start.elapsed())
     ));
     report.verify(&observed);
-    report.verify(&outcome_of(&STORE.acquire(SEARCH, &Acquire::check(gcra))));
+    report.verify(&outcome_of(&STORE.acquire(SEARCH, &check(reserve))));
 }
 
 /// The pause's exact refusals and queue.
-fn paused(report: &mut Report, gcra: Gcra) {
+fn paused(report: &mut Report, reserve: &Acquire) {
     let mut observed = [0; 7];
     critical_section::with(|_| {
         observed[0] = u64::from(STORE.pause(LEADS, PAUSE).is_ok());
         for (i, slot) in observed[1..].chunks_exact_mut(2).enumerate() {
-            let max_wait = if i == 0 { Nanos::ZERO } else { MAX_WAIT };
-            slot.copy_from_slice(&outcome_of(
-                &STORE.acquire(LEADS, &Acquire::reserve(gcra, max_wait)),
-            ));
+            let request = if i == 0 { check(reserve) } else { *reserve };
+            slot.copy_from_slice(&outcome_of(&STORE.acquire(LEADS, &request)));
         }
     });
     let (refusal, queued) = observed.split_at(3);
@@ -198,8 +194,8 @@ fn paused(report: &mut Report, gcra: Gcra) {
 }
 
 /// Eight keys fill the store, a ninth finds it full.
-fn fill(report: &mut Report, gcra: Gcra) {
-    let check = Acquire::check(gcra);
+fn fill(report: &mut Report, reserve: &Acquire) {
+    let check = check(reserve);
     let (filled, full) = critical_section::with(|_| {
         let filled = FILL[..8]
             .iter()
@@ -209,6 +205,14 @@ fn fill(report: &mut Report, gcra: Gcra) {
     });
     report.verify(&[filled as u64]);
     report.verify(&full);
+}
+
+/// The check of `reserve`: the same request, admitted now or not at all.
+fn check(reserve: &Acquire) -> Acquire {
+    Acquire {
+        max_wait: Nanos::ZERO,
+        ..*reserve
+    }
 }
 
 /// [`outcome_of`] a store call's result taken by value.

@@ -149,9 +149,10 @@ fn policy(report: &mut Report) -> Gcra {
 fn exact_reservations(report: &mut Report, reserve: &Acquire) {
     let mut observed = [0; 10];
     critical_section::with(|_| {
+        let check = check(reserve);
         for (i, slot) in observed.chunks_exact_mut(2).enumerate() {
-            let request = if i < 4 { *reserve } else { check(reserve) };
-            slot.copy_from_slice(&outcome_of(&STORE.acquire(SEARCH, &request)));
+            let request = if i < 4 { reserve } else { &check };
+            slot.copy_from_slice(&outcome_of(&STORE.acquire(SEARCH, request)));
         }
     });
     let (waits, refusal) = observed.split_at(8);
@@ -183,9 +184,10 @@ fn paused(report: &mut Report, reserve: &Acquire) {
     let mut observed = [0; 7];
     critical_section::with(|_| {
         observed[0] = u64::from(STORE.pause(LEADS, PAUSE).is_ok());
+        let check = check(reserve);
         for (i, slot) in observed[1..].chunks_exact_mut(2).enumerate() {
-            let request = if i == 0 { check(reserve) } else { *reserve };
-            slot.copy_from_slice(&outcome_of(&STORE.acquire(LEADS, &request)));
+            let request = if i == 0 { &check } else { reserve };
+            slot.copy_from_slice(&outcome_of(&STORE.acquire(LEADS, request)));
         }
     });
     let (refusal, queued) = observed.split_at(3);

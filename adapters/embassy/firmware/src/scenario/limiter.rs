@@ -9,7 +9,7 @@
 
 use embassy_sync::blocking_mutex::raw::CriticalSectionRawMutex;
 use embassy_time::{Delay, Duration, Instant, Timer};
-use ratekeeper_core::{Acquire, Decision, DenialCause, Gcra, Nanos, PolicyConfig, Store};
+use ratekeeper_core::{Acquire, Clock, Decision, DenialCause, Gcra, Nanos, PolicyConfig, Store};
 use ratekeeper_embassy::{EmbassyClock, FixedStore, FixedStoreError, acquire, acquire_with_delay, key_hash};
 
 use super::{checks, millis};
@@ -73,13 +73,13 @@ pub async fn run(report: &mut Report) {
     exact_reservations(report, &reserve);
     {
         // The fifth request sleeps on the timer until its slot.
-        let start = Instant::now();
+        let start = EmbassyClock.now();
         let decision = acquire(&STORE, SEARCH, &reserve).await;
         timer_slept(report, &decision, start, &reserve);
     }
     {
         // The same on an `embedded_hal_async` delay, for HALs without Embassy.
-        let start = Instant::now();
+        let start = EmbassyClock.now();
         let decision = acquire_with_delay(&STORE, &mut Delay, SEARCH, &reserve).await;
         report.verify(&slept_through(&decision, start));
     }
@@ -87,7 +87,7 @@ pub async fn run(report: &mut Report) {
         // A 429 pauses the lead endpoint: checks are refused for exactly the
         // pause, reservations queue behind it at the bucket's rate.
         paused(report, &reserve);
-        let start = Instant::now();
+        let start = EmbassyClock.now();
         let decision = acquire(&STORE, LEADS, &reserve).await;
         report.verify(&slept_through(&decision, start));
     }
@@ -133,7 +133,7 @@ fn policy(report: &mut Report) -> Gcra {
         16,
         Nanos::from_secs(1),
         ratekeeper_core::PolicySource::Configured,
-        ratekeeper_core::Clock::now(&EmbassyClock),
+        EmbassyClock.now(),
     )
     .ok();
     let stored = policy.is_some_and(|p| STORE.set_policy(SEARCH, &p).is_ok());
@@ -166,14 +166,17 @@ fn exact_reservations(report: &mut Report, reserve: &Acquire) {
 fn timer_slept(
     report: &mut Report,
     decision: &Result<Decision, FixedStoreError>,
-    start: Instant,
+    start: ratekeeper_core::Instant,
     reserve: &Acquire,
 ) {
     let observed = slept_through(decision, start);
     report.note(format_args!(
         "fifth request: wait {} ms, slept {} ms",
         Nanos::from_nanos(observed[1]).as_millis_ceil(),
-        millis(start.elapsed())
+        EmbassyClock
+            .now()
+            .saturating_duration_since(start)
+            .as_millis_floor()
     ));
     report.verify(&observed);
     report.verify(&outcome_of(&STORE.acquire(SEARCH, &check(reserve))));
@@ -243,15 +246,16 @@ fn outcome_of(decision: &Result<Decision, FixedStoreError>) -> [u64; 2] {
 }
 
 /// The outcome of an acquire that slept since `start`, and whether it
-/// slept at least its wait.
+/// slept at least its wait (both on the timer's clock, in nanoseconds).
 #[inline(never)]
-fn slept_through(decision: &Result<Decision, FixedStoreError>, start: Instant) -> [u64; 3] {
-    let slept = nanos(start.elapsed()).as_nanos();
+fn slept_through(decision: &Result<Decision, FixedStoreError>, start: ratekeeper_core::Instant) -> [u64; 3] {
+    let slept = EmbassyClock.now().saturating_duration_since(start).as_nanos();
     let [kind, wait] = outcome_of(decision);
     [kind, wait, u64::from(slept >= wait)]
 }
 
 /// An embassy-time duration in nanoseconds.
+#[cfg_attr(not(feature = "learner"), allow(dead_code))]
 pub(super) fn nanos(duration: Duration) -> Nanos {
     Nanos::from_micros(duration.as_micros())
 }

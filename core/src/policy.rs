@@ -201,7 +201,7 @@ impl Policy {
             .checked_div(denominator)
             .unwrap_or(0);
         // `q·10^4` fits exactly when `q ≤ ⌊u64::MAX / 10^4⌋`.
-        let interval = if whole > u64::MAX / scale {
+        let interval = if whole > u64::MAX.checked_div(scale).unwrap_or(0) {
             u64::MAX
         } else {
             whole.wrapping_mul(scale).saturating_add(rest_scaled)

@@ -56,9 +56,10 @@ use crate::time::{Instant, Nanos};
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 pub struct Gcra {
+    // `τ = T·B` is worked out when needed (one multiplication), not kept:
+    // a smaller `Gcra` is a smaller `Acquire`, copied on every request.
     emission_interval: Nanos,
     burst: u32,
-    tolerance: Nanos,
 }
 
 /// Why a [`Gcra`] could not be built.
@@ -93,7 +94,6 @@ impl Gcra {
     pub const SLOWEST: Gcra = Gcra {
         emission_interval: Nanos::from_nanos(u64::MAX / 2),
         burst: 1,
-        tolerance: Nanos::from_nanos(u64::MAX / 2),
     };
 
     /// A GCRA admitting one unit of cost per `emission_interval`, up to
@@ -106,10 +106,9 @@ impl Gcra {
             return Err(GcraError::ZeroBurst);
         }
         match emission_interval.checked_mul(burst as u64) {
-            Some(tolerance) => Ok(Gcra {
+            Some(_) => Ok(Gcra {
                 emission_interval,
                 burst,
-                tolerance,
             }),
             None => Err(GcraError::ToleranceOverflow),
         }
@@ -126,22 +125,18 @@ impl Gcra {
             emission_interval.as_nanos()
         };
         let burst = if burst == 0 { 1 } else { burst };
-        let (burst, tolerance) = match interval.checked_mul(burst as u64) {
-            Some(tolerance) => (burst, tolerance),
-            None => {
-                // `u64::MAX / T < B ≤ u32::MAX` here (the product overflowed),
-                // and `(u64::MAX / T) · T ≤ u64::MAX`: both exact.
-                let fits = match u64::MAX.checked_div(interval) {
-                    Some(fits) => fits,
-                    None => 1,
-                };
-                (fits as u32, fits.wrapping_mul(interval))
-            }
+        let burst = match interval.checked_mul(burst as u64) {
+            Some(_) => burst,
+            // `u64::MAX / T < B ≤ u32::MAX` here (the product overflowed),
+            // so the cast is exact, and `(u64::MAX / T) · T ≤ u64::MAX`.
+            None => match u64::MAX.checked_div(interval) {
+                Some(fits) => fits as u32,
+                None => 1,
+            },
         };
         Gcra {
             emission_interval: Nanos::from_nanos(interval),
             burst,
-            tolerance: Nanos::from_nanos(tolerance),
         }
     }
 
@@ -157,7 +152,8 @@ impl Gcra {
 
     /// `τ = T·B`: how far ahead of now the TAT may run.
     pub const fn tolerance(&self) -> Nanos {
-        self.tolerance
+        // Construction keeps `T·B` within `u64`: exact.
+        Nanos::from_nanos(self.emission_interval.as_nanos().wrapping_mul(self.burst as u64))
     }
 
     /// Decides a request of `cost` at `now` against the stored TAT
@@ -180,67 +176,104 @@ impl Gcra {
     /// assert!(matches!(gcra.decide(None, now, 2, Nanos::MAX), Decision::Impossible { .. }));
     /// ```
     pub fn decide(&self, tat: Option<Instant>, now: Instant, cost: u32, max_wait: Nanos) -> Decision {
+        self.decide_paused(
+            tat.map_or(0, Instant::as_nanos),
+            0,
+            now.as_nanos(),
+            cost,
+            max_wait.as_nanos(),
+        )
+    }
+
+    /// The rule of [`Gcra::decide`] for a bucket that admits nothing before
+    /// `paused_until`, all in nanoseconds on one clock, `0` standing for
+    /// "no TAT" and "not paused" (neither is after any `now`, so `0` decides
+    /// exactly as `None`): the whole of
+    /// [`BucketState::decide`](crate::BucketState::decide).
+    ///
+    /// While paused, the request is decided as if made at the pause's end
+    /// `at`, and every span is told from `now`. Whether it is admitted then
+    /// reads "`ready − now ≤ max_wait`", with `ready = max(conforming_at,
+    /// at)`: a pause that alone outlasts `max_wait` refuses, saying how
+    /// long, and a refusal in a pause is [`DenialCause::Paused`] with
+    /// nothing available.
+    pub(crate) fn decide_paused(
+        &self,
+        tat: u64,
+        paused_until: u64,
+        now: u64,
+        cost: u32,
+        max_wait: u64,
+    ) -> Decision {
         if cost > self.burst {
             return Decision::Impossible {
                 cost,
                 burst: self.burst,
             };
         }
-        let now_ns = now.as_nanos();
         let interval = self.emission_interval.as_nanos();
-        let tolerance = self.tolerance.as_nanos();
+        let tolerance = self.tolerance().as_nanos();
+        // `now ≤ at ≤ base ≤ new_tat`, and `at ≤ ready ≤ new_tat`, so every
+        // difference of two of them is exact.
+        let at = paused_until.max(now);
+        let pause_left = at.wrapping_sub(now);
         // A TAT in the past is a full bucket; so is no TAT at all.
-        let base = match tat {
-            Some(tat) => tat.as_nanos().max(now_ns),
-            None => now_ns,
-        };
-        // How far the bucket runs ahead of now (`base ≥ now`, so exact).
-        let ahead = base.wrapping_sub(now_ns);
-        if cost == 0 {
-            // A read: always allowed, changes nothing (a reservation queue
-            // may have run the TAT far ahead; that is no reason to refuse
-            // a question).
-            return Decision::Allowed(Allowed {
-                tat: Instant::from_nanos(base),
-                wait: Nanos::ZERO,
-                remaining: units(tolerance.saturating_sub(ahead), interval),
-                reset_after: Nanos::from_nanos(ahead),
-            });
-        }
+        let base = tat.max(at);
         // `cost ≤ B`, so `n·T ≤ T·B = τ`, which fits: exact.
         let cost_ns = interval.wrapping_mul(u64::from(cost));
-        // The earliest instant at which `new_tat − t ≤ τ` holds:
-        // `base + n·T − τ = base − (τ − n·T)`, never below zero.
-        let conforming_at = base.saturating_sub(tolerance.wrapping_sub(cost_ns));
-        let wait = conforming_at.saturating_sub(now_ns);
-        let new_tat = match base.checked_add(cost_ns) {
-            Some(new_tat) if wait <= max_wait.as_nanos() => new_tat,
-            refused => {
-                // Beyond the horizon (584 years) the TAT cannot be stored:
-                // the bucket counts as exhausted for good, and "retry after"
-                // says never, so no caller spins on a refusal that waiting
-                // cannot lift.
-                let retry_after = if refused.is_none() { u64::MAX } else { wait };
-                return Decision::Denied(Denied {
-                    retry_after: Nanos::from_nanos(retry_after),
-                    remaining: units(tolerance.saturating_sub(ahead), interval),
-                    reset_after: Nanos::from_nanos(ahead),
-                    cause: DenialCause::Limit,
-                });
-            }
+        let ready = if cost == 0 {
+            // A read goes at once (at the pause's end), changing nothing: a
+            // reservation queue may have run the TAT far ahead; that is no
+            // reason to refuse a question.
+            at
+        } else {
+            // The earliest instant at which `new_tat − t ≤ τ` holds:
+            // `base + n·T − τ = base − (τ − n·T)`, never below zero; or the
+            // pause's end, if later.
+            base.saturating_sub(tolerance.wrapping_sub(cost_ns)).max(at)
         };
-        // Allowed: `ready` is when the caller may send, `max(now,
-        // conforming_at) ≤ base`; `new_tat ≥ ready` since `new_tat ≥ base ≥
-        // now` and `new_tat ≥ conforming_at`. So the wrapping operations
-        // here (and above, on `ahead`, `cost_ns` and `τ − n·T`) are exact:
-        // cheaper than saturating ones on 32-bit targets.
-        let ready = now_ns.wrapping_add(wait);
-        Decision::Allowed(Allowed {
-            tat: Instant::from_nanos(new_tat),
-            wait: Nanos::from_nanos(wait),
-            remaining: units(tolerance.saturating_sub(new_tat.wrapping_sub(ready)), interval),
-            reset_after: Nanos::from_nanos(new_tat.wrapping_sub(now_ns)),
-        })
+        let wait = ready.wrapping_sub(now);
+        // Beyond the horizon (584 years) the TAT cannot be stored.
+        let new_tat = base.checked_add(cost_ns);
+        let admitted = new_tat.filter(|_| wait <= max_wait);
+        // What is left: after the request, from when it goes; or, refused,
+        // at `at`.
+        let ahead = match admitted {
+            Some(new_tat) => new_tat.wrapping_sub(ready),
+            None => base.wrapping_sub(at),
+        };
+        let remaining = units(tolerance.saturating_sub(ahead), interval);
+        match admitted {
+            Some(new_tat) => Decision::Allowed(Allowed {
+                tat: Instant::from_nanos(new_tat),
+                wait: Nanos::from_nanos(wait),
+                remaining,
+                reset_after: Nanos::from_nanos(new_tat.wrapping_sub(now)),
+            }),
+            None => {
+                // Past the horizon the bucket counts as exhausted for good,
+                // and "retry after" says never, so no caller spins on a
+                // refusal that waiting cannot lift.
+                let retry_after = Nanos::from_nanos(if new_tat.is_none() { u64::MAX } else { wait });
+                let reset_after = Nanos::from_nanos(base.wrapping_sub(now));
+                Decision::Denied(if pause_left == 0 {
+                    Denied {
+                        retry_after,
+                        remaining,
+                        reset_after,
+                        cause: DenialCause::Limit,
+                    }
+                } else {
+                    // Nothing is available before the pause ends.
+                    Denied {
+                        retry_after,
+                        remaining: 0,
+                        reset_after,
+                        cause: DenialCause::Paused,
+                    }
+                })
+            }
+        }
     }
 
     /// How much cost the bucket holds at `now` given its stored TAT,
@@ -257,7 +290,7 @@ impl Gcra {
         let now_ns = now.as_nanos();
         let ahead = tat.map_or(0, |t| t.as_nanos().saturating_sub(now_ns));
         units(
-            self.tolerance.as_nanos().saturating_sub(ahead),
+            self.tolerance().as_nanos().saturating_sub(ahead),
             self.emission_interval.as_nanos(),
         )
     }

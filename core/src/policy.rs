@@ -189,15 +189,23 @@ impl Policy {
         let denominator = intervals.wrapping_mul(usable_bp).max(1);
         // ⌈window · 10^4 / denominator⌉ without a 128-bit product: with
         // `window = q·d + r`, it is `q·10^4 + ⌈r·10^4 / d⌉`, and
-        // `r·10^4 < 2^60` fits. Past `u64` the clamp below applies anyway.
+        // `⌈r·10^4 / d⌉ = ⌊(r·10^4 + d − 1) / d⌋` where `r·10^4 + d < 2^61`
+        // fits. Past `u64` the clamp below applies anyway.
         let window = self.window.as_nanos();
+        let scale = u64::from(BASIS_POINTS);
         let whole = window.checked_div(denominator).unwrap_or(u64::MAX);
         let rest = window.checked_rem(denominator).unwrap_or(0);
-        let rest_scaled = rest.wrapping_mul(u64::from(BASIS_POINTS)).div_ceil(denominator);
-        let interval = whole
-            .checked_mul(u64::from(BASIS_POINTS))
-            .and_then(|scaled| scaled.checked_add(rest_scaled))
-            .unwrap_or(u64::MAX);
+        let rest_scaled = rest
+            .wrapping_mul(scale)
+            .wrapping_add(denominator.wrapping_sub(1))
+            .checked_div(denominator)
+            .unwrap_or(0);
+        // `q·10^4` fits exactly when `q ≤ ⌊u64::MAX / 10^4⌋`.
+        let interval = if whole > u64::MAX.checked_div(scale).unwrap_or(0) {
+            u64::MAX
+        } else {
+            whole.wrapping_mul(scale).saturating_add(rest_scaled)
+        };
         // `T·B` must fit the time range. Past it, lower the burst, never the
         // interval: a smaller burst with the interval computed for a larger
         // one admits less, so the guarantee above still holds.

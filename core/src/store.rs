@@ -40,7 +40,7 @@
 
 use core::future::Future;
 
-use crate::gcra::{Decision, DenialCause, Gcra};
+use crate::gcra::{Decision, Gcra};
 use crate::policy::Policy;
 use crate::time::{Instant, Nanos};
 
@@ -134,57 +134,21 @@ impl BucketState {
     /// pause's end, so waiters released by one pause are spread at the
     /// bucket's rate rather than all sent at once.
     pub fn decide(&self, request: &Acquire, now: Instant) -> (Decision, Option<BucketState>) {
-        // While paused, GCRA decides at the pause's end: `at = now +
-        // pause_left`, exactly.
-        let (pause_left, at) = match self.paused_until {
-            Some(until) if until > now => (until.saturating_duration_since(now), until),
-            _ => (Nanos::ZERO, now),
+        let decision = request.gcra.decide_paused(
+            self.tat.map_or(0, Instant::as_nanos),
+            self.paused_until.map_or(0, Instant::as_nanos),
+            now.as_nanos(),
+            request.cost,
+            request.max_wait.as_nanos(),
+        );
+        let next = match decision {
+            Decision::Allowed(allowed) => Some(BucketState {
+                tat: Some(allowed.tat),
+                paused_until: self.paused_until,
+            }),
+            _ => None,
         };
-        let max_wait = request.max_wait.checked_sub(pause_left);
-        // The pause alone may outlast the wait: then decide as a check, to
-        // say how long, and change nothing.
-        let decision = request
-            .gcra
-            .decide(self.tat, at, request.cost, max_wait.unwrap_or(Nanos::ZERO));
-        // Adding `pause_left` (`at − now`) to a span measured from `at` gives
-        // the span from `now` to an instant that exists: exact, so wrapping
-        // (cheaper on 32-bit targets than saturating) wherever that holds.
-        let from_now = |span: Nanos| Nanos::from_nanos(span.as_nanos().wrapping_add(pause_left.as_nanos()));
-        match decision {
-            Decision::Allowed(mut allowed) if max_wait.is_some() => {
-                // `wait` ends at the new slot, `reset_after` at the new TAT.
-                allowed.wait = from_now(allowed.wait);
-                allowed.reset_after = from_now(allowed.reset_after);
-                let next = BucketState {
-                    tat: Some(allowed.tat),
-                    paused_until: self.paused_until,
-                };
-                (Decision::Allowed(allowed), Some(next))
-            }
-            Decision::Allowed(allowed) => {
-                // Decided as a check: `allowed.wait` is zero.
-                let denied = crate::gcra::Denied {
-                    retry_after: from_now(allowed.wait),
-                    remaining: 0,
-                    // The TAT, when after `at`.
-                    reset_after: from_now(self.tat.map_or(Nanos::ZERO, |t| t.saturating_duration_since(at))),
-                    cause: DenialCause::Paused,
-                };
-                (Decision::Denied(denied), None)
-            }
-            Decision::Denied(mut denied) => {
-                if !pause_left.is_zero() {
-                    // "Never" (`Nanos::MAX`) stays never.
-                    denied.retry_after = denied.retry_after.saturating_add(pause_left);
-                    // Ends at the bucket's TAT, after `at`.
-                    denied.reset_after = from_now(denied.reset_after);
-                    denied.remaining = 0;
-                    denied.cause = DenialCause::Paused;
-                }
-                (Decision::Denied(denied), None)
-            }
-            impossible @ Decision::Impossible { .. } => (impossible, None),
-        }
+        (decision, next)
     }
 
     /// The state after pausing for `span` from `now`. A pause only ever
@@ -313,6 +277,7 @@ where
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::gcra::DenialCause;
 
     fn gcra() -> Gcra {
         Gcra::new(Nanos::from_millis(100), 2).unwrap()

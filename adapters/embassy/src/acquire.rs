@@ -43,8 +43,10 @@ pub async fn acquire<S: Store + ?Sized>(
     key: &str,
     request: &Acquire,
 ) -> Result<Decision, S::Error> {
-    let decision = store.acquire(key, request)?;
-    if let Decision::Allowed(allowed) = decision
+    // The result is kept whole and returned as it came: firmware pays for
+    // every copy of it.
+    let decision = store.acquire(key, request);
+    if let Ok(Decision::Allowed(allowed)) = &decision
         && !allowed.wait.is_zero()
     {
         let deadline = embassy_time::Instant::now()
@@ -52,7 +54,7 @@ pub async fn acquire<S: Store + ?Sized>(
             .unwrap_or(embassy_time::Instant::MAX);
         Timer::at(deadline).await;
     }
-    Ok(decision)
+    decision
 }
 
 /// [`acquire`] for HALs without Embassy: the same decision, with the wait
@@ -98,11 +100,11 @@ where
     S: Store + ?Sized,
     D: DelayNs + ?Sized,
 {
-    let decision = store.acquire(key, request)?;
-    if let Decision::Allowed(allowed) = decision {
+    let decision = store.acquire(key, request);
+    if let Ok(Decision::Allowed(allowed)) = &decision {
         sleep(delay, allowed.wait).await;
     }
-    Ok(decision)
+    decision
 }
 
 /// Sleeps exactly `span` on `delay`.

@@ -94,20 +94,21 @@ impl Bucket {
     /// The bucket of key hash `key` holding `state`, written at `now`.
     pub(crate) fn new(key: u32, state: &BucketState, now: Instant) -> Bucket {
         let mut tat = state.tat.map_or(0, Instant::as_nanos);
-        let pause_end_ms = state
-            .paused_until
-            .filter(|until| *until > now)
-            .map(|until| until.as_nanos().div_ceil(NANOS_PER_MILLI).min(LAST_MILLI));
-        let pause = match pause_end_ms {
+        let pause = match state.paused_until.filter(|until| *until > now) {
             None => NOT_PAUSED,
-            Some(mut end_ms) => {
-                end_ms = skip_not_paused(end_ms);
-                // `end_ms ≤ LAST_MILLI`, so the product fits.
-                tat = tat.max(end_ms.saturating_mul(NANOS_PER_MILLI));
-                let tat_ms = tat / NANOS_PER_MILLI;
-                // `tat ≥ end_ms · 1 ms`, so `tat_ms ≥ end_ms`.
-                if tat_ms.saturating_sub(end_ms) >= PAUSE_WRAP {
-                    end_ms = skip_not_paused(tat_ms.saturating_sub(PAUSE_WRAP - 1));
+            Some(until) => {
+                // `until > now ≥ 0`, so `⌈until / 1 ms⌉ = (until − 1) / 1 ms
+                // + 1`, exactly; capped at the last whole millisecond first.
+                let last = until.as_nanos().min(LAST_MILLI * NANOS_PER_MILLI);
+                let mut end_ms = skip_not_paused(last.wrapping_sub(1) / NANOS_PER_MILLI + 1);
+                // `end_ms ≤ LAST_MILLI`, so the product is exact.
+                let end = end_ms.wrapping_mul(NANOS_PER_MILLI);
+                tat = tat.max(end);
+                // `⌊tat / 1 ms⌋ − end_ms ≥ 2³²` exactly when `tat − end ≥
+                // 2³² ms` (`end` is a whole millisecond at or before `tat`):
+                // only then is the TAT's millisecond worked out.
+                if tat.wrapping_sub(end) >= PAUSE_WRAP * NANOS_PER_MILLI {
+                    end_ms = skip_not_paused(tat / NANOS_PER_MILLI - (PAUSE_WRAP - 1));
                 }
                 low_32(end_ms)
             }
@@ -280,8 +281,65 @@ mod tests {
         }
     }
 
+    /// `Bucket::new` as it was before its arithmetic was shortened: the
+    /// model the encoding must match bit for bit.
+    fn previous_new(key: u32, state: &BucketState, now: Instant) -> Bucket {
+        let mut tat = state.tat.map_or(0, Instant::as_nanos);
+        let pause_end_ms = state
+            .paused_until
+            .filter(|until| *until > now)
+            .map(|until| until.as_nanos().div_ceil(NANOS_PER_MILLI).min(LAST_MILLI));
+        let pause = match pause_end_ms {
+            None => NOT_PAUSED,
+            Some(mut end_ms) => {
+                end_ms = skip_not_paused(end_ms);
+                tat = tat.max(end_ms.saturating_mul(NANOS_PER_MILLI));
+                let tat_ms = tat / NANOS_PER_MILLI;
+                if tat_ms.saturating_sub(end_ms) >= PAUSE_WRAP {
+                    end_ms = skip_not_paused(tat_ms.saturating_sub(PAUSE_WRAP - 1));
+                }
+                low_32(end_ms)
+            }
+        };
+        Bucket { tat, key, pause }
+    }
+
+    /// An instant often on, just off, or far from a millisecond, or at a
+    /// pause's wrap from another.
+    fn edgy_instant() -> impl Strategy<Value = Instant> {
+        prop_oneof![
+            instant(),
+            (0..u64::MAX / MS, 0..3u64)
+                .prop_map(|(ms, ns)| Instant::from_nanos((ms * MS).saturating_add(ns).saturating_sub(1))),
+            Just(Instant::from_nanos(LAST_MILLI * MS)),
+            Just(Instant::from_nanos(LAST_MILLI * MS + 1)),
+            Just(Instant::from_nanos(1)),
+        ]
+    }
+
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(10_000))]
+
+        /// The encoding is the one it was, bit for bit: TATs and pauses
+        /// anywhere, near each other, or a wrap of 2³² ms apart.
+        #[test]
+        fn encodes_as_before(
+            tat in proptest::option::of(edgy_instant()),
+            until in proptest::option::of(edgy_instant()),
+            near in proptest::option::of((0..3u64, prop_oneof![Just(0u64), 0..1u64 << 34], 0..3u64)),
+            written in edgy_instant(),
+        ) {
+            let state = match (near, until) {
+                (Some((wraps, offset, ns)), Some(until)) => BucketState {
+                    tat: Some(until.saturating_add(Nanos::from_nanos((wraps * PAUSE_WRAP * MS).saturating_add(offset).saturating_add(ns)))),
+                    paused_until: Some(until),
+                },
+                _ => BucketState { tat, paused_until: until },
+            };
+            let now = if near.is_some() { state.paused_until.unwrap_or(written).saturating_sub(Nanos::from_nanos(1)) } else { written };
+            prop_assert_eq!(Bucket::new(3, &state, now), previous_new(3, &state, now));
+            prop_assert_eq!(Bucket::new(3, &state, written), previous_new(3, &state, written));
+        }
 
         /// The decisive property: a stored bucket decides exactly as its
         /// state does (pauses taken on the millisecond), at the instant it

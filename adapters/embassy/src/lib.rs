@@ -79,7 +79,14 @@ impl Clock for EmbassyClock {
 }
 
 fn ticks_to_instant(ticks: u64, tick_hz: u64) -> Instant {
-    let nanos = u128::from(ticks) * 1_000_000_000 / u128::from(tick_hz.max(1));
+    const NANOS_PER_SEC: u64 = 1_000_000_000;
+    // Every usual tick rate divides a second into whole nanoseconds: then
+    // one saturating product is exact (the branch is decided at compile
+    // time; the 128-bit form costs 32-bit targets code).
+    if tick_hz != 0 && NANOS_PER_SEC.is_multiple_of(tick_hz) {
+        return Instant::from_nanos(ticks.saturating_mul(NANOS_PER_SEC / tick_hz));
+    }
+    let nanos = u128::from(ticks) * u128::from(NANOS_PER_SEC) / u128::from(tick_hz.max(1));
     Instant::from_nanos(u64::try_from(nanos).unwrap_or(u64::MAX))
 }
 
@@ -92,6 +99,13 @@ mod tests {
         assert_eq!(ticks_to_instant(1_500, 1_000), Instant::from_nanos(1_500_000_000));
         assert_eq!(ticks_to_instant(1, 32_768), Instant::from_nanos(30_517));
         assert_eq!(ticks_to_instant(u64::MAX, 1), Instant::MAX);
+        assert_eq!(ticks_to_instant(u64::MAX / 3, 32_768), Instant::MAX);
+        assert_eq!(ticks_to_instant(u64::MAX / 1_000_000 + 1, 1_000), Instant::MAX);
+        assert_eq!(
+            ticks_to_instant(u64::MAX / 1_000_000, 1_000),
+            Instant::from_nanos(u64::MAX / 1_000_000 * 1_000_000)
+        );
+        assert_eq!(ticks_to_instant(7, 0), Instant::from_nanos(7_000_000_000));
     }
 
     #[test]

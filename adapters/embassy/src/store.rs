@@ -5,7 +5,7 @@ use core::cell::RefCell;
 
 use embassy_sync::blocking_mutex::Mutex;
 use embassy_sync::blocking_mutex::raw::RawMutex;
-use ratekeeper_core::{Acquire, BucketState, Clock, Decision, Instant, Nanos, Policy, Store};
+use ratekeeper_core::{Acquire, Clock, Decision, Instant, Nanos, Policy, Store};
 
 use crate::EmbassyClock;
 use crate::bucket::{Bucket, key_hash};
@@ -105,6 +105,7 @@ struct Tables<const BUCKETS: usize, const POLICIES: usize> {
 /// assert_eq!(store.len(), 1);
 /// ```
 ///
+/// [`BucketState::decide`]: ratekeeper_core::BucketState::decide
 /// [`CriticalSectionRawMutex`]: embassy_sync::blocking_mutex::raw::CriticalSectionRawMutex
 /// [`NoopRawMutex`]: embassy_sync::blocking_mutex::raw::NoopRawMutex
 pub struct FixedStore<M: RawMutex, const BUCKETS: usize, const POLICIES: usize, C = EmbassyClock> {
@@ -155,18 +156,15 @@ impl<M: RawMutex, const BUCKETS: usize, const POLICIES: usize, C: Clock> FixedSt
         self.len() == 0
     }
 
-    /// Runs `decide` on the bucket of `key` and stores the state it
-    /// returns, if any, in one lock; `decide` is called exactly once when
-    /// this returns `Ok`.
+    /// Applies `change` to the bucket of `key`, in one lock: decides a
+    /// request and stores the state it leaves, or extends a pause.
     ///
-    /// `decide` is a trait object so that there is one copy of this for
-    /// every operation of every store: firmware pays for each copy in
-    /// flash, and an indirect call costs next to nothing beside the lock.
-    fn with_bucket(
-        &self,
-        key: &str,
-        decide: &mut dyn FnMut(&BucketState, Instant) -> Option<BucketState>,
-    ) -> Result<(), FixedStoreError> {
+    /// One function for both, not generic over the change, so that there
+    /// is one copy of it for every store, and the decision is made where
+    /// it is returned rather than copied out of a closure: firmware pays
+    /// for each copy in flash.
+    #[inline(never)]
+    fn change(&self, key: &str, change: Change<'_>) -> Result<Decision, FixedStoreError> {
         let hash = key_hash(key);
         self.tables.lock(|tables| {
             let mut tables = tables.try_borrow_mut().map_err(|_| FixedStoreError::Busy)?;
@@ -176,17 +174,35 @@ impl<M: RawMutex, const BUCKETS: usize, const POLICIES: usize, C: Clock> FixedSt
             // A new key decides from a vacant bucket, whose state is
             // `BucketState::EMPTY` (decoded, rather than copied from a
             // 32-byte constant: smaller code).
-            let bucket = slot
+            let state = slot
                 .and_then(|index| buckets.get(index))
                 .copied()
-                .unwrap_or(Bucket::VACANT);
-            match decide(&bucket.state(), now) {
-                Some(next) => store_bucket(buckets, slot, Bucket::new(hash, &next, now), now),
-                None => Ok(()),
+                .unwrap_or(Bucket::VACANT)
+                .state();
+            let (decision, next) = match change {
+                Change::Acquire(request) => state.decide(request, now),
+                Change::Pause(span) => (PAUSED, Some(state.paused_for(now, span))),
+            };
+            if let Some(next) = next {
+                store_bucket(buckets, slot, Bucket::new(hash, &next, now), now)?;
             }
+            Ok(decision)
         })
     }
 }
+
+/// What [`FixedStore::change`] does to a bucket.
+#[derive(Clone, Copy)]
+enum Change<'a> {
+    /// Decide this request.
+    Acquire(&'a Acquire),
+    /// Extend the pause by this span from now.
+    Pause(Nanos),
+}
+
+/// What [`FixedStore::change`] answers for a pause, which decides
+/// nothing: [`Store::pause`] drops it.
+const PAUSED: Decision = Decision::Impossible { cost: 0, burst: 0 };
 
 /// Writes `bucket` into `slot` (the key's bucket), or for a new key into a
 /// free slot or over a stale bucket; a new bucket that is stale already is
@@ -220,18 +236,11 @@ impl<M: RawMutex, const BUCKETS: usize, const POLICIES: usize, C: Clock> Store
     type Error = FixedStoreError;
 
     fn acquire(&self, key: &str, request: &Acquire) -> Result<Decision, FixedStoreError> {
-        // Written by `decide`, which runs whenever `with_bucket` succeeds.
-        let mut decision = Err(FixedStoreError::Busy);
-        self.with_bucket(key, &mut |state, now| {
-            let (made, next) = state.decide(request, now);
-            decision = Ok(made);
-            next
-        })?;
-        decision
+        self.change(key, Change::Acquire(request))
     }
 
     fn pause(&self, key: &str, span: Nanos) -> Result<(), FixedStoreError> {
-        self.with_bucket(key, &mut |state, now| Some(state.paused_for(now, span)))
+        self.change(key, Change::Pause(span)).map(drop)
     }
 
     fn policy(&self, key: &str) -> Result<Option<Policy>, FixedStoreError> {
@@ -269,7 +278,7 @@ impl<M: RawMutex, const BUCKETS: usize, const POLICIES: usize, C: Clock> Store
 mod tests {
     use embassy_sync::blocking_mutex::raw::{CriticalSectionRawMutex, NoopRawMutex};
     use proptest::prelude::*;
-    use ratekeeper_core::{DenialCause, Gcra, ManualClock, PolicySource};
+    use ratekeeper_core::{BucketState, DenialCause, Gcra, ManualClock, PolicySource};
 
     use super::*;
 

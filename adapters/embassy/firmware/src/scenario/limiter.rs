@@ -9,7 +9,7 @@
 
 use embassy_sync::blocking_mutex::raw::CriticalSectionRawMutex;
 use embassy_time::{Delay, Duration, Instant, Timer};
-use ratekeeper_core::{Acquire, Decision, DenialCause, Gcra, Nanos, PolicyConfig, Store};
+use ratekeeper_core::{Acquire, Clock, Decision, DenialCause, Gcra, Nanos, PolicyConfig, Store};
 use ratekeeper_embassy::{EmbassyClock, FixedStore, FixedStoreError, acquire, acquire_with_delay, key_hash};
 
 use super::{checks, millis};
@@ -67,13 +67,45 @@ const _: () = assert!(BUCKETS as u64 == checks::BUCKETS);
 pub async fn run(report: &mut Report) {
     report.stage(checks::LIMITER);
     sizes(report);
-    policy(report);
-    exact_reservations(report);
-    timer_wait(report).await;
-    delay_wait(report).await;
-    pause(report).await;
-    capacity(report).await;
+    // One reservation at the policy's pace is all that is kept across the
+    // waits; checks are the same request with no wait.
+    let reserve = Acquire::reserve(policy(report), MAX_WAIT);
+    exact_reservations(report, &reserve);
+    {
+        // The fifth request sleeps on the timer until its slot.
+        let start = EmbassyClock.now();
+        let decision = acquire(&STORE, SEARCH, &reserve).await;
+        timer_slept(report, &decision, start, &reserve);
+    }
+    {
+        // The same on an `embedded_hal_async` delay, for HALs without Embassy.
+        let start = EmbassyClock.now();
+        let decision = acquire_with_delay(&STORE, &mut Delay, SEARCH, &reserve).await;
+        report.verify(&slept_through(&decision, start));
+    }
+    {
+        // A 429 pauses the lead endpoint: checks are refused for exactly the
+        // pause, reservations queue behind it at the bucket's rate.
+        paused(report, &reserve);
+        let start = EmbassyClock.now();
+        let decision = acquire(&STORE, LEADS, &reserve).await;
+        report.verify(&slept_through(&decision, start));
+    }
+    // Eight buckets that matter fill the store; a ninth key is an error
+    // until one of them no longer matters. Waiting one interval lets every
+    // bucket so far go stale, making room for new keys.
+    Timer::after(STALE).await;
+    fill(report, &reserve);
+    Timer::after(STALE).await;
+    report.verify(&outcome_of(&STORE.acquire(FILL[8], &check(&reserve))));
+    report.note(format_args!(
+        "limiter stage done at {} ms",
+        millis(Instant::now().duration_since(Instant::MIN))
+    ));
 }
+
+/// Longer than one interval: every bucket admitted before it is stale after.
+const STALE: Duration = Duration::from_millis(INTERVAL.as_millis_ceil() + 1);
 
 fn sizes(report: &mut Report) {
     report.verify(&[STORE_BUCKET_BYTES as u64]);
@@ -91,8 +123,9 @@ const STORE_BUCKET_BYTES: usize =
 
 /// The policy: learned from Close's `ratelimit: limit=16, remaining=15,
 /// reset=1` header by the header parser and the learner, or configured
-/// when the firmware is built without the learner.
-fn policy(report: &mut Report) {
+/// when the firmware is built without the learner. Returns the search
+/// endpoint's pacing, from the policy read back from the store.
+fn policy(report: &mut Report) -> Gcra {
     #[cfg(feature = "learner")]
     let policy = super::learner::learn_from_close();
     #[cfg(not(feature = "learner"))]
@@ -100,38 +133,26 @@ fn policy(report: &mut Report) {
         16,
         Nanos::from_secs(1),
         ratekeeper_core::PolicySource::Configured,
-        ratekeeper_core::Clock::now(&EmbassyClock),
+        EmbassyClock.now(),
     )
     .ok();
     let stored = policy.is_some_and(|p| STORE.set_policy(SEARCH, &p).is_ok());
-    report.verify(&[u64::from(stored && STORE.policy(SEARCH).ok().flatten() == policy)]);
-    report.verify(&[gcra().emission_interval().as_nanos()]);
+    let read_back = STORE.policy(SEARCH).ok().flatten();
+    report.verify(&[u64::from(stored && read_back == policy)]);
+    let gcra = read_back.map_or(Gcra::SLOWEST, |p| p.to_gcra(&PolicyConfig::default()));
+    report.verify(&[gcra.emission_interval().as_nanos()]);
+    gcra
 }
 
-/// The search endpoint's pacing, from its stored policy.
-fn gcra() -> Gcra {
-    STORE
-        .policy(SEARCH)
-        .ok()
-        .flatten()
-        .map_or(Gcra::SLOWEST, |p| p.to_gcra(&PolicyConfig::default()))
-}
-
-fn reserve() -> Acquire {
-    Acquire::reserve(gcra(), MAX_WAIT)
-}
-
-fn check() -> Acquire {
-    Acquire::check(gcra())
-}
-
-/// Four reservations on a fresh bucket, then a check.
-fn exact_reservations(report: &mut Report) {
+/// Four reservations on a fresh bucket, then a check (a reservation that
+/// waits for nothing).
+fn exact_reservations(report: &mut Report, reserve: &Acquire) {
     let mut observed = [0; 10];
     critical_section::with(|_| {
+        let check = check(reserve);
         for (i, slot) in observed.chunks_exact_mut(2).enumerate() {
-            let request = if i < 4 { reserve() } else { check() };
-            slot.copy_from_slice(&outcome(STORE.acquire(SEARCH, &request)));
+            let request = if i < 4 { reserve } else { &check };
+            slot.copy_from_slice(&outcome_of(&STORE.acquire(SEARCH, request)));
         }
     });
     let (waits, refusal) = observed.split_at(8);
@@ -139,48 +160,37 @@ fn exact_reservations(report: &mut Report) {
     report.verify(refusal);
 }
 
-/// The fifth request sleeps on the timer until its slot.
-async fn timer_wait(report: &mut Report) {
-    let start = Instant::now();
-    let decision = acquire(&STORE, SEARCH, &reserve()).await;
-    let slept = nanos(start.elapsed());
-    let [kind, wait] = outcome(decision);
+/// What the fifth request waited and slept; then, woken in its slot, the
+/// next slot is at most T away (or here already, had the host held QEMU up
+/// for longer than T).
+fn timer_slept(
+    report: &mut Report,
+    decision: &Result<Decision, FixedStoreError>,
+    start: ratekeeper_core::Instant,
+    reserve: &Acquire,
+) {
+    let observed = slept_through(decision, start);
     report.note(format_args!(
         "fifth request: wait {} ms, slept {} ms",
-        Nanos::from_nanos(wait).as_millis_ceil(),
-        slept.as_millis_floor()
+        Nanos::from_nanos(observed[1]).as_millis_ceil(),
+        EmbassyClock
+            .now()
+            .saturating_duration_since(start)
+            .as_millis_floor()
     ));
-    report.verify(&[kind, wait, u64::from(slept.as_nanos() >= wait)]);
-    // Woken in its slot, the next slot is at most T away (or here already,
-    // had the host held QEMU up for longer than T).
-    report.verify(&outcome(STORE.acquire(SEARCH, &check())));
+    report.verify(&observed);
+    report.verify(&outcome_of(&STORE.acquire(SEARCH, &check(reserve))));
 }
 
-/// The same on an `embedded_hal_async` delay, for HALs without Embassy.
-async fn delay_wait(report: &mut Report) {
-    let start = Instant::now();
-    let decision = acquire_with_delay(&STORE, &mut Delay, SEARCH, &reserve()).await;
-    report.verify(&slept_through(decision, start));
-}
-
-/// A 429 pauses the lead endpoint: checks are refused for exactly the
-/// pause, reservations queue behind it at the bucket's rate.
-async fn pause(report: &mut Report) {
-    paused(report);
-    let start = Instant::now();
-    let decision = acquire(&STORE, LEADS, &reserve()).await;
-    report.verify(&slept_through(decision, start));
-}
-
-/// The pause's exact refusals and queue (a plain function: nothing of it
-/// sits in the task's future).
-fn paused(report: &mut Report) {
+/// The pause's exact refusals and queue.
+fn paused(report: &mut Report, reserve: &Acquire) {
     let mut observed = [0; 7];
     critical_section::with(|_| {
         observed[0] = u64::from(STORE.pause(LEADS, PAUSE).is_ok());
+        let check = check(reserve);
         for (i, slot) in observed[1..].chunks_exact_mut(2).enumerate() {
-            let request = if i == 0 { check() } else { reserve() };
-            slot.copy_from_slice(&outcome(STORE.acquire(LEADS, &request)));
+            let request = if i == 0 { &check } else { reserve };
+            slot.copy_from_slice(&outcome_of(&STORE.acquire(LEADS, request)));
         }
     });
     let (refusal, queued) = observed.split_at(3);
@@ -188,37 +198,38 @@ fn paused(report: &mut Report) {
     report.verify(queued);
 }
 
-/// Eight buckets that matter fill the store; a ninth key is an error
-/// until one of them no longer matters.
-async fn capacity(report: &mut Report) {
-    // Let every bucket so far go stale: they make room for new keys.
-    Timer::after(Duration::from_millis(INTERVAL.as_millis_ceil() + 1)).await;
-    fill(report);
-    Timer::after(Duration::from_millis(INTERVAL.as_millis_ceil() + 1)).await;
-    report.verify(&outcome(STORE.acquire(FILL[8], &check())));
-    report.note(format_args!(
-        "limiter stage done at {} ms",
-        millis(Instant::now().duration_since(Instant::MIN))
-    ));
-}
-
 /// Eight keys fill the store, a ninth finds it full.
-fn fill(report: &mut Report) {
+fn fill(report: &mut Report, reserve: &Acquire) {
+    let check = check(reserve);
     let (filled, full) = critical_section::with(|_| {
         let filled = FILL[..8]
             .iter()
-            .filter(|key| outcome(STORE.acquire(key, &check()))[0] == checks::OUTCOME_ALLOWED)
+            .filter(|key| outcome_of(&STORE.acquire(key, &check))[0] == checks::OUTCOME_ALLOWED)
             .count();
-        (filled, outcome(STORE.acquire(FILL[8], &check())))
+        (filled, outcome_of(&STORE.acquire(FILL[8], &check)))
     });
     report.verify(&[filled as u64]);
     report.verify(&full);
 }
 
+/// The check of `reserve`: the same request, admitted now or not at all.
+fn check(reserve: &Acquire) -> Acquire {
+    Acquire {
+        max_wait: Nanos::ZERO,
+        ..*reserve
+    }
+}
+
+/// [`outcome_of`] a store call's result taken by value.
+#[cfg_attr(not(feature = "learner"), allow(dead_code))]
+pub(super) fn outcome(decision: Result<Decision, FixedStoreError>) -> [u64; 2] {
+    outcome_of(&decision)
+}
+
 /// What a store call returned, as the outcome code of [`checks`] and the
 /// figure that goes with it.
 #[inline(never)]
-pub(super) fn outcome(decision: Result<Decision, FixedStoreError>) -> [u64; 2] {
+fn outcome_of(decision: &Result<Decision, FixedStoreError>) -> [u64; 2] {
     match decision {
         Ok(Decision::Allowed(allowed)) => [checks::OUTCOME_ALLOWED, allowed.wait.as_nanos()],
         Ok(Decision::Denied(denied)) => [
@@ -228,22 +239,23 @@ pub(super) fn outcome(decision: Result<Decision, FixedStoreError>) -> [u64; 2] {
             },
             denied.retry_after.as_nanos(),
         ],
-        Ok(Decision::Impossible { cost, .. }) => [checks::OUTCOME_IMPOSSIBLE, cost.into()],
-        Err(FixedStoreError::BucketsFull { capacity }) => [checks::OUTCOME_FULL, capacity as u64],
+        Ok(Decision::Impossible { cost, .. }) => [checks::OUTCOME_IMPOSSIBLE, u64::from(*cost)],
+        Err(FixedStoreError::BucketsFull { capacity }) => [checks::OUTCOME_FULL, *capacity as u64],
         Err(_) => [checks::OUTCOME_ERROR, 0],
     }
 }
 
 /// The outcome of an acquire that slept since `start`, and whether it
-/// slept at least its wait.
+/// slept at least its wait (both on the timer's clock, in nanoseconds).
 #[inline(never)]
-fn slept_through(decision: Result<Decision, FixedStoreError>, start: Instant) -> [u64; 3] {
-    let slept = nanos(start.elapsed()).as_nanos();
-    let [kind, wait] = outcome(decision);
+fn slept_through(decision: &Result<Decision, FixedStoreError>, start: ratekeeper_core::Instant) -> [u64; 3] {
+    let slept = EmbassyClock.now().saturating_duration_since(start).as_nanos();
+    let [kind, wait] = outcome_of(decision);
     [kind, wait, u64::from(slept >= wait)]
 }
 
 /// An embassy-time duration in nanoseconds.
+#[cfg_attr(not(feature = "learner"), allow(dead_code))]
 pub(super) fn nanos(duration: Duration) -> Nanos {
     Nanos::from_micros(duration.as_micros())
 }

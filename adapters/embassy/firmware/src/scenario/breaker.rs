@@ -13,15 +13,19 @@ use crate::report::Report;
 /// half-open probe).
 const OPEN_FOR: Nanos = Nanos::from_millis(200);
 
-const CONFIG: BreakerConfig = BreakerConfig::consecutive_failures(3, OPEN_FOR);
-// Validated at compile time, like the backoff stage's configuration (and
-// built in place at run time: copying a whole breaker from flash would
-// cost a block copy routine).
-const _: () = assert!(Breaker::<1>::new(CONFIG).is_ok());
+/// Three consecutive failures open the breaker for [`OPEN_FOR`]. Built
+/// where it is used, from immediates: a configuration (or a whole breaker)
+/// copied from a constant in flash would cost a block copy routine.
+#[inline(always)]
+const fn config() -> BreakerConfig {
+    BreakerConfig::consecutive_failures(3, OPEN_FOR)
+}
+// Validated at compile time, like the backoff stage's configuration.
+const _: () = assert!(Breaker::<1>::new(config()).is_ok());
 
 pub async fn run(report: &mut Report) {
     report.stage(checks::BREAKER);
-    let Ok(mut breaker) = Breaker::<1>::new(CONFIG) else {
+    let Ok(mut breaker) = Breaker::<1>::new(config()) else {
         panic!("a valid breaker");
     };
     // One reading of the clock for the calls before the wait, one for

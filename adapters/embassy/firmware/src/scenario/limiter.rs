@@ -68,19 +68,21 @@ pub(super) static STORE: FixedStore<CriticalSectionRawMutex, BUCKETS, 1, Embassy
     FixedStore::new(EmbassyClock);
 const _: () = assert!(BUCKETS as u64 == checks::BUCKETS);
 
-/// Awaits `$acquire`, a ratekeeper acquire started at `$start`, and reads
-/// [`slept_through`] where its decision is answered, by reference: a
-/// decision is larger than a 32-bit target copies inline at opt-level "z",
-/// and moving it out of the await would cost a block copy routine. (A
-/// macro, so the acquire is built in the stage's own future, not moved.)
+/// Awaits `$acquire`, a ratekeeper acquire started at `$start`, and gives
+/// [`slept_through`] of it. Its decision is read ([`outcome_of`]) where the
+/// acquire answers it, by reference: a decision is larger than a 32-bit
+/// target copies inline at opt-level "z", and moving it out of the await
+/// would cost a block copy routine. (A macro, so the acquire is built in
+/// the stage's own future rather than moved into another.)
 macro_rules! slept {
     ($acquire:expr, $start:expr) => {{
         let mut acquire = pin!($acquire);
-        poll_fn(|cx| match acquire.as_mut().poll(cx) {
-            Poll::Ready(ref decision) => Poll::Ready(slept_through(decision, $start)),
+        let outcome = poll_fn(|cx| match acquire.as_mut().poll(cx) {
+            Poll::Ready(ref decision) => Poll::Ready(outcome_of(decision)),
             Poll::Pending => Poll::Pending,
         })
-        .await
+        .await;
+        slept_through(outcome, $start)
     }};
 }
 
@@ -263,9 +265,8 @@ fn outcome_of(decision: &Result<Decision, FixedStoreError>) -> [u64; 2] {
 /// The outcome of an acquire that slept since `start`, and whether it
 /// slept at least its wait (both on the timer's clock, in nanoseconds).
 #[inline(never)]
-fn slept_through(decision: &Result<Decision, FixedStoreError>, start: ratekeeper_core::Instant) -> [u64; 3] {
+fn slept_through([kind, wait]: [u64; 2], start: ratekeeper_core::Instant) -> [u64; 3] {
     let slept = EmbassyClock.now().saturating_duration_since(start).as_nanos();
-    let [kind, wait] = outcome_of(decision);
     [kind, wait, u64::from(slept >= wait)]
 }
 

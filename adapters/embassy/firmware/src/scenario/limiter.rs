@@ -7,10 +7,6 @@
 //! which no amount of host load can break. The expected values are in
 //! [`checks`].
 
-use core::future::poll_fn;
-use core::pin::pin;
-use core::task::Poll;
-
 use embassy_sync::blocking_mutex::raw::CriticalSectionRawMutex;
 use embassy_time::{Delay, Duration, Instant, Timer};
 use ratekeeper_core::{Acquire, Clock, Decision, DenialCause, Gcra, Nanos, PolicyConfig, Store};
@@ -67,22 +63,30 @@ pub(super) static STORE: FixedStore<CriticalSectionRawMutex, BUCKETS, 1, Embassy
     FixedStore::new(EmbassyClock);
 const _: () = assert!(BUCKETS as u64 == checks::BUCKETS);
 
-/// Awaits `$acquire`, a ratekeeper acquire started at `$start`, and gives
-/// [`slept_through`] of it. Its decision is read ([`outcome_of`]) where the
-/// acquire answers it, by reference: a decision is larger than a 32-bit
-/// target copies inline at opt-level "z", and moving it out of the await
-/// would cost a block copy routine. (A macro, so the acquire is built in
-/// the stage's own future rather than moved into another.)
-macro_rules! slept {
-    ($acquire:expr, $start:expr) => {{
-        let mut acquire = pin!($acquire);
-        let outcome = poll_fn(|cx| match acquire.as_mut().poll(cx) {
-            Poll::Ready(ref decision) => Poll::Ready(outcome_of(decision)),
-            Poll::Pending => Poll::Pending,
+/// Awaits `$acquire`, a ratekeeper acquire, and gives its [`outcome_of`],
+/// read where the acquire answers its decision, by reference: a decision
+/// is larger than a 32-bit target copies inline at opt-level "z", and
+/// moving it out of the await would cost a block copy routine. (A macro,
+/// so the acquire is built in the stage's own future rather than moved
+/// into another.)
+macro_rules! awaited_outcome {
+    ($acquire:expr) => {{
+        let mut acquire = core::pin::pin!($acquire);
+        core::future::poll_fn(|cx| match acquire.as_mut().poll(cx) {
+            core::task::Poll::Ready(ref decision) => {
+                core::task::Poll::Ready($crate::scenario::limiter::outcome_of(decision))
+            }
+            core::task::Poll::Pending => core::task::Poll::Pending,
         })
-        .await;
-        slept_through(outcome, $start)
+        .await
     }};
+}
+
+/// [`slept_through`] of `$acquire`, an acquire started at `$start`.
+macro_rules! slept {
+    ($acquire:expr, $start:expr) => {
+        slept_through(awaited_outcome!($acquire), $start)
+    };
 }
 
 pub async fn run(report: &mut Report) {
@@ -244,7 +248,7 @@ pub(super) fn outcome(decision: Result<Decision, FixedStoreError>) -> [u64; 2] {
 /// What a store call returned, as the outcome code of [`checks`] and the
 /// figure that goes with it.
 #[inline(never)]
-fn outcome_of(decision: &Result<Decision, FixedStoreError>) -> [u64; 2] {
+pub(super) fn outcome_of(decision: &Result<Decision, FixedStoreError>) -> [u64; 2] {
     match decision {
         Ok(Decision::Allowed(allowed)) => [checks::OUTCOME_ALLOWED, allowed.wait.as_nanos()],
         Ok(Decision::Denied(denied)) => [

@@ -8,8 +8,8 @@ use super::numbers::{
 };
 use super::structured::{BareItem, Part, Parts, bare_item, key_value, trim, unquoted};
 use super::{
-    Format, MAX_COUNT, MAX_WAIT, ParseOptions, Quota, QuotaUnit, RateLimitInfo, ResetUnit, UnixTime,
-    WarningKind,
+    Families, Format, MAX_COUNT, MAX_WAIT, ParseOptions, Quota, QuotaUnit, RateLimitInfo, ResetUnit,
+    UnixTime, WarningKind,
 };
 use crate::time::Nanos;
 
@@ -38,6 +38,21 @@ enum Group {
     Brevo,
 }
 
+/// The families whose fields are [`Group`]s.
+const GROUPED_FAMILIES: u32 = Families::IETF_FIELDS
+    | Families::X_RATELIMIT
+    | Families::X_RATE_LIMIT
+    | Families::GOHIGHLEVEL_DAILY
+    | Families::HUBSPOT
+    | Families::X_24HOUR
+    | Families::OPENAI
+    | Families::ANTHROPIC
+    | Families::BREVO;
+
+/// The families that can state policies (see [`Owner`]).
+const POLICY_FAMILIES: u32 =
+    Families::IETF | Families::IETF_FIELDS | Families::X_RATELIMIT | Families::X_RATE_LIMIT;
+
 const GROUPS: [Group; 16] = [
     Group::Ietf,
     Group::XRateLimit,
@@ -60,6 +75,24 @@ const GROUPS: [Group; 16] = [
 impl Group {
     const fn bit(self) -> u32 {
         1 << (self as u32)
+    }
+
+    /// The [`Families`] bit its names belong to.
+    const fn family(self) -> u32 {
+        match self {
+            Group::Ietf => Families::IETF_FIELDS,
+            Group::XRateLimit => Families::X_RATELIMIT,
+            Group::XRateLimitDashed => Families::X_RATE_LIMIT,
+            Group::GoHighLevelDaily => Families::GOHIGHLEVEL_DAILY,
+            Group::HubSpotDaily | Group::HubSpotSecondly | Group::HubSpotInterval => Families::HUBSPOT,
+            Group::XApp24Hour | Group::XUser24Hour => Families::X_24HOUR,
+            Group::OpenAiRequests | Group::OpenAiTokens => Families::OPENAI,
+            Group::AnthropicRequests
+            | Group::AnthropicTokens
+            | Group::AnthropicInputTokens
+            | Group::AnthropicOutputTokens => Families::ANTHROPIC,
+            Group::Brevo => Families::BREVO,
+        }
     }
 
     const fn format(self) -> Format {
@@ -188,6 +221,21 @@ impl Field {
 }
 
 impl Field {
+    /// The [`Families`] bits that select it (a name read when any is).
+    const fn families(self) -> u32 {
+        match self {
+            Field::Grouped(group, _) => group.family(),
+            Field::RateLimit => Families::IETF,
+            Field::RateLimitPolicy => Families::IETF | Families::IETF_FIELDS,
+            Field::RetryAfter(0) => Families::RETRY_AFTER,
+            Field::RetryAfter(_) => Families::VENDOR_RETRY_AFTER,
+            Field::Date => Families::DATE,
+            Field::Shopify => Families::SHOPIFY,
+            Field::Salesforce => Families::SALESFORCE,
+            Field::Zendesk => Families::ZENDESK,
+        }
+    }
+
     /// Nanoseconds per unit of a retry-after field: Oracle's
     /// `RequestLimit-Default-RetryAfter` (precedence 3) is in milliseconds,
     /// the others in seconds.
@@ -422,12 +470,13 @@ const NAME_TABLE: ([u8; NAME_TEXT_LEN], [Field; NAMES.len()], [u16; LONGEST_NAME
     (text, fields, starts)
 };
 
-/// The field a header name is, matched without regard to case. Only the
+/// The field a header name is among every family's, matched without regard
+/// to case. Only the
 /// few names of the same length are compared, each eight bytes at a time
 /// from the end until the first difference, so most headers of a response
 /// (content-type, server, etag, ...) cost a length lookup and a word or
 /// two, and nothing is copied.
-fn classify(name: &[u8]) -> Option<Field> {
+fn classify_any(name: &[u8]) -> Option<Field> {
     // Names come trimmed nearly always.
     let name = trim(name);
     let len = name.len();
@@ -442,6 +491,102 @@ fn classify(name: &[u8]) -> Option<Field> {
         }
         start = end;
     }
+    None
+}
+
+/// How many names have families exactly `mask`, and their total length.
+// Evaluated at compile time, where a bad index or overflow fails the build.
+#[allow(clippy::arithmetic_side_effects)]
+const fn names_of(mask: u32) -> (usize, usize) {
+    let (mut count, mut text) = (0, 0);
+    let mut rest: &[(&str, Field)] = &NAMES;
+    while let [(name, field), tail @ ..] = rest {
+        if field.families() == mask {
+            count += 1;
+            text += name.len();
+        }
+        rest = tail;
+    }
+    (count, text)
+}
+
+/// The names whose families are exactly `mask`, back to back, and each
+/// one's length and field: what [`lookup`] reads.
+// Evaluated at compile time, where a bad index or overflow fails the build.
+#[allow(clippy::indexing_slicing, clippy::arithmetic_side_effects)]
+const fn names_table<const COUNT: usize, const TEXT: usize>(mask: u32) -> ([u8; TEXT], [(u8, Field); COUNT]) {
+    let mut text = [0u8; TEXT];
+    let mut names = [(0u8, Field::Date); COUNT];
+    let (mut at, mut index) = (0, 0);
+    let mut rest: &[(&str, Field)] = &NAMES;
+    while let [(name, field), tail @ ..] = rest {
+        if field.families() == mask {
+            let name = name.as_bytes();
+            let mut byte = 0;
+            while byte < name.len() {
+                text[at + byte] = name[byte];
+                byte += 1;
+            }
+            names[index] = (name.len() as u8, *field);
+            at += name.len();
+            index += 1;
+        }
+        rest = tail;
+    }
+    (text, names)
+}
+
+/// The field `name` (trimmed) is among `names` (see [`names_table`]).
+fn lookup(text: &[u8], names: &[(u8, Field)], name: &[u8]) -> Option<Field> {
+    let mut start = 0usize;
+    for &(len, field) in names {
+        let end = start.saturating_add(usize::from(len));
+        if usize::from(len) == name.len() && same_name(text.get(start..end)?, name) {
+            return Some(field);
+        }
+        start = end;
+    }
+    None
+}
+
+/// The field a header name is among the families `F` selects. Every family
+/// selected: the one table of [`classify_any`]; fewer: a table per family
+/// (built at compile time), so that a build links only the names it reads.
+fn classify<const F: u32>(name: &[u8]) -> Option<Field> {
+    if F & Families::ALL_FAMILIES == Families::ALL_FAMILIES {
+        return classify_any(name);
+    }
+    let name = trim(name);
+    macro_rules! look_in {
+        ($($mask:expr),* $(,)?) => {$(
+            if F & ($mask) != 0 {
+                const SIZES: (usize, usize) = names_of($mask);
+                static TABLE: ([u8; SIZES.1], [(u8, Field); SIZES.0]) = names_table($mask);
+                if let Some(field) = lookup(&TABLE.0, &TABLE.1, name) {
+                    return Some(field);
+                }
+            }
+        )*};
+    }
+    look_in!(
+        Families::IETF,
+        Families::IETF | Families::IETF_FIELDS,
+        Families::IETF_FIELDS,
+        Families::RETRY_AFTER,
+        Families::X_RATELIMIT,
+        Families::X_RATE_LIMIT,
+        Families::GOHIGHLEVEL_DAILY,
+        Families::HUBSPOT,
+        Families::X_24HOUR,
+        Families::OPENAI,
+        Families::ANTHROPIC,
+        Families::BREVO,
+        Families::SHOPIFY,
+        Families::SALESFORCE,
+        Families::ZENDESK,
+        Families::VENDOR_RETRY_AFTER,
+        Families::DATE,
+    );
     None
 }
 
@@ -531,7 +676,7 @@ struct Item<'a> {
 }
 
 /// Everything gathered from one response before it is resolved.
-struct Reader<'a, 'r> {
+struct Reader<'a, 'r, const F: u32> {
     entries: [Option<Entry<'a>>; ENTRY_CAPACITY],
     entry_count: usize,
     policies: [Option<Policy<'a>>; POLICY_CAPACITY],
@@ -551,11 +696,11 @@ struct Reader<'a, 'r> {
 /// Reads `headers` into `info` (which starts empty), in place: the result
 /// is large enough that building it elsewhere and moving it costs more than
 /// the rest of a typical parse.
-pub(super) fn parse<'a, I>(info: &mut RateLimitInfo, headers: I, options: &ParseOptions)
+pub(super) fn parse<'a, const F: u32, I>(info: &mut RateLimitInfo, headers: I, options: &ParseOptions)
 where
     I: IntoIterator<Item = (&'a [u8], &'a [u8])>,
 {
-    let mut reader = Reader {
+    let mut reader = Reader::<F> {
         entries: [None; ENTRY_CAPACITY],
         entry_count: 0,
         policies: [None; POLICY_CAPACITY],
@@ -570,7 +715,7 @@ where
     };
     let mut too_many = false;
     for (position, (name, value)) in headers.into_iter().enumerate() {
-        let Some(field) = classify(name) else {
+        let Some(field) = classify::<F>(name) else {
             continue;
         };
         let header = u16::try_from(position).unwrap_or(u16::MAX);
@@ -593,13 +738,37 @@ where
     reader.resolve(options);
 }
 
+/// An HTTP-date or JavaScript date, in the forms `F` selects.
+fn http_date<const F: u32>(text: &[u8]) -> Option<UnixTime> {
+    if F & (Families::HTTP_DATE | Families::JS_DATE) == 0 {
+        return None;
+    }
+    parse_http_date::<F>(text)
+}
+
+/// An ISO 8601 time, when `F` selects the form.
+fn iso_8601<const F: u32>(text: &[u8]) -> Option<UnixTime> {
+    if F & Families::ISO_8601 == 0 {
+        return None;
+    }
+    parse_iso8601(text)
+}
+
+/// A Go duration, when `F` selects the form.
+fn go_duration<const F: u32>(text: &[u8]) -> Option<Nanos> {
+    if F & Families::GO_DURATION == 0 {
+        return None;
+    }
+    parse_go_duration(text)
+}
+
 /// The outcome of reading one value: a value, or a reason to ignore it.
 type Read<T> = Result<T, WarningKind>;
 
 // `#[inline(never)]` here marks steps called from many places or needed by
 // few responses: inlined into the one generic `parse`, they made the
 // firmware build (opt-level "s") kilobytes larger and no faster.
-impl<'a> Reader<'a, '_> {
+impl<'a, const F: u32> Reader<'a, '_, F> {
     #[inline(never)]
     fn warn(&mut self, header: u16, kind: WarningKind) {
         self.info.warnings.push(header, kind);
@@ -714,16 +883,16 @@ impl<'a> Reader<'a, '_> {
         let text = raw.trim_ascii();
         match text.first() {
             Some(b) if b.is_ascii_alphabetic() => {
-                return self.until(parse_http_date(text).ok_or(WarningKind::Malformed)?);
+                return self.until(http_date::<F>(text).ok_or(WarningKind::Malformed)?);
             }
             None => return Err(WarningKind::Malformed),
             _ => {}
         }
         if text.get(4) == Some(&b'-') {
-            return self.until(parse_iso8601(text).ok_or(WarningKind::Malformed)?);
+            return self.until(iso_8601::<F>(text).ok_or(WarningKind::Malformed)?);
         }
         if looks_like_go_duration(text) {
-            return parse_go_duration(text).ok_or(WarningKind::Malformed);
+            return go_duration::<F>(text).ok_or(WarningKind::Malformed);
         }
         let number = parse_decimal(text).map_err(number_warning)?;
         if number.saturated {
@@ -773,17 +942,22 @@ impl<'a> Reader<'a, '_> {
 
     #[inline(never)]
     fn resolve(&mut self, options: &ParseOptions) {
-        let seen = |field: Field| self.fields_seen & field.bit() != 0;
+        // Each step is gated on `F` as well as on what was seen, so that the
+        // steps of families not selected are not linked.
+        let seen = |families: u32, field: Field| F & families != 0 && self.fields_seen & field.bit() != 0;
         let (date, retry, rate_limit, policy, shopify, others) = (
-            seen(Field::Date),
-            seen(Field::RetryAfter(0)),
-            seen(Field::RateLimit),
-            seen(Field::RateLimitPolicy),
-            seen(Field::Shopify),
-            seen(Field::Salesforce),
+            seen(Families::DATE, Field::Date),
+            seen(
+                Families::RETRY_AFTER | Families::VENDOR_RETRY_AFTER,
+                Field::RetryAfter(0),
+            ),
+            seen(Families::IETF, Field::RateLimit),
+            seen(Families::IETF | Families::IETF_FIELDS, Field::RateLimitPolicy),
+            seen(Families::SHOPIFY, Field::Shopify),
+            seen(Families::SALESFORCE | Families::ZENDESK, Field::Salesforce),
         );
         if let Some((header, raw)) = date.then(|| self.singleton(Field::Date)).flatten() {
-            let date = parse_http_date(raw).ok_or(WarningKind::Malformed);
+            let date = http_date::<F>(raw).ok_or(WarningKind::Malformed);
             self.info.date = self.keep(header, date);
         }
         self.reference = if options.now_overrides_date {
@@ -800,18 +974,22 @@ impl<'a> Reader<'a, '_> {
         if rate_limit {
             self.resolve_rate_limit_field();
         }
-        let mut groups = self.groups_seen;
-        while groups != 0 {
-            let index = groups.trailing_zeros();
-            groups &= groups.wrapping_sub(1);
-            if let Some(&group) = GROUPS.get(index as usize) {
-                self.resolve_group(group);
+        if F & GROUPED_FAMILIES != 0 {
+            let mut groups = self.groups_seen;
+            while groups != 0 {
+                let index = groups.trailing_zeros();
+                groups &= groups.wrapping_sub(1);
+                if let Some(&group) = GROUPS.get(index as usize) {
+                    self.resolve_group(group);
+                }
             }
         }
         if shopify || others {
             self.resolve_ratios();
         }
-        self.resolve_unjoined_policies();
+        if F & POLICY_FAMILIES != 0 {
+            self.resolve_unjoined_policies();
+        }
         self.info.governing = governing(self.info.quotas());
     }
 
@@ -820,7 +998,7 @@ impl<'a> Reader<'a, '_> {
         for precedence in 0..4u8 {
             let unit = Field::retry_unit(precedence);
             let field = Field::RetryAfter(precedence);
-            if !self.entries().any(|e| e.field == field) {
+            if F & field.families() == 0 || !self.entries().any(|e| e.field == field) {
                 continue;
             }
             let Some((header, raw)) = self.singleton(field) else {
@@ -828,7 +1006,7 @@ impl<'a> Reader<'a, '_> {
             };
             let text = raw.trim_ascii();
             let read = if text.first().is_some_and(u8::is_ascii_alphabetic) {
-                parse_http_date(text)
+                http_date::<F>(text)
                     .ok_or(WarningKind::Malformed)
                     .and_then(|at| self.until(at))
             } else {
@@ -1145,7 +1323,7 @@ impl<'a> Reader<'a, '_> {
             let read = match which {
                 Role::ResetAfter => Self::delta(raw, NANOS_PER_SEC),
                 _ if absolute_only && raw.trim_ascii().first().is_some_and(u8::is_ascii_digit) => {
-                    match parse_iso8601(raw) {
+                    match iso_8601::<F>(raw) {
                         Some(at) => self.until(at),
                         None => Err(WarningKind::Malformed),
                     }
@@ -1243,7 +1421,9 @@ impl<'a> Reader<'a, '_> {
     /// Shopify, Salesforce and Zendesk's own fields.
     #[inline(never)]
     fn resolve_ratios(&mut self) {
-        if let Some((header, raw)) = self.singleton(Field::Shopify) {
+        if F & Families::SHOPIFY != 0
+            && let Some((header, raw)) = self.singleton(Field::Shopify)
+        {
             let read = read_ratio(raw);
             if let Some((used, limit)) = self.keep(header, read) {
                 let mut quota = Quota::new(Format::Shopify, QuotaUnit::Requests);
@@ -1257,7 +1437,7 @@ impl<'a> Reader<'a, '_> {
                 continue;
             };
             match entry.field {
-                Field::Salesforce => {
+                Field::Salesforce if F & Families::SALESFORCE != 0 => {
                     for part in entry.value.split(|&b| b == b';' || b == b',') {
                         let (key, value) = key_value(part.trim_ascii());
                         let Some(value) = value else { continue };
@@ -1273,7 +1453,7 @@ impl<'a> Reader<'a, '_> {
                         }
                     }
                 }
-                Field::Zendesk => {
+                Field::Zendesk if F & Families::ZENDESK != 0 => {
                     let mut quota = Quota::new(Format::Zendesk, QuotaUnit::Requests);
                     for part in entry.value.split(|&b| b == b';' || b == b',') {
                         let (key, value) = key_value(part.trim_ascii());
@@ -1416,9 +1596,9 @@ mod tests {
         );
         for (name, field) in NAMES {
             assert_eq!(name, name.to_ascii_lowercase());
-            assert_eq!(classify(name.to_ascii_uppercase().as_bytes()), Some(field));
+            assert_eq!(classify_any(name.to_ascii_uppercase().as_bytes()), Some(field));
         }
-        assert_eq!(classify(b"content-type"), None);
+        assert_eq!(classify_any(b"content-type"), None);
         for byte in 0..=u8::MAX {
             let word = u64::from_le_bytes([byte, b'A', b'z', 0xC1, byte, b'@', b'[', b'Z']);
             let lower = u64::from_le_bytes(
@@ -1426,6 +1606,6 @@ mod tests {
             );
             assert_eq!(ascii_lowercase(word), lower, "{byte}");
         }
-        assert_eq!(classify(&[b'x'; 100]), None);
+        assert_eq!(classify_any(&[b'x'; 100]), None);
     }
 }

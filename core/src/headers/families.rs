@@ -536,12 +536,13 @@ const fn names_table<const COUNT: usize, const TEXT: usize>(mask: u32) -> ([u8; 
     (text, names)
 }
 
-/// The field `name` (trimmed) is among `names` (see [`names_table`]).
+/// The field `name` (trimmed) is among `names` (see [`names_table`]): a
+/// family has a few names, compared in turn.
 fn lookup(text: &[u8], names: &[(u8, Field)], name: &[u8]) -> Option<Field> {
     let mut start = 0usize;
     for &(len, field) in names {
         let end = start.saturating_add(usize::from(len));
-        if usize::from(len) == name.len() && same_name(text.get(start..end)?, name) {
+        if text.get(start..end)?.eq_ignore_ascii_case(name) {
             return Some(field);
         }
         start = end;
@@ -658,7 +659,9 @@ enum Owner {
 struct Policy<'a> {
     owner: Owner,
     name: Option<&'a [u8]>,
-    quota: Option<u64>,
+    /// The quota value (`q`, or the bare Integer of drafts ≤ 07): every
+    /// policy has one.
+    quota: u64,
     window: Option<Nanos>,
     unit: QuotaUnit,
     header: u16,
@@ -667,22 +670,53 @@ struct Policy<'a> {
     ambiguous: bool,
 }
 
+impl Policy<'_> {
+    const NONE: Policy<'static> = Policy {
+        owner: Owner::Ietf,
+        name: None,
+        quota: 0,
+        window: None,
+        unit: QuotaUnit::Requests,
+        header: 0,
+        joined: false,
+        ambiguous: false,
+    };
+}
+
 #[derive(Clone, Copy, Debug)]
 struct Item<'a> {
     name: &'a [u8],
-    remaining: Option<u64>,
+    /// `r`: every item has one.
+    remaining: u64,
     reset_after: Option<Nanos>,
     header: u16,
 }
 
+impl Item<'_> {
+    const NONE: Item<'static> = Item {
+        name: &[],
+        remaining: 0,
+        reset_after: None,
+        header: 0,
+    };
+}
+
+impl Entry<'_> {
+    const NONE: Entry<'static> = Entry {
+        field: Field::Date,
+        header: 0,
+        value: &[],
+    };
+}
+
 /// Everything gathered from one response before it is resolved.
 struct Reader<'a, 'r, const F: u32> {
-    entries: [Option<Entry<'a>>; ENTRY_CAPACITY],
+    /// The first `entry_count` are filled (and so for the other arrays).
+    entries: [Entry<'a>; ENTRY_CAPACITY],
     entry_count: usize,
-    policies: [Option<Policy<'a>>; POLICY_CAPACITY],
-    /// How many `policies` slots are filled (they fill in order).
+    policies: [Policy<'a>; POLICY_CAPACITY],
     policy_count: usize,
-    items: [Option<Item<'a>>; ITEM_CAPACITY],
+    items: [Item<'a>; ITEM_CAPACITY],
     /// Bit `1 << group` for every group with a field present.
     groups_seen: u32,
     /// Bit [`Field::bit`] for every other field present.
@@ -701,11 +735,11 @@ where
     I: IntoIterator<Item = (&'a [u8], &'a [u8])>,
 {
     let mut reader = Reader::<F> {
-        entries: [None; ENTRY_CAPACITY],
+        entries: [Entry::NONE; ENTRY_CAPACITY],
         entry_count: 0,
-        policies: [None; POLICY_CAPACITY],
+        policies: [Policy::NONE; POLICY_CAPACITY],
         policy_count: 0,
-        items: [None; ITEM_CAPACITY],
+        items: [Item::NONE; ITEM_CAPACITY],
         groups_seen: 0,
         fields_seen: 0,
         reference: None,
@@ -721,7 +755,7 @@ where
         let header = u16::try_from(position).unwrap_or(u16::MAX);
         match reader.entries.get_mut(reader.entry_count) {
             Some(slot) => {
-                *slot = Some(Entry { field, header, value });
+                *slot = Entry { field, header, value };
                 match field {
                     Field::Grouped(group, _) => reader.groups_seen |= group.bit(),
                     other => reader.fields_seen |= other.bit(),
@@ -775,7 +809,7 @@ impl<'a, const F: u32> Reader<'a, '_, F> {
     }
 
     fn entries(&self) -> impl Iterator<Item = Entry<'a>> + '_ {
-        self.entries.iter().take(self.entry_count).flatten().copied()
+        self.entries.iter().take(self.entry_count).copied()
     }
 
     /// The one value of a singleton field, or `None` (with a warning) when
@@ -881,17 +915,17 @@ impl<'a, const F: u32> Reader<'a, '_, F> {
     /// magnitude rule.
     fn reset(&self, raw: &[u8], unit: Option<ResetUnit>) -> Read<Nanos> {
         let text = raw.trim_ascii();
-        match text.first() {
-            Some(b) if b.is_ascii_alphabetic() => {
-                return self.until(http_date::<F>(text).ok_or(WarningKind::Malformed)?);
-            }
-            None => return Err(WarningKind::Malformed),
-            _ => {}
+        // A form not selected is not looked for: its text is then no number
+        // either, and malformed as it would be with the form's reader.
+        if F & (Families::HTTP_DATE | Families::JS_DATE) != 0
+            && text.first().is_some_and(u8::is_ascii_alphabetic)
+        {
+            return self.until(http_date::<F>(text).ok_or(WarningKind::Malformed)?);
         }
-        if text.get(4) == Some(&b'-') {
+        if F & Families::ISO_8601 != 0 && text.get(4) == Some(&b'-') {
             return self.until(iso_8601::<F>(text).ok_or(WarningKind::Malformed)?);
         }
-        if looks_like_go_duration(text) {
+        if F & Families::GO_DURATION != 0 && looks_like_go_duration(text) {
             return go_duration::<F>(text).ok_or(WarningKind::Malformed);
         }
         let number = parse_decimal(text).map_err(number_warning)?;
@@ -1023,7 +1057,7 @@ impl<'a, const F: u32> Reader<'a, '_, F> {
         // A second policy with the same join key and a different window
         // makes both ambiguous (draft-06: `10;w=1, 10;w=60` is invalid).
         let mut ambiguous = false;
-        for existing in self.policies.iter_mut().take(self.policy_count).flatten() {
+        for existing in self.policies.iter_mut().take(self.policy_count) {
             let same_key = existing.owner == policy.owner
                 && match (existing.name, policy.name) {
                     (Some(a), Some(b)) => a == b,
@@ -1038,7 +1072,7 @@ impl<'a, const F: u32> Reader<'a, '_, F> {
         let header = policy.header;
         match self.policies.get_mut(self.policy_count) {
             Some(slot) => {
-                *slot = Some(Policy { ambiguous, ..policy });
+                *slot = Policy { ambiguous, ..policy };
                 self.policy_count = self.policy_count.saturating_add(1);
             }
             None => self.warn(header, WarningKind::TooManyQuotas),
@@ -1058,16 +1092,12 @@ impl<'a, const F: u32> Reader<'a, '_, F> {
     ) -> Read<Policy<'a>> {
         let mut policy = Policy {
             owner,
-            name: None,
-            quota: None,
-            window: None,
-            unit: QuotaUnit::Requests,
             header,
-            joined: false,
-            ambiguous: false,
+            ..Policy::NONE
         };
+        let mut quota = None;
         match bare_item(first.text()) {
-            BareItem::Number(n) => policy.quota = Some(self.strict_count(header, n)?),
+            BareItem::Number(n) => quota = Some(self.strict_count(header, n)?),
             BareItem::Name(name) => policy.name = Some(name),
             BareItem::Other => return Err(WarningKind::Malformed),
         }
@@ -1075,7 +1105,7 @@ impl<'a, const F: u32> Reader<'a, '_, F> {
             let (key, value) = param.key_value();
             let Some(value) = value else { continue };
             if key.eq_ignore_ascii_case(b"q") {
-                policy.quota = Some(self.strict_count(header, value)?);
+                quota = Some(self.strict_count(header, value)?);
             } else if key.eq_ignore_ascii_case(b"w") || key.eq_ignore_ascii_case(b"window") {
                 let window = Self::delta(value, NANOS_PER_SEC)?;
                 policy.window = Some(self.clamped(header, window));
@@ -1086,15 +1116,13 @@ impl<'a, const F: u32> Reader<'a, '_, F> {
                 };
             }
         }
-        if policy.quota.is_none() {
-            return Err(WarningKind::Malformed);
-        }
+        policy.quota = quota.ok_or(WarningKind::Malformed)?;
         Ok(policy)
     }
 
     fn collect_policies(&mut self) {
         for index in 0..self.entry_count {
-            let Some(Some(entry)) = self.entries.get(index).copied() else {
+            let Some(&entry) = self.entries.get(index) else {
                 continue;
             };
             if entry.field != Field::RateLimitPolicy {
@@ -1118,8 +1146,8 @@ impl<'a, const F: u32> Reader<'a, '_, F> {
         let limit = limit?;
         let mut window = None;
         let mut ambiguous = false;
-        for policy in self.policies.iter_mut().take(self.policy_count).flatten() {
-            if policy.owner == owner && policy.name.is_none() && policy.quota == Some(limit) {
+        for policy in self.policies.iter_mut().take(self.policy_count) {
+            if policy.owner == owner && policy.name.is_none() && policy.quota == limit {
                 policy.joined = true;
                 ambiguous |= policy.ambiguous;
                 window = policy.window;
@@ -1139,7 +1167,7 @@ impl<'a, const F: u32> Reader<'a, '_, F> {
         let mut semicolons = false;
         let mut item_count = 0usize;
         for index in 0..self.entry_count {
-            let Some(Some(entry)) = self.entries.get(index).copied() else {
+            let Some(&entry) = self.entries.get(index) else {
                 continue;
             };
             if entry.field != Field::RateLimit {
@@ -1165,7 +1193,7 @@ impl<'a, const F: u32> Reader<'a, '_, F> {
                 match self.read_item(first, &mut parts, entry.header) {
                     Ok(item) => match self.items.get_mut(item_count) {
                         Some(slot) => {
-                            *slot = Some(item);
+                            *slot = item;
                             item_count = item_count.saturating_add(1);
                         }
                         None => self.warn(entry.header, WarningKind::TooManyQuotas),
@@ -1209,67 +1237,59 @@ impl<'a, const F: u32> Reader<'a, '_, F> {
         };
         let mut item = Item {
             name,
-            remaining: None,
-            reset_after: None,
             header,
+            ..Item::NONE
         };
+        let mut remaining = None;
         while let Some(param) = parts.next_param() {
             let (key, value) = param.key_value();
             let Some(value) = value else { continue };
             if key.eq_ignore_ascii_case(b"r") {
-                item.remaining = Some(self.strict_count(header, value)?);
+                remaining = Some(self.strict_count(header, value)?);
             } else if key.eq_ignore_ascii_case(b"t") {
                 let reset = Self::delta(value, NANOS_PER_SEC)?;
                 item.reset_after = Some(self.clamped(header, reset));
             }
         }
-        if item.remaining.is_none() {
-            // `r` is REQUIRED (draft-08).
-            return Err(WarningKind::Malformed);
-        }
+        // `r` is REQUIRED (draft-08).
+        item.remaining = remaining.ok_or(WarningKind::Malformed)?;
         Ok(item)
     }
 
     fn resolve_items(&mut self, item_count: usize) {
+        let named = |p: &Policy<'_>| p.owner == Owner::Ietf && p.name.is_some();
         let named_policies = self
             .policies
             .iter()
             .take(self.policy_count)
-            .flatten()
-            .filter(|p| p.owner == Owner::Ietf && p.name.is_some())
+            .filter(|p| named(p))
             .count();
         for index in 0..item_count {
-            let Some(Some(item)) = self.items.get(index).copied() else {
+            let Some(&item) = self.items.get(index) else {
                 continue;
             };
             let mut quota = Quota::new(Format::IetfList, QuotaUnit::Requests);
-            quota.remaining = item.remaining;
+            quota.remaining = Some(item.remaining);
             quota.reset_after = item.reset_after;
+            // The last policy of the item's name (marking every one joined).
             let mut joined = None;
-            for policy in self.policies.iter_mut().take(self.policy_count).flatten() {
+            for (at, policy) in self.policies.iter_mut().take(self.policy_count).enumerate() {
                 if policy.owner == Owner::Ietf && policy.name == Some(item.name) {
                     policy.joined = true;
-                    joined = Some(*policy);
+                    joined = Some(at);
                 }
             }
             if joined.is_none() && item_count == 1 && named_policies == 1 {
-                if let Some(policy) = self
-                    .policies
-                    .iter_mut()
-                    .take(self.policy_count)
-                    .flatten()
-                    .find(|p| p.owner == Owner::Ietf && p.name.is_some())
-                {
-                    policy.joined = true;
-                    joined = Some(*policy);
-                }
+                joined = self.policies.iter().take(self.policy_count).position(named);
                 self.warn(item.header, WarningKind::PolicyNameMismatch);
             }
-            if let Some(policy) = joined {
+            if let Some(policy) = joined.and_then(|at| self.policies.get_mut(at)) {
+                policy.joined = true;
+                let policy = *policy;
                 if policy.ambiguous {
                     self.warn(policy.header, WarningKind::AmbiguousPolicy);
                 } else {
-                    quota.limit = policy.quota;
+                    quota.limit = Some(policy.quota);
                     quota.window = policy.window;
                     quota.unit = policy.unit;
                 }
@@ -1388,7 +1408,8 @@ impl<'a, const F: u32> Reader<'a, '_, F> {
         let mut parts = Parts::new(raw);
         let first = parts.next_member()?;
         let limit = self.count(header, first.text())?;
-        let mut policies: [Option<Policy<'a>>; POLICY_CAPACITY] = [None; POLICY_CAPACITY];
+        let mut policies = [Policy::NONE; POLICY_CAPACITY];
+        let mut policy_count = 0usize;
         // The limit itself may carry its window (`10;window=60`, polli-00).
         if let Ok(policy) = self.read_policy(owner, first, &mut parts, header)
             && policy.window.is_some()
@@ -1400,7 +1421,10 @@ impl<'a, const F: u32> Reader<'a, '_, F> {
                 break;
             };
             match self.read_policy(owner, member, &mut parts, header) {
-                Ok(policy) if policy.window.is_some() => *slot = Some(policy),
+                Ok(policy) if policy.window.is_some() => {
+                    *slot = policy;
+                    policy_count = policy_count.saturating_add(1);
+                }
                 // A member without a window is not a policy: the field is a
                 // folded repeat, not a list.
                 Ok(_) | Err(_) => {
@@ -1412,7 +1436,7 @@ impl<'a, const F: u32> Reader<'a, '_, F> {
         if parts.next_member().is_some() {
             self.warn(header, WarningKind::TooManyQuotas);
         }
-        for policy in policies.into_iter().flatten() {
+        for policy in policies.into_iter().take(policy_count) {
             self.add_policy(policy);
         }
         Some(limit)
@@ -1433,7 +1457,7 @@ impl<'a, const F: u32> Reader<'a, '_, F> {
             }
         }
         for index in 0..self.entry_count {
-            let Some(Some(entry)) = self.entries.get(index).copied() else {
+            let Some(&entry) = self.entries.get(index) else {
                 continue;
             };
             match entry.field {
@@ -1483,7 +1507,7 @@ impl<'a, const F: u32> Reader<'a, '_, F> {
     fn resolve_unjoined_policies(&mut self) {
         // Policies fill their slots in order and are never removed.
         for index in 0..self.policy_count {
-            let Some(Some(policy)) = self.policies.get(index).copied() else {
+            let Some(&policy) = self.policies.get(index) else {
                 break;
             };
             if policy.joined {
@@ -1500,7 +1524,7 @@ impl<'a, const F: u32> Reader<'a, '_, F> {
                 (Owner::XRateLimitDashed, _) => Format::XRateLimitDashed,
             };
             let mut quota = Quota::new(format, policy.unit);
-            quota.limit = policy.quota;
+            quota.limit = Some(policy.quota);
             quota.window = policy.window;
             self.push_quota(quota, policy.header);
         }

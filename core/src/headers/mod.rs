@@ -668,15 +668,19 @@ impl RateLimitInfo {
 
     /// The quota closest to exhaustion (see the module docs).
     pub fn governing(&self) -> Option<Quota> {
-        self.governing
-            .and_then(|at| self.quotas.get(usize::from(at)))
-            .copied()
+        self.governing_quota().copied()
+    }
+
+    /// The governing quota in place: the accessors read one field of it
+    /// without copying the whole.
+    fn governing_quota(&self) -> Option<&Quota> {
+        self.governing.and_then(|at| self.quotas.get(usize::from(at)))
     }
 
     /// The governing quota's grammar, or [`Format::RetryAfter`] when only a
     /// retry-after was stated.
     pub fn format(&self) -> Option<Format> {
-        match self.governing() {
+        match self.governing_quota() {
             Some(quota) => Some(quota.format),
             None => self.retry_after.map(|_| Format::RetryAfter),
         }
@@ -684,22 +688,22 @@ impl RateLimitInfo {
 
     /// The governing quota's limit.
     pub fn limit(&self) -> Option<u64> {
-        self.governing().and_then(|q| q.limit)
+        self.governing_quota().and_then(|q| q.limit)
     }
 
     /// The governing quota's remaining count.
     pub fn remaining(&self) -> Option<u64> {
-        self.governing().and_then(|q| q.remaining)
+        self.governing_quota().and_then(|q| q.remaining)
     }
 
     /// Time until the governing quota's window resets.
     pub fn reset_after(&self) -> Option<Nanos> {
-        self.governing().and_then(|q| q.reset_after)
+        self.governing_quota().and_then(|q| q.reset_after)
     }
 
     /// The governing quota's window, when stated.
     pub fn window(&self) -> Option<Nanos> {
-        self.governing().and_then(|q| q.window)
+        self.governing_quota().and_then(|q| q.window)
     }
 
     /// How long the server asks to wait before retrying, whatever the

@@ -1632,4 +1632,42 @@ mod tests {
         }
         assert_eq!(classify_any(&[b'x'; 100]), None);
     }
+
+    /// Each selection finds exactly the names of its families, in any case.
+    #[test]
+    fn a_selection_finds_its_families_names() {
+        fn check<const F: u32>() {
+            for (name, field) in NAMES {
+                let expected = (field.families() & F != 0).then_some(field);
+                assert_eq!(
+                    classify::<F>(name.to_ascii_uppercase().as_bytes()),
+                    expected,
+                    "{name} {F:#x}"
+                );
+                let mut padded = [b' '; 48];
+                padded[1..=name.len()].copy_from_slice(name.as_bytes());
+                let padded = &padded[..name.len() + 2];
+                assert_eq!(classify::<F>(padded), expected, "{name} {F:#x}");
+            }
+            assert_eq!(classify::<F>(b"content-type"), None);
+            assert_eq!(classify::<F>(b""), None);
+        }
+        check::<{ Families::IETF }>();
+        check::<{ Families::IETF_FIELDS }>();
+        check::<{ Families::IETF | Families::RETRY_AFTER }>();
+        check::<{ Families::ALL_FAMILIES & !Families::DATE }>();
+        check::<{ Families::DATE | Families::VENDOR_RETRY_AFTER | Families::ANTHROPIC | Families::HUBSPOT }>(
+        );
+        check::<{ Families::X_RATELIMIT | Families::X_RATE_LIMIT | Families::OPENAI | Families::BREVO }>();
+        check::<
+            {
+                Families::GOHIGHLEVEL_DAILY
+                    | Families::X_24HOUR
+                    | Families::SHOPIFY
+                    | Families::SALESFORCE
+                    | Families::ZENDESK
+            },
+        >();
+        check::<{ Families::ALL }>();
+    }
 }

@@ -37,7 +37,9 @@ fn renamed<'a>(headers: &[(&'a [u8], &'a [u8])], selected: u32) -> Vec<(&'a [u8]
         .iter()
         .map(|&(name, value)| {
             let name = name.trim_ascii();
-            let read = names(selected).iter().any(|known| known.eq_ignore_ascii_case(name));
+            let read = names(selected)
+                .iter()
+                .any(|known| known.eq_ignore_ascii_case(name));
             (if read { name } else { &b"x-not-selected"[..] }, value)
         })
         .collect()
@@ -83,16 +85,28 @@ fuzz_target!(|data: &[u8]| {
         .collect();
     let choices = [
         ParseOptions::new().with_profile(profile),
-        ParseOptions::new().with_now(UnixTime::from_secs(1_700_000_000)).with_profile(profile),
+        ParseOptions::new()
+            .with_now(UnixTime::from_secs(1_700_000_000))
+            .with_profile(profile),
         ParseOptions::new().with_fixed_now(UnixTime::from_nanos(u64::MAX)),
     ];
     for options in choices {
         let info = RateLimitInfo::parse(status, headers.iter().copied(), &options);
         check_bounds(&info);
         let ietf = RateLimitInfo::parse_families::<IETF>(status, headers.iter().copied(), &options);
-        assert_eq!(ietf, RateLimitInfo::parse(status, renamed(&headers, IETF), &options));
+        assert_eq!(
+            ietf,
+            RateLimitInfo::parse(status, renamed(&headers, IETF), &options)
+        );
         let ratios = RateLimitInfo::parse_families::<RATIOS>(status, headers.iter().copied(), &options);
-        assert_eq!(ratios, RateLimitInfo::parse(status, renamed(&headers, RATIOS), &options));
-        check_bounds(&RateLimitInfo::parse_families::<FIRMWARE>(status, headers.iter().copied(), &options));
+        assert_eq!(
+            ratios,
+            RateLimitInfo::parse(status, renamed(&headers, RATIOS), &options)
+        );
+        check_bounds(&RateLimitInfo::parse_families::<FIRMWARE>(
+            status,
+            headers.iter().copied(),
+            &options,
+        ));
     }
 });

@@ -712,11 +712,11 @@ impl Entry<'_> {
 /// Everything gathered from one response before it is resolved.
 struct Reader<'a, 'r, const F: u32> {
     /// The first `entry_count` are filled (and so for the other arrays).
-    entries: [Entry<'a>; ENTRY_CAPACITY],
+    entries: &'r mut [Entry<'a>; ENTRY_CAPACITY],
     entry_count: usize,
-    policies: [Policy<'a>; POLICY_CAPACITY],
+    policies: &'r mut [Policy<'a>; POLICY_CAPACITY],
     policy_count: usize,
-    items: [Item<'a>; ITEM_CAPACITY],
+    items: &'r mut [Item<'a>; ITEM_CAPACITY],
     /// Bit `1 << group` for every group with a field present.
     groups_seen: u32,
     /// Bit [`Field::bit`] for every other field present.
@@ -734,12 +734,17 @@ pub(super) fn parse<'a, const F: u32, I>(info: &mut RateLimitInfo, headers: I, o
 where
     I: IntoIterator<Item = (&'a [u8], &'a [u8])>,
 {
+    // The arrays live apart from the reader, which borrows them: built in
+    // the reader, they were built elsewhere and moved in.
+    let mut entries = [Entry::NONE; ENTRY_CAPACITY];
+    let mut policies = [Policy::NONE; POLICY_CAPACITY];
+    let mut items = [Item::NONE; ITEM_CAPACITY];
     let mut reader = Reader::<F> {
-        entries: [Entry::NONE; ENTRY_CAPACITY],
+        entries: &mut entries,
         entry_count: 0,
-        policies: [Policy::NONE; POLICY_CAPACITY],
+        policies: &mut policies,
         policy_count: 0,
-        items: [Item::NONE; ITEM_CAPACITY],
+        items: &mut items,
         groups_seen: 0,
         fields_seen: 0,
         reference: None,
@@ -1029,17 +1034,24 @@ impl<'a, const F: u32> Reader<'a, '_, F> {
 
     #[inline(never)]
     fn resolve_retry_after(&mut self) {
-        for precedence in 0..4u8 {
+        // Precedence 0 is `Retry-After`, 1 to 3 the vendors' fields.
+        let first = if F & Families::RETRY_AFTER != 0 { 0 } else { 1 };
+        let end = if F & Families::VENDOR_RETRY_AFTER != 0 {
+            4
+        } else {
+            1
+        };
+        for precedence in first..end {
             let unit = Field::retry_unit(precedence);
-            let field = Field::RetryAfter(precedence);
-            if F & field.families() == 0 || !self.entries().any(|e| e.field == field) {
-                continue;
-            }
-            let Some((header, raw)) = self.singleton(field) else {
+            // Absent, it is no singleton: nothing to read, nothing to warn.
+            let Some((header, raw)) = self.singleton(Field::RetryAfter(precedence)) else {
                 continue;
             };
             let text = raw.trim_ascii();
-            let read = if text.first().is_some_and(u8::is_ascii_alphabetic) {
+            // A date, in a form not selected, is malformed as a delay.
+            let read = if F & (Families::HTTP_DATE | Families::JS_DATE) != 0
+                && text.first().is_some_and(u8::is_ascii_alphabetic)
+            {
                 http_date::<F>(text)
                     .ok_or(WarningKind::Malformed)
                     .and_then(|at| self.until(at))

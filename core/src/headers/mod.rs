@@ -645,7 +645,9 @@ impl RateLimitInfo {
     const fn empty(status: Option<u16>) -> RateLimitInfo {
         RateLimitInfo {
             status,
-            quotas: [Quota::new(Format::RetryAfter, QuotaUnit::Requests); QUOTA_CAPACITY],
+            // Unused slots hold zero bytes (first variants and `None`s), so
+            // an empty result is cleared rather than copied from a template.
+            quotas: [Quota::new(Format::Close, QuotaUnit::Requests); QUOTA_CAPACITY],
             quota_count: 0,
             governing: None,
             retry_after: None,

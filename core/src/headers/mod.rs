@@ -642,18 +642,22 @@ impl RateLimitInfo {
         info
     }
 
+    /// Nothing read: all zero bytes (first variants, `None`s), so that a
+    /// build clears a result in place rather than copying a template.
+    const EMPTY: RateLimitInfo = RateLimitInfo {
+        status: None,
+        quotas: [Quota::new(Format::Close, QuotaUnit::Requests); QUOTA_CAPACITY],
+        quota_count: 0,
+        governing: None,
+        retry_after: None,
+        date: None,
+        warnings: Warnings::EMPTY,
+    };
+
     const fn empty(status: Option<u16>) -> RateLimitInfo {
-        RateLimitInfo {
-            status,
-            // Unused slots hold zero bytes (first variants and `None`s), so
-            // an empty result is cleared rather than copied from a template.
-            quotas: [Quota::new(Format::Close, QuotaUnit::Requests); QUOTA_CAPACITY],
-            quota_count: 0,
-            governing: None,
-            retry_after: None,
-            date: None,
-            warnings: Warnings::EMPTY,
-        }
+        let mut info = RateLimitInfo::EMPTY;
+        info.status = status;
+        info
     }
 
     /// The response status, as given.

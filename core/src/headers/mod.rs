@@ -24,6 +24,29 @@
 //! assert!(info.warnings().is_empty());
 //! ```
 //!
+//! # Selecting families
+//!
+//! [`RateLimitInfo::parse`] reads every family below and every value form
+//! (dates, Go durations). A build that talks to known APIs can read only
+//! their families with [`RateLimitInfo::parse_families`], whose const
+//! argument is a bit set of [`Families`]: only the selected readers, name
+//! tables and date parsers are linked, which is what a firmware image
+//! wants. A header of a family not selected is skipped as an unknown one;
+//! a value in a form not selected is ignored with
+//! [`WarningKind::Malformed`].
+//!
+//! ```
+//! use ratekeeper_core::headers::{Families, ParseOptions, RateLimitInfo};
+//!
+//! const READ: u32 = Families::IETF | Families::RETRY_AFTER;
+//! let headers: [(&[u8], &[u8]); 2] = [
+//!     (b"RateLimit-Policy", b"\"default\";q=20;w=2"),
+//!     (b"RateLimit", b"\"default\";r=19;t=2"),
+//! ];
+//! let info = RateLimitInfo::parse_families::<READ>(Some(200), headers, &ParseOptions::new());
+//! assert_eq!((info.limit(), info.remaining()), (Some(20), Some(19)));
+//! ```
+//!
 //! # Families
 //!
 //! Header names are matched without regard to case (HTTP/2 lowercases

@@ -701,18 +701,10 @@ impl Item<'_> {
     };
 }
 
-impl Entry<'_> {
-    const NONE: Entry<'static> = Entry {
-        field: Field::Date,
-        header: 0,
-        value: &[],
-    };
-}
-
 /// Everything gathered from one response before it is resolved.
 struct Reader<'a, 'r, const F: u32> {
     /// The first `entry_count` are filled (and so for the other arrays).
-    entries: &'r mut [Entry<'a>; ENTRY_CAPACITY],
+    entries: &'r mut [Option<Entry<'a>>; ENTRY_CAPACITY],
     entry_count: usize,
     policies: &'r mut [Policy<'a>; POLICY_CAPACITY],
     policy_count: usize,
@@ -736,7 +728,7 @@ where
 {
     // The arrays live apart from the reader, which borrows them: built in
     // the reader, they were built elsewhere and moved in.
-    let mut entries = [Entry::NONE; ENTRY_CAPACITY];
+    let mut entries = [None; ENTRY_CAPACITY];
     let mut policies = [Policy::NONE; POLICY_CAPACITY];
     let mut items = [Item::NONE; ITEM_CAPACITY];
     let mut reader = Reader::<F> {
@@ -760,7 +752,7 @@ where
         let header = u16::try_from(position).unwrap_or(u16::MAX);
         match reader.entries.get_mut(reader.entry_count) {
             Some(slot) => {
-                *slot = Entry { field, header, value };
+                *slot = Some(Entry { field, header, value });
                 match field {
                     Field::Grouped(group, _) => reader.groups_seen |= group.bit(),
                     other => reader.fields_seen |= other.bit(),
@@ -814,7 +806,7 @@ impl<'a, const F: u32> Reader<'a, '_, F> {
     }
 
     fn entries(&self) -> impl Iterator<Item = Entry<'a>> + '_ {
-        self.entries.iter().take(self.entry_count).copied()
+        self.entries.iter().take(self.entry_count).flatten().copied()
     }
 
     /// The one value of a singleton field, or `None` (with a warning) when
@@ -1134,7 +1126,7 @@ impl<'a, const F: u32> Reader<'a, '_, F> {
 
     fn collect_policies(&mut self) {
         for index in 0..self.entry_count {
-            let Some(&entry) = self.entries.get(index) else {
+            let Some(&Some(entry)) = self.entries.get(index) else {
                 continue;
             };
             if entry.field != Field::RateLimitPolicy {
@@ -1179,7 +1171,7 @@ impl<'a, const F: u32> Reader<'a, '_, F> {
         let mut semicolons = false;
         let mut item_count = 0usize;
         for index in 0..self.entry_count {
-            let Some(&entry) = self.entries.get(index) else {
+            let Some(&Some(entry)) = self.entries.get(index) else {
                 continue;
             };
             if entry.field != Field::RateLimit {
@@ -1469,7 +1461,7 @@ impl<'a, const F: u32> Reader<'a, '_, F> {
             }
         }
         for index in 0..self.entry_count {
-            let Some(&entry) = self.entries.get(index) else {
+            let Some(&Some(entry)) = self.entries.get(index) else {
                 continue;
             };
             match entry.field {
@@ -1543,6 +1535,7 @@ impl<'a, const F: u32> Reader<'a, '_, F> {
     }
 }
 
+#[inline]
 fn is_dictionary_key(key: &[u8]) -> bool {
     key.eq_ignore_ascii_case(b"limit")
         || key.eq_ignore_ascii_case(b"remaining")
@@ -1557,6 +1550,7 @@ fn number_warning(error: NumberError) -> WarningKind {
 }
 
 /// A count, rounded down, clamped to [`MAX_COUNT`] (the flag says so).
+#[inline]
 fn read_count(raw: &[u8]) -> Read<(u64, bool)> {
     let number = parse_decimal(raw).map_err(number_warning)?;
     if number.whole > MAX_COUNT {
@@ -1581,6 +1575,7 @@ fn read_ratio(raw: &[u8]) -> Read<(u64, u64)> {
 }
 
 /// The index of the quota closest to exhaustion (see the module docs).
+#[inline]
 pub(super) fn governing(quotas: &[Quota]) -> Option<u8> {
     let mut best: Option<(usize, &Quota)> = None;
     for (index, quota) in quotas.iter().enumerate() {

@@ -45,7 +45,7 @@ impl<'a> Part<'a> {
 
     /// The part split at its first `=`, both sides without blanks; a bare
     /// key has no value.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn key_value(&self) -> (&'a [u8], Option<&'a [u8]>) {
         match self.equals {
             Some(at) => (

@@ -332,6 +332,7 @@ pub(crate) fn parse_http_date<const FORMS: u32>(raw: &[u8]) -> Option<UnixTime> 
 
 /// The fast path for the form nearly every `Date` header has: exactly
 /// `Sun, 06 Nov 1994 08:49:37 GMT`, read by position.
+#[inline]
 fn imf_fixdate_exact(text: &[u8]) -> Option<UnixTime> {
     let [
         _,

@@ -692,14 +692,6 @@ struct Item<'a> {
     header: u16,
 }
 
-impl Item<'_> {
-    const NONE: Item<'static> = Item {
-        name: &[],
-        remaining: 0,
-        reset_after: None,
-        header: 0,
-    };
-}
 
 /// Everything gathered from one response before it is resolved.
 struct Reader<'a, 'r, const F: u32> {
@@ -708,7 +700,7 @@ struct Reader<'a, 'r, const F: u32> {
     entry_count: usize,
     policies: &'r mut [Policy<'a>; POLICY_CAPACITY],
     policy_count: usize,
-    items: &'r mut [Item<'a>; ITEM_CAPACITY],
+    items: &'r mut [Option<Item<'a>>; ITEM_CAPACITY],
     /// Bit `1 << group` for every group with a field present.
     groups_seen: u32,
     /// Bit [`Field::bit`] for every other field present.
@@ -730,7 +722,7 @@ where
     // the reader, they were built elsewhere and moved in.
     let mut entries = [None; ENTRY_CAPACITY];
     let mut policies = [Policy::NONE; POLICY_CAPACITY];
-    let mut items = [Item::NONE; ITEM_CAPACITY];
+    let mut items = [None; ITEM_CAPACITY];
     let mut reader = Reader::<F> {
         entries: &mut entries,
         entry_count: 0,
@@ -1197,7 +1189,7 @@ impl<'a, const F: u32> Reader<'a, '_, F> {
                 match self.read_item(first, &mut parts, entry.header) {
                     Ok(item) => match self.items.get_mut(item_count) {
                         Some(slot) => {
-                            *slot = item;
+                            *slot = Some(item);
                             item_count = item_count.saturating_add(1);
                         }
                         None => self.warn(entry.header, WarningKind::TooManyQuotas),
@@ -1241,8 +1233,9 @@ impl<'a, const F: u32> Reader<'a, '_, F> {
         };
         let mut item = Item {
             name,
+            remaining: 0,
+            reset_after: None,
             header,
-            ..Item::NONE
         };
         let mut remaining = None;
         while let Some(param) = parts.next_param() {
@@ -1269,7 +1262,7 @@ impl<'a, const F: u32> Reader<'a, '_, F> {
             .filter(|p| named(p))
             .count();
         for index in 0..item_count {
-            let Some(&item) = self.items.get(index) else {
+            let Some(&Some(item)) = self.items.get(index) else {
                 continue;
             };
             let mut quota = Quota::new(Format::IetfList, QuotaUnit::Requests);

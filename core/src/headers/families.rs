@@ -692,7 +692,6 @@ struct Item<'a> {
     header: u16,
 }
 
-
 /// Everything gathered from one response before it is resolved.
 struct Reader<'a, 'r, const F: u32> {
     /// The first `entry_count` are filled (and so for the other arrays).

@@ -471,11 +471,10 @@ const NAME_TABLE: ([u8; NAME_TEXT_LEN], [Field; NAMES.len()], [u16; LONGEST_NAME
 };
 
 /// The field a header name is among every family's, matched without regard
-/// to case. Only the
-/// few names of the same length are compared, each eight bytes at a time
-/// from the end until the first difference, so most headers of a response
-/// (content-type, server, etag, ...) cost a length lookup and a word or
-/// two, and nothing is copied.
+/// to case. Only the few names of the same length are compared, each eight
+/// bytes at a time from the end until the first difference, so most headers
+/// of a response (content-type, server, etag, ...) cost a length lookup and
+/// a word or two, and nothing is copied.
 fn classify_any(name: &[u8]) -> Option<Field> {
     // Names come trimmed nearly always.
     let name = trim(name);

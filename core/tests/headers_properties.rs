@@ -3,7 +3,7 @@
 //! family read back as what was written.
 
 use proptest::prelude::*;
-use ratekeeper_core::headers::{Format, MAX_COUNT, MAX_WAIT, QUOTA_CAPACITY, WARNING_CAPACITY};
+use ratekeeper_core::headers::{Families, Format, MAX_COUNT, MAX_WAIT, QUOTA_CAPACITY, WARNING_CAPACITY};
 use ratekeeper_core::{Nanos, ParseOptions, Profile, RateLimitInfo, UnixTime};
 
 const CASES: u32 = 10_000;
@@ -275,5 +275,344 @@ proptest! {
             let (gr, gl) = (u128::from(governing.remaining.unwrap()), u128::from(governing.limit.unwrap()));
             prop_assert!(gr * l <= r * gl);
         }
+    }
+}
+
+/// Every name the parser knows and the families that select it, written
+/// out from the documentation of [`Families`]: the model a selection is
+/// checked against.
+const FAMILY_OF: [(&str, u32); 65] = [
+    ("date", Families::DATE),
+    ("ratelimit", Families::IETF),
+    ("ratelimit-policy", Families::IETF | Families::IETF_FIELDS),
+    ("ratelimit-limit", Families::IETF_FIELDS),
+    ("ratelimit-remaining", Families::IETF_FIELDS),
+    ("ratelimit-reset", Families::IETF_FIELDS),
+    ("ratelimit-observed", Families::IETF_FIELDS),
+    ("ratelimit-resettime", Families::IETF_FIELDS),
+    ("x-ratelimit-limit", Families::X_RATELIMIT),
+    ("x-ratelimit-remaining", Families::X_RATELIMIT),
+    ("x-ratelimit-used", Families::X_RATELIMIT),
+    ("x-ratelimit-reset", Families::X_RATELIMIT),
+    ("x-ratelimit-reset-after", Families::X_RATELIMIT),
+    ("x-ratelimit-next", Families::X_RATELIMIT),
+    ("x-ratelimit-max", Families::X_RATELIMIT),
+    ("x-ratelimit-fillrate", Families::X_RATELIMIT),
+    ("x-ratelimit-interval-seconds", Families::X_RATELIMIT),
+    ("x-ratelimit-interval-milliseconds", Families::X_RATELIMIT),
+    ("x-rate-limit", Families::X_RATE_LIMIT),
+    ("x-rate-limit-limit", Families::X_RATE_LIMIT),
+    ("x-rate-limit-remaining", Families::X_RATE_LIMIT),
+    ("x-rate-limit-reset", Families::X_RATE_LIMIT),
+    ("x-ratelimit-limit-daily", Families::GOHIGHLEVEL_DAILY),
+    ("x-ratelimit-daily-remaining", Families::GOHIGHLEVEL_DAILY),
+    ("x-hubspot-ratelimit-max", Families::HUBSPOT),
+    ("x-hubspot-ratelimit-remaining", Families::HUBSPOT),
+    ("x-hubspot-ratelimit-interval-milliseconds", Families::HUBSPOT),
+    ("x-hubspot-ratelimit-daily", Families::HUBSPOT),
+    ("x-hubspot-ratelimit-daily-remaining", Families::HUBSPOT),
+    ("x-hubspot-ratelimit-secondly", Families::HUBSPOT),
+    ("x-hubspot-ratelimit-secondly-remaining", Families::HUBSPOT),
+    ("x-app-limit-24hour-limit", Families::X_24HOUR),
+    ("x-app-limit-24hour-remaining", Families::X_24HOUR),
+    ("x-app-limit-24hour-reset", Families::X_24HOUR),
+    ("x-user-limit-24hour-limit", Families::X_24HOUR),
+    ("x-user-limit-24hour-remaining", Families::X_24HOUR),
+    ("x-user-limit-24hour-reset", Families::X_24HOUR),
+    ("x-ratelimit-limit-requests", Families::OPENAI),
+    ("x-ratelimit-remaining-requests", Families::OPENAI),
+    ("x-ratelimit-reset-requests", Families::OPENAI),
+    ("x-ratelimit-limit-tokens", Families::OPENAI),
+    ("x-ratelimit-remaining-tokens", Families::OPENAI),
+    ("x-ratelimit-reset-tokens", Families::OPENAI),
+    ("anthropic-ratelimit-requests-limit", Families::ANTHROPIC),
+    ("anthropic-ratelimit-requests-remaining", Families::ANTHROPIC),
+    ("anthropic-ratelimit-requests-reset", Families::ANTHROPIC),
+    ("anthropic-ratelimit-tokens-limit", Families::ANTHROPIC),
+    ("anthropic-ratelimit-tokens-remaining", Families::ANTHROPIC),
+    ("anthropic-ratelimit-tokens-reset", Families::ANTHROPIC),
+    ("anthropic-ratelimit-input-tokens-limit", Families::ANTHROPIC),
+    ("anthropic-ratelimit-input-tokens-remaining", Families::ANTHROPIC),
+    ("anthropic-ratelimit-input-tokens-reset", Families::ANTHROPIC),
+    ("anthropic-ratelimit-output-tokens-limit", Families::ANTHROPIC),
+    ("anthropic-ratelimit-output-tokens-remaining", Families::ANTHROPIC),
+    ("anthropic-ratelimit-output-tokens-reset", Families::ANTHROPIC),
+    ("x-sib-ratelimit-limit", Families::BREVO),
+    ("x-sib-ratelimit-remaining", Families::BREVO),
+    ("x-sib-ratelimit-reset", Families::BREVO),
+    ("x-shopify-shop-api-call-limit", Families::SHOPIFY),
+    ("sforce-limit-info", Families::SALESFORCE),
+    ("zendesk-ratelimit-tickets-index", Families::ZENDESK),
+    ("retry-after", Families::RETRY_AFTER),
+    ("x-ratelimit-retry-after", Families::VENDOR_RETRY_AFTER),
+    ("x-ratelimit-retry", Families::VENDOR_RETRY_AFTER),
+    ("requestlimit-default-retryafter", Families::VENDOR_RETRY_AFTER),
+];
+
+/// The families that select header `name` (none for an unknown name).
+fn families_of(name: &[u8]) -> u32 {
+    let name = name.trim_ascii();
+    FAMILY_OF
+        .iter()
+        .find(|(known, _)| known.as_bytes().eq_ignore_ascii_case(name))
+        .map_or(0, |&(_, families)| families)
+}
+
+/// `headers` with those of the families `selected` leaves out renamed to a
+/// name no family has (so no header moves): what `parse` must read as
+/// `parse_families` does with that selection.
+fn only(headers: &[(Vec<u8>, Vec<u8>)], selected: u32) -> Vec<(Vec<u8>, Vec<u8>)> {
+    headers
+        .iter()
+        .map(|(name, value)| {
+            let name = if families_of(name) & selected != 0 {
+                name.clone()
+            } else {
+                b"x-not-selected".to_vec()
+            };
+            (name, value.clone())
+        })
+        .collect()
+}
+
+/// A response: one family written as its server writes it, among
+/// arbitrary headers (known names with arbitrary values included).
+fn response() -> impl Strategy<Value = Vec<(Vec<u8>, Vec<u8>)>> {
+    (
+        0usize..9,
+        stated(),
+        proptest::collection::vec(header(), 0..8),
+        0usize..9,
+    )
+        .prop_map(|(family, s, noise, at)| {
+            let (written, _, _) = write(family, &s);
+            let mut headers: Vec<(Vec<u8>, Vec<u8>)> = noise;
+            let at = at.min(headers.len());
+            for (offset, (name, value)) in written.into_iter().enumerate() {
+                headers.insert(at + offset, (name.into_bytes(), value.into_bytes()));
+            }
+            headers
+        })
+}
+
+/// What `parse_families::<F>` and `parse` of the selected headers give,
+/// with the options and status of one case.
+fn both<const F: u32>(
+    headers: &[(Vec<u8>, Vec<u8>)],
+    status: Option<u16>,
+    options: &ParseOptions,
+) -> (RateLimitInfo, RateLimitInfo) {
+    fn pairs(h: &[(Vec<u8>, Vec<u8>)]) -> Vec<(&[u8], &[u8])> {
+        h.iter().map(|(n, v)| (n.as_slice(), v.as_slice())).collect()
+    }
+    let selected = RateLimitInfo::parse_families::<F>(status, pairs(headers), options);
+    let filtered = only(headers, F);
+    let model = RateLimitInfo::parse(status, pairs(&filtered), options);
+    (selected, model)
+}
+
+/// A value in a date or duration form, tagged with its [`Families`] form bit.
+fn dated(now: u64, ahead: u64, which: usize) -> (String, String, u32) {
+    match which {
+        0 => (
+            "Retry-After".into(),
+            imf_fixdate(now + ahead),
+            Families::HTTP_DATE,
+        ),
+        1 => (
+            "RateLimit-Reset".into(),
+            imf_fixdate(now + ahead).replacen(", ", "day, ", 1),
+            Families::HTTP_DATE,
+        ),
+        2 => {
+            // JavaScript: the IMF-fixdate's fields in `toString()` order.
+            let imf = imf_fixdate(now + ahead);
+            let w: Vec<&str> = imf.split([',', ' ']).filter(|w| !w.is_empty()).collect();
+            (
+                "X-RateLimit-Reset".into(),
+                format!(
+                    "{} {} {} {} {} GMT+0000 (Coordinated Universal Time)",
+                    w[0], w[2], w[1], w[3], w[4]
+                ),
+                Families::JS_DATE,
+            )
+        }
+        3 => {
+            let imf = imf_fixdate(now + ahead);
+            let w: Vec<&str> = imf.split([',', ' ']).filter(|w| !w.is_empty()).collect();
+            let months = [
+                "Jan", "Feb", "Mar", "Apr", "May", "Jun", "Jul", "Aug", "Sep", "Oct", "Nov", "Dec",
+            ];
+            let month = months.iter().position(|m| *m == w[2]).unwrap() + 1;
+            (
+                "RateLimit-ResetTime".into(),
+                format!("{}-{month:02}-{}T{}Z", w[3], w[1], w[4]),
+                Families::ISO_8601,
+            )
+        }
+        4 => (
+            "x-ratelimit-reset-tokens".into(),
+            format!("{}m{}s", ahead / 60, ahead % 60),
+            Families::GO_DURATION,
+        ),
+        _ => ("Date".into(), imf_fixdate(now), Families::HTTP_DATE),
+    }
+}
+
+/// Names whose values can be read as a date or a duration.
+fn reads_dates(name: &[u8]) -> bool {
+    let name = name.to_ascii_lowercase();
+    let name = name.trim_ascii();
+    name == b"ratelimit"
+        || name == b"date"
+        || name.ends_with(b"reset")
+        || name.ends_with(b"resettime")
+        || name.ends_with(b"-next")
+        || name.ends_with(b"reset-tokens")
+        || name.ends_with(b"reset-requests")
+        || families_of(name) & (Families::RETRY_AFTER | Families::VENDOR_RETRY_AFTER) != 0
+}
+
+/// A response whose dates and durations are known: every family's
+/// headers, values in each form, and arbitrary headers whose names never
+/// read a date.
+fn dated_response() -> impl Strategy<Value = Vec<(Vec<u8>, Vec<u8>, u32)>> {
+    (
+        0usize..9,
+        stated(),
+        proptest::collection::vec((0usize..6, 0u64..200_000), 0..4),
+        proptest::collection::vec(header(), 0..6),
+    )
+        .prop_map(|(family, s, forms, noise)| {
+            let (written, _, _) = write(family, &s);
+            let mut headers: Vec<(Vec<u8>, Vec<u8>, u32)> = written
+                .into_iter()
+                .map(|(name, value)| {
+                    // The writers put dates in IMF-fixdate and OpenAI's
+                    // resets in Go durations; every other value is numeric.
+                    let form = if value.ends_with("GMT") {
+                        Families::HTTP_DATE
+                    } else if name.ends_with("-requests") && value.ends_with('s') {
+                        Families::GO_DURATION
+                    } else {
+                        0
+                    };
+                    (name.into_bytes(), value.into_bytes(), form)
+                })
+                .collect();
+            for (which, ahead) in forms {
+                let (name, value, form) = dated(s.now_secs, ahead, which);
+                headers.push((name.into_bytes(), value.into_bytes(), form));
+            }
+            for (name, value) in noise {
+                if !reads_dates(&name) {
+                    headers.push((name, value, 0));
+                }
+            }
+            headers
+        })
+}
+
+/// Checks that a selection of every family and the value forms `F` holds
+/// reads `headers` as `parse` reads them with each value in a form `F`
+/// leaves out prefixed with `x` (no date, and no number: ignored with the
+/// same warning, and still distinct from other values for the conflict
+/// rule), since no reader of a form left out is linked.
+fn check_forms<const F: u32>(headers: &[(Vec<u8>, Vec<u8>, u32)], options: &ParseOptions) {
+    let pairs: Vec<(&[u8], &[u8])> = headers
+        .iter()
+        .map(|(n, v, _)| (n.as_slice(), v.as_slice()))
+        .collect();
+    let model: Vec<(&[u8], Vec<u8>)> = headers
+        .iter()
+        .map(|(n, v, form)| {
+            let kept = *form == 0 || form & F != 0;
+            let value = if kept { v.clone() } else { [&b"x"[..], v].concat() };
+            (n.as_slice(), value)
+        })
+        .collect();
+    assert_eq!(
+        RateLimitInfo::parse_families::<F>(Some(429), pairs, options),
+        RateLimitInfo::parse(Some(429), model.iter().map(|(n, v)| (*n, v.as_slice())), options),
+        "{F:#x}"
+    );
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(CASES))]
+
+    #[test]
+    fn every_family_selected_is_parse(
+        headers in response(),
+        status in proptest::option::of(any::<u16>()),
+        now in proptest::option::of(any::<u64>()),
+    ) {
+        let options = now.map_or(ParseOptions::new(), |now| ParseOptions::new().with_now(UnixTime::from_nanos(now)));
+        let pairs: Vec<(&[u8], &[u8])> = headers.iter().map(|(n, v)| (n.as_slice(), v.as_slice())).collect();
+        let full = RateLimitInfo::parse(status, pairs.iter().copied(), &options);
+        prop_assert_eq!(RateLimitInfo::parse_families::<{ Families::ALL }>(status, pairs.iter().copied(), &options), full);
+        // Bits no family uses change nothing.
+        prop_assert_eq!(RateLimitInfo::parse_families::<{ u32::MAX }>(status, pairs.iter().copied(), &options), full);
+    }
+
+    #[test]
+    fn a_selection_reads_what_parse_reads_of_its_families(
+        headers in response(),
+        status in proptest::option::of(any::<u16>()),
+        now in proptest::option::of(any::<u64>()),
+        host in proptest::sample::select(&["", "api.github.com", "api.prisjakt.nu", "api.close.com"][..]),
+    ) {
+        let mut options = ParseOptions::new().with_profile(Profile::for_host(host.as_bytes()));
+        if let Some(now) = now {
+            options = options.with_now(UnixTime::from_nanos(now));
+        }
+        const FORMS: u32 = Families::ALL_FORMS;
+        let (a, b) = both::<{ Families::IETF | FORMS }>(&headers, status, &options);
+        prop_assert_eq!(a, b);
+        let (a, b) = both::<{ Families::IETF_FIELDS | Families::X_RATELIMIT | Families::DATE | FORMS }>(&headers, status, &options);
+        prop_assert_eq!(a, b);
+        let (a, b) = both::<{ (Families::ALL_FAMILIES & !Families::DATE) | FORMS }>(&headers, status, &options);
+        prop_assert_eq!(a, b);
+        let (a, b) = both::<{
+            Families::X_RATE_LIMIT | Families::OPENAI | Families::SHOPIFY | Families::SALESFORCE
+                | Families::ZENDESK | Families::VENDOR_RETRY_AFTER | Families::RETRY_AFTER | Families::DATE | FORMS
+        }>(&headers, status, &options);
+        prop_assert_eq!(a, b);
+    }
+
+    #[test]
+    fn a_form_left_out_is_malformed(headers in dated_response(), now in proptest::option::of(1_000_000_000u64..4_000_000_000)) {
+        let options = now.map_or(ParseOptions::new(), |now| ParseOptions::new().with_now(UnixTime::from_secs(now)));
+        check_forms::<{ Families::ALL_FAMILIES }>(&headers, &options);
+        check_forms::<{ Families::ALL_FAMILIES | Families::HTTP_DATE }>(&headers, &options);
+        check_forms::<{ Families::ALL_FAMILIES | Families::JS_DATE | Families::ISO_8601 }>(&headers, &options);
+        check_forms::<{ Families::ALL_FAMILIES | Families::GO_DURATION }>(&headers, &options);
+        check_forms::<{ Families::ALL }>(&headers, &options);
+    }
+
+    #[test]
+    fn the_firmware_selection_reads_its_families_in_seconds(headers in dated_response(), noise in response()) {
+        // `RateLimit` and `RateLimit-Policy`, `Retry-After`, no date form.
+        const READ: u32 = Families::IETF | Families::RETRY_AFTER;
+        let mut headers: Vec<(Vec<u8>, Vec<u8>, u32)> = headers
+            .into_iter()
+            .filter(|(name, _, _)| families_of(name) & READ != 0)
+            .collect();
+        headers.extend(
+            noise
+                .iter()
+                .filter(|(n, _)| families_of(n) & READ != 0 && !reads_dates(n))
+                .map(|(n, v)| (n.clone(), v.clone(), 0)),
+        );
+        check_forms::<READ>(&headers, &ParseOptions::new());
+        // And the headers of other families change nothing.
+        let pairs: Vec<(&[u8], &[u8])> = headers.iter().map(|(n, v, _)| (n.as_slice(), v.as_slice())).collect();
+        let mut more = pairs.clone();
+        more.extend(noise.iter().filter(|(n, _)| families_of(n) & READ == 0).map(|(n, v)| (n.as_slice(), v.as_slice())));
+        // (Appended, they move no header's position.)
+        prop_assert_eq!(
+            RateLimitInfo::parse_families::<READ>(Some(429), pairs, &ParseOptions::new()),
+            RateLimitInfo::parse_families::<READ>(Some(429), more, &ParseOptions::new())
+        );
     }
 }

@@ -12,7 +12,7 @@
 //! one (Jira Cloud, Akamai, Anthropic) means UTC. Times before 1970 and
 //! after 9999 are not read.
 
-use super::UnixTime;
+use super::{Families, UnixTime};
 
 const SECS_PER_DAY: u64 = 86_400;
 
@@ -242,15 +242,21 @@ fn words(text: &[u8]) -> ([&[u8]; 8], usize) {
 /// - RFC 850 `Sunday, 06-Nov-94 08:49:37 GMT`;
 /// - asctime `Sun Nov  6 08:49:37 1994`;
 /// - JavaScript `Mon Jan 01 2024 12:00:00 GMT+0100 (Central European Standard Time)`.
-pub(crate) fn parse_http_date(raw: &[u8]) -> Option<UnixTime> {
+///
+/// Only the forms `FORMS` selects ([`Families::HTTP_DATE`] for RFC 9110's
+/// three, [`Families::JS_DATE`] for JavaScript's) are read; the others are
+/// `None`, as any text that is no date.
+pub(crate) fn parse_http_date<const FORMS: u32>(raw: &[u8]) -> Option<UnixTime> {
+    let http = FORMS & Families::HTTP_DATE != 0;
+    let js = FORMS & Families::JS_DATE != 0;
     let text = raw.trim_ascii();
-    if let Some(time) = imf_fixdate_exact(text) {
+    if http && let Some(time) = imf_fixdate_exact(text) {
         return Some(time);
     }
     // A JavaScript date ends in a parenthesised zone name: drop it.
     let text = match text.iter().position(|&b| b == b'(') {
-        Some(open) => text.get(..open)?.trim_ascii(),
-        None => text,
+        Some(open) if js => text.get(..open)?.trim_ascii(),
+        _ => text,
     };
     let (w, count) = words(text);
     let w = w.get(..count)?;
@@ -262,7 +268,7 @@ pub(crate) fn parse_http_date(raw: &[u8]) -> Option<UnixTime> {
     let offset;
     match w {
         // IMF-fixdate: 06 Nov 1994 08:49:37 GMT
-        [day, mon, year, time, tz] if day.first().is_some_and(u8::is_ascii_digit) => {
+        [day, mon, year, time, tz] if http && day.first().is_some_and(u8::is_ascii_digit) => {
             civil.day = digits(day)?;
             civil.month = month(mon)?;
             civil.year = fixed_digits(year, 4)?;
@@ -270,7 +276,7 @@ pub(crate) fn parse_http_date(raw: &[u8]) -> Option<UnixTime> {
             offset = zone(tz)?;
         }
         // RFC 850: 06-Nov-94 08:49:37 GMT
-        [date, time, tz] => {
+        [date, time, tz] if http => {
             let mut parts = date.split(|&b| b == b'-');
             civil.day = fixed_digits(parts.next()?, 2)?;
             civil.month = month(parts.next()?)?;
@@ -294,7 +300,7 @@ pub(crate) fn parse_http_date(raw: &[u8]) -> Option<UnixTime> {
             offset = zone(tz)?;
         }
         // asctime: Nov  6 08:49:37 1994
-        [mon, day, time, year] if time.contains(&b':') => {
+        [mon, day, time, year] if http && time.contains(&b':') => {
             civil.month = month(mon)?;
             civil.day = digits(day)?;
             (civil.hour, civil.minute, civil.second) = clock_time(time)?;
@@ -302,14 +308,14 @@ pub(crate) fn parse_http_date(raw: &[u8]) -> Option<UnixTime> {
             offset = 0;
         }
         // JavaScript: Jan 01 2024 12:00:00 GMT+0100
-        [mon, day, year, time, tz] => {
+        [mon, day, year, time, tz] if js => {
             civil.month = month(mon)?;
             civil.day = digits(day)?;
             civil.year = fixed_digits(year, 4)?;
             (civil.hour, civil.minute, civil.second) = clock_time(time)?;
             offset = zone(tz)?;
         }
-        [mon, day, year, time] if mon.first().is_some_and(u8::is_ascii_alphabetic) => {
+        [mon, day, year, time] if js && mon.first().is_some_and(u8::is_ascii_alphabetic) => {
             civil.month = month(mon)?;
             civil.day = digits(day)?;
             civil.year = fixed_digits(year, 4)?;
@@ -326,6 +332,7 @@ pub(crate) fn parse_http_date(raw: &[u8]) -> Option<UnixTime> {
 
 /// The fast path for the form nearly every `Date` header has: exactly
 /// `Sun, 06 Nov 1994 08:49:37 GMT`, read by position.
+#[inline]
 fn imf_fixdate_exact(text: &[u8]) -> Option<UnixTime> {
     let [
         _,
@@ -445,16 +452,29 @@ mod tests {
     fn rfc9110_forms_agree() {
         // RFC 9110 §5.6.7's example, in all three forms.
         let expected = Some(784_111_777);
-        assert_eq!(secs(parse_http_date(b"Sun, 06 Nov 1994 08:49:37 GMT")), expected);
-        assert_eq!(secs(parse_http_date(b"Sunday, 06-Nov-94 08:49:37 GMT")), expected);
-        assert_eq!(secs(parse_http_date(b"Sun Nov  6 08:49:37 1994")), expected);
+        assert_eq!(
+            secs(parse_http_date::<{ Families::ALL }>(
+                b"Sun, 06 Nov 1994 08:49:37 GMT"
+            )),
+            expected
+        );
+        assert_eq!(
+            secs(parse_http_date::<{ Families::ALL }>(
+                b"Sunday, 06-Nov-94 08:49:37 GMT"
+            )),
+            expected
+        );
+        assert_eq!(
+            secs(parse_http_date::<{ Families::ALL }>(b"Sun Nov  6 08:49:37 1994")),
+            expected
+        );
     }
 
     #[test]
     fn javascript_date_string() {
         // lemlist: X-RateLimit-Reset in Date.prototype.toString() form.
         assert_eq!(
-            secs(parse_http_date(
+            secs(parse_http_date::<{ Families::ALL }>(
                 b"Mon Jan 01 2024 13:00:00 GMT+0100 (Central European Standard Time)"
             )),
             Some(1_704_110_400)
@@ -494,7 +514,7 @@ mod tests {
             b"tomorrow",
             b"Sun, 06 Nov 1994 8:49:37 GMT",
         ] {
-            assert_eq!(parse_http_date(bad), None, "{bad:?}");
+            assert_eq!(parse_http_date::<{ Families::ALL }>(bad), None, "{bad:?}");
         }
     }
 }

@@ -8,8 +8,8 @@ use super::numbers::{
 };
 use super::structured::{BareItem, Part, Parts, bare_item, key_value, trim, unquoted};
 use super::{
-    Format, MAX_COUNT, MAX_WAIT, ParseOptions, Quota, QuotaUnit, RateLimitInfo, ResetUnit, UnixTime,
-    WarningKind,
+    Families, Format, MAX_COUNT, MAX_WAIT, ParseOptions, Quota, QuotaUnit, RateLimitInfo, ResetUnit,
+    UnixTime, WarningKind,
 };
 use crate::time::Nanos;
 
@@ -38,6 +38,21 @@ enum Group {
     Brevo,
 }
 
+/// The families whose fields are [`Group`]s.
+const GROUPED_FAMILIES: u32 = Families::IETF_FIELDS
+    | Families::X_RATELIMIT
+    | Families::X_RATE_LIMIT
+    | Families::GOHIGHLEVEL_DAILY
+    | Families::HUBSPOT
+    | Families::X_24HOUR
+    | Families::OPENAI
+    | Families::ANTHROPIC
+    | Families::BREVO;
+
+/// The families that can state policies (see [`Owner`]).
+const POLICY_FAMILIES: u32 =
+    Families::IETF | Families::IETF_FIELDS | Families::X_RATELIMIT | Families::X_RATE_LIMIT;
+
 const GROUPS: [Group; 16] = [
     Group::Ietf,
     Group::XRateLimit,
@@ -60,6 +75,24 @@ const GROUPS: [Group; 16] = [
 impl Group {
     const fn bit(self) -> u32 {
         1 << (self as u32)
+    }
+
+    /// The [`Families`] bit its names belong to.
+    const fn family(self) -> u32 {
+        match self {
+            Group::Ietf => Families::IETF_FIELDS,
+            Group::XRateLimit => Families::X_RATELIMIT,
+            Group::XRateLimitDashed => Families::X_RATE_LIMIT,
+            Group::GoHighLevelDaily => Families::GOHIGHLEVEL_DAILY,
+            Group::HubSpotDaily | Group::HubSpotSecondly | Group::HubSpotInterval => Families::HUBSPOT,
+            Group::XApp24Hour | Group::XUser24Hour => Families::X_24HOUR,
+            Group::OpenAiRequests | Group::OpenAiTokens => Families::OPENAI,
+            Group::AnthropicRequests
+            | Group::AnthropicTokens
+            | Group::AnthropicInputTokens
+            | Group::AnthropicOutputTokens => Families::ANTHROPIC,
+            Group::Brevo => Families::BREVO,
+        }
     }
 
     const fn format(self) -> Format {
@@ -188,6 +221,21 @@ impl Field {
 }
 
 impl Field {
+    /// The [`Families`] bits that select it (a name read when any is).
+    const fn families(self) -> u32 {
+        match self {
+            Field::Grouped(group, _) => group.family(),
+            Field::RateLimit => Families::IETF,
+            Field::RateLimitPolicy => Families::IETF | Families::IETF_FIELDS,
+            Field::RetryAfter(0) => Families::RETRY_AFTER,
+            Field::RetryAfter(_) => Families::VENDOR_RETRY_AFTER,
+            Field::Date => Families::DATE,
+            Field::Shopify => Families::SHOPIFY,
+            Field::Salesforce => Families::SALESFORCE,
+            Field::Zendesk => Families::ZENDESK,
+        }
+    }
+
     /// Nanoseconds per unit of a retry-after field: Oracle's
     /// `RequestLimit-Default-RetryAfter` (precedence 3) is in milliseconds,
     /// the others in seconds.
@@ -422,12 +470,12 @@ const NAME_TABLE: ([u8; NAME_TEXT_LEN], [Field; NAMES.len()], [u16; LONGEST_NAME
     (text, fields, starts)
 };
 
-/// The field a header name is, matched without regard to case. Only the
-/// few names of the same length are compared, each eight bytes at a time
-/// from the end until the first difference, so most headers of a response
-/// (content-type, server, etag, ...) cost a length lookup and a word or
-/// two, and nothing is copied.
-fn classify(name: &[u8]) -> Option<Field> {
+/// The field a header name is among every family's, matched without regard
+/// to case. Only the few names of the same length are compared, each eight
+/// bytes at a time from the end until the first difference, so most headers
+/// of a response (content-type, server, etag, ...) cost a length lookup and
+/// a word or two, and nothing is copied.
+fn classify_any(name: &[u8]) -> Option<Field> {
     // Names come trimmed nearly always.
     let name = trim(name);
     let len = name.len();
@@ -442,6 +490,103 @@ fn classify(name: &[u8]) -> Option<Field> {
         }
         start = end;
     }
+    None
+}
+
+/// How many names have families exactly `mask`, and their total length.
+// Evaluated at compile time, where a bad index or overflow fails the build.
+#[allow(clippy::arithmetic_side_effects)]
+const fn names_of(mask: u32) -> (usize, usize) {
+    let (mut count, mut text) = (0, 0);
+    let mut rest: &[(&str, Field)] = &NAMES;
+    while let [(name, field), tail @ ..] = rest {
+        if field.families() == mask {
+            count += 1;
+            text += name.len();
+        }
+        rest = tail;
+    }
+    (count, text)
+}
+
+/// The names whose families are exactly `mask`, back to back, and each
+/// one's length and field: what [`lookup`] reads.
+// Evaluated at compile time, where a bad index or overflow fails the build.
+#[allow(clippy::indexing_slicing, clippy::arithmetic_side_effects)]
+const fn names_table<const COUNT: usize, const TEXT: usize>(mask: u32) -> ([u8; TEXT], [(u8, Field); COUNT]) {
+    let mut text = [0u8; TEXT];
+    let mut names = [(0u8, Field::Date); COUNT];
+    let (mut at, mut index) = (0, 0);
+    let mut rest: &[(&str, Field)] = &NAMES;
+    while let [(name, field), tail @ ..] = rest {
+        if field.families() == mask {
+            let name = name.as_bytes();
+            let mut byte = 0;
+            while byte < name.len() {
+                text[at + byte] = name[byte];
+                byte += 1;
+            }
+            names[index] = (name.len() as u8, *field);
+            at += name.len();
+            index += 1;
+        }
+        rest = tail;
+    }
+    (text, names)
+}
+
+/// The field `name` (trimmed) is among `names` (see [`names_table`]): a
+/// family has a few names, compared in turn.
+fn lookup(text: &[u8], names: &[(u8, Field)], name: &[u8]) -> Option<Field> {
+    let mut start = 0usize;
+    for &(len, field) in names {
+        let end = start.saturating_add(usize::from(len));
+        if text.get(start..end)?.eq_ignore_ascii_case(name) {
+            return Some(field);
+        }
+        start = end;
+    }
+    None
+}
+
+/// The field a header name is among the families `F` selects. Every family
+/// selected: the one table of [`classify_any`]; fewer: a table per family
+/// (built at compile time), so that a build links only the names it reads.
+fn classify<const F: u32>(name: &[u8]) -> Option<Field> {
+    if F & Families::ALL_FAMILIES == Families::ALL_FAMILIES {
+        return classify_any(name);
+    }
+    let name = trim(name);
+    macro_rules! look_in {
+        ($($mask:expr),* $(,)?) => {$(
+            if F & ($mask) != 0 {
+                const SIZES: (usize, usize) = names_of($mask);
+                static TABLE: ([u8; SIZES.1], [(u8, Field); SIZES.0]) = names_table($mask);
+                if let Some(field) = lookup(&TABLE.0, &TABLE.1, name) {
+                    return Some(field);
+                }
+            }
+        )*};
+    }
+    look_in!(
+        Families::IETF,
+        Families::IETF | Families::IETF_FIELDS,
+        Families::IETF_FIELDS,
+        Families::RETRY_AFTER,
+        Families::X_RATELIMIT,
+        Families::X_RATE_LIMIT,
+        Families::GOHIGHLEVEL_DAILY,
+        Families::HUBSPOT,
+        Families::X_24HOUR,
+        Families::OPENAI,
+        Families::ANTHROPIC,
+        Families::BREVO,
+        Families::SHOPIFY,
+        Families::SALESFORCE,
+        Families::ZENDESK,
+        Families::VENDOR_RETRY_AFTER,
+        Families::DATE,
+    );
     None
 }
 
@@ -513,7 +658,9 @@ enum Owner {
 struct Policy<'a> {
     owner: Owner,
     name: Option<&'a [u8]>,
-    quota: Option<u64>,
+    /// The quota value (`q`, or the bare Integer of drafts ≤ 07): every
+    /// policy has one.
+    quota: u64,
     window: Option<Nanos>,
     unit: QuotaUnit,
     header: u16,
@@ -522,22 +669,36 @@ struct Policy<'a> {
     ambiguous: bool,
 }
 
+impl Policy<'_> {
+    const NONE: Policy<'static> = Policy {
+        owner: Owner::Ietf,
+        name: None,
+        quota: 0,
+        window: None,
+        unit: QuotaUnit::Requests,
+        header: 0,
+        joined: false,
+        ambiguous: false,
+    };
+}
+
 #[derive(Clone, Copy, Debug)]
 struct Item<'a> {
     name: &'a [u8],
-    remaining: Option<u64>,
+    /// `r`: every item has one.
+    remaining: u64,
     reset_after: Option<Nanos>,
     header: u16,
 }
 
 /// Everything gathered from one response before it is resolved.
-struct Reader<'a, 'r> {
-    entries: [Option<Entry<'a>>; ENTRY_CAPACITY],
+struct Reader<'a, 'r, const F: u32> {
+    /// The first `entry_count` are filled (and so for the other arrays).
+    entries: &'r mut [Option<Entry<'a>>; ENTRY_CAPACITY],
     entry_count: usize,
-    policies: [Option<Policy<'a>>; POLICY_CAPACITY],
-    /// How many `policies` slots are filled (they fill in order).
+    policies: &'r mut [Policy<'a>; POLICY_CAPACITY],
     policy_count: usize,
-    items: [Option<Item<'a>>; ITEM_CAPACITY],
+    items: &'r mut [Option<Item<'a>>; ITEM_CAPACITY],
     /// Bit `1 << group` for every group with a field present.
     groups_seen: u32,
     /// Bit [`Field::bit`] for every other field present.
@@ -551,16 +712,21 @@ struct Reader<'a, 'r> {
 /// Reads `headers` into `info` (which starts empty), in place: the result
 /// is large enough that building it elsewhere and moving it costs more than
 /// the rest of a typical parse.
-pub(super) fn parse<'a, I>(info: &mut RateLimitInfo, headers: I, options: &ParseOptions)
+pub(super) fn parse<'a, const F: u32, I>(info: &mut RateLimitInfo, headers: I, options: &ParseOptions)
 where
     I: IntoIterator<Item = (&'a [u8], &'a [u8])>,
 {
-    let mut reader = Reader {
-        entries: [None; ENTRY_CAPACITY],
+    // The arrays live apart from the reader, which borrows them: built in
+    // the reader, they were built elsewhere and moved in.
+    let mut entries = [None; ENTRY_CAPACITY];
+    let mut policies = [Policy::NONE; POLICY_CAPACITY];
+    let mut items = [None; ITEM_CAPACITY];
+    let mut reader = Reader::<F> {
+        entries: &mut entries,
         entry_count: 0,
-        policies: [None; POLICY_CAPACITY],
+        policies: &mut policies,
         policy_count: 0,
-        items: [None; ITEM_CAPACITY],
+        items: &mut items,
         groups_seen: 0,
         fields_seen: 0,
         reference: None,
@@ -570,7 +736,7 @@ where
     };
     let mut too_many = false;
     for (position, (name, value)) in headers.into_iter().enumerate() {
-        let Some(field) = classify(name) else {
+        let Some(field) = classify::<F>(name) else {
             continue;
         };
         let header = u16::try_from(position).unwrap_or(u16::MAX);
@@ -593,13 +759,37 @@ where
     reader.resolve(options);
 }
 
+/// An HTTP-date or JavaScript date, in the forms `F` selects.
+fn http_date<const F: u32>(text: &[u8]) -> Option<UnixTime> {
+    if F & (Families::HTTP_DATE | Families::JS_DATE) == 0 {
+        return None;
+    }
+    parse_http_date::<F>(text)
+}
+
+/// An ISO 8601 time, when `F` selects the form.
+fn iso_8601<const F: u32>(text: &[u8]) -> Option<UnixTime> {
+    if F & Families::ISO_8601 == 0 {
+        return None;
+    }
+    parse_iso8601(text)
+}
+
+/// A Go duration, when `F` selects the form.
+fn go_duration<const F: u32>(text: &[u8]) -> Option<Nanos> {
+    if F & Families::GO_DURATION == 0 {
+        return None;
+    }
+    parse_go_duration(text)
+}
+
 /// The outcome of reading one value: a value, or a reason to ignore it.
 type Read<T> = Result<T, WarningKind>;
 
 // `#[inline(never)]` here marks steps called from many places or needed by
 // few responses: inlined into the one generic `parse`, they made the
 // firmware build (opt-level "s") kilobytes larger and no faster.
-impl<'a> Reader<'a, '_> {
+impl<'a, const F: u32> Reader<'a, '_, F> {
     #[inline(never)]
     fn warn(&mut self, header: u16, kind: WarningKind) {
         self.info.warnings.push(header, kind);
@@ -712,18 +902,18 @@ impl<'a> Reader<'a, '_> {
     /// magnitude rule.
     fn reset(&self, raw: &[u8], unit: Option<ResetUnit>) -> Read<Nanos> {
         let text = raw.trim_ascii();
-        match text.first() {
-            Some(b) if b.is_ascii_alphabetic() => {
-                return self.until(parse_http_date(text).ok_or(WarningKind::Malformed)?);
-            }
-            None => return Err(WarningKind::Malformed),
-            _ => {}
+        // A form not selected is not looked for: its text is then no number
+        // either, and malformed as it would be with the form's reader.
+        if F & (Families::HTTP_DATE | Families::JS_DATE) != 0
+            && text.first().is_some_and(u8::is_ascii_alphabetic)
+        {
+            return self.until(http_date::<F>(text).ok_or(WarningKind::Malformed)?);
         }
-        if text.get(4) == Some(&b'-') {
-            return self.until(parse_iso8601(text).ok_or(WarningKind::Malformed)?);
+        if F & Families::ISO_8601 != 0 && text.get(4) == Some(&b'-') {
+            return self.until(iso_8601::<F>(text).ok_or(WarningKind::Malformed)?);
         }
-        if looks_like_go_duration(text) {
-            return parse_go_duration(text).ok_or(WarningKind::Malformed);
+        if F & Families::GO_DURATION != 0 && looks_like_go_duration(text) {
+            return go_duration::<F>(text).ok_or(WarningKind::Malformed);
         }
         let number = parse_decimal(text).map_err(number_warning)?;
         if number.saturated {
@@ -773,17 +963,22 @@ impl<'a> Reader<'a, '_> {
 
     #[inline(never)]
     fn resolve(&mut self, options: &ParseOptions) {
-        let seen = |field: Field| self.fields_seen & field.bit() != 0;
+        // Each step is gated on `F` as well as on what was seen, so that the
+        // steps of families not selected are not linked.
+        let seen = |families: u32, field: Field| F & families != 0 && self.fields_seen & field.bit() != 0;
         let (date, retry, rate_limit, policy, shopify, others) = (
-            seen(Field::Date),
-            seen(Field::RetryAfter(0)),
-            seen(Field::RateLimit),
-            seen(Field::RateLimitPolicy),
-            seen(Field::Shopify),
-            seen(Field::Salesforce),
+            seen(Families::DATE, Field::Date),
+            seen(
+                Families::RETRY_AFTER | Families::VENDOR_RETRY_AFTER,
+                Field::RetryAfter(0),
+            ),
+            seen(Families::IETF, Field::RateLimit),
+            seen(Families::IETF | Families::IETF_FIELDS, Field::RateLimitPolicy),
+            seen(Families::SHOPIFY, Field::Shopify),
+            seen(Families::SALESFORCE | Families::ZENDESK, Field::Salesforce),
         );
         if let Some((header, raw)) = date.then(|| self.singleton(Field::Date)).flatten() {
-            let date = parse_http_date(raw).ok_or(WarningKind::Malformed);
+            let date = http_date::<F>(raw).ok_or(WarningKind::Malformed);
             self.info.date = self.keep(header, date);
         }
         self.reference = if options.now_overrides_date {
@@ -800,35 +995,46 @@ impl<'a> Reader<'a, '_> {
         if rate_limit {
             self.resolve_rate_limit_field();
         }
-        let mut groups = self.groups_seen;
-        while groups != 0 {
-            let index = groups.trailing_zeros();
-            groups &= groups.wrapping_sub(1);
-            if let Some(&group) = GROUPS.get(index as usize) {
-                self.resolve_group(group);
+        if F & GROUPED_FAMILIES != 0 {
+            let mut groups = self.groups_seen;
+            while groups != 0 {
+                let index = groups.trailing_zeros();
+                groups &= groups.wrapping_sub(1);
+                if let Some(&group) = GROUPS.get(index as usize) {
+                    self.resolve_group(group);
+                }
             }
         }
         if shopify || others {
             self.resolve_ratios();
         }
-        self.resolve_unjoined_policies();
+        if F & POLICY_FAMILIES != 0 {
+            self.resolve_unjoined_policies();
+        }
         self.info.governing = governing(self.info.quotas());
     }
 
     #[inline(never)]
     fn resolve_retry_after(&mut self) {
-        for precedence in 0..4u8 {
+        // Precedence 0 is `Retry-After`, 1 to 3 the vendors' fields.
+        let first = if F & Families::RETRY_AFTER != 0 { 0 } else { 1 };
+        let end = if F & Families::VENDOR_RETRY_AFTER != 0 {
+            4
+        } else {
+            1
+        };
+        for precedence in first..end {
             let unit = Field::retry_unit(precedence);
-            let field = Field::RetryAfter(precedence);
-            if !self.entries().any(|e| e.field == field) {
-                continue;
-            }
-            let Some((header, raw)) = self.singleton(field) else {
+            // Absent, it is no singleton: nothing to read, nothing to warn.
+            let Some((header, raw)) = self.singleton(Field::RetryAfter(precedence)) else {
                 continue;
             };
             let text = raw.trim_ascii();
-            let read = if text.first().is_some_and(u8::is_ascii_alphabetic) {
-                parse_http_date(text)
+            // A date, in a form not selected, is malformed as a delay.
+            let read = if F & (Families::HTTP_DATE | Families::JS_DATE) != 0
+                && text.first().is_some_and(u8::is_ascii_alphabetic)
+            {
+                http_date::<F>(text)
                     .ok_or(WarningKind::Malformed)
                     .and_then(|at| self.until(at))
             } else {
@@ -845,7 +1051,7 @@ impl<'a> Reader<'a, '_> {
         // A second policy with the same join key and a different window
         // makes both ambiguous (draft-06: `10;w=1, 10;w=60` is invalid).
         let mut ambiguous = false;
-        for existing in self.policies.iter_mut().take(self.policy_count).flatten() {
+        for existing in self.policies.iter_mut().take(self.policy_count) {
             let same_key = existing.owner == policy.owner
                 && match (existing.name, policy.name) {
                     (Some(a), Some(b)) => a == b,
@@ -860,7 +1066,7 @@ impl<'a> Reader<'a, '_> {
         let header = policy.header;
         match self.policies.get_mut(self.policy_count) {
             Some(slot) => {
-                *slot = Some(Policy { ambiguous, ..policy });
+                *slot = Policy { ambiguous, ..policy };
                 self.policy_count = self.policy_count.saturating_add(1);
             }
             None => self.warn(header, WarningKind::TooManyQuotas),
@@ -880,16 +1086,12 @@ impl<'a> Reader<'a, '_> {
     ) -> Read<Policy<'a>> {
         let mut policy = Policy {
             owner,
-            name: None,
-            quota: None,
-            window: None,
-            unit: QuotaUnit::Requests,
             header,
-            joined: false,
-            ambiguous: false,
+            ..Policy::NONE
         };
+        let mut quota = None;
         match bare_item(first.text()) {
-            BareItem::Number(n) => policy.quota = Some(self.strict_count(header, n)?),
+            BareItem::Number(n) => quota = Some(self.strict_count(header, n)?),
             BareItem::Name(name) => policy.name = Some(name),
             BareItem::Other => return Err(WarningKind::Malformed),
         }
@@ -897,7 +1099,7 @@ impl<'a> Reader<'a, '_> {
             let (key, value) = param.key_value();
             let Some(value) = value else { continue };
             if key.eq_ignore_ascii_case(b"q") {
-                policy.quota = Some(self.strict_count(header, value)?);
+                quota = Some(self.strict_count(header, value)?);
             } else if key.eq_ignore_ascii_case(b"w") || key.eq_ignore_ascii_case(b"window") {
                 let window = Self::delta(value, NANOS_PER_SEC)?;
                 policy.window = Some(self.clamped(header, window));
@@ -908,15 +1110,13 @@ impl<'a> Reader<'a, '_> {
                 };
             }
         }
-        if policy.quota.is_none() {
-            return Err(WarningKind::Malformed);
-        }
+        policy.quota = quota.ok_or(WarningKind::Malformed)?;
         Ok(policy)
     }
 
     fn collect_policies(&mut self) {
         for index in 0..self.entry_count {
-            let Some(Some(entry)) = self.entries.get(index).copied() else {
+            let Some(&Some(entry)) = self.entries.get(index) else {
                 continue;
             };
             if entry.field != Field::RateLimitPolicy {
@@ -940,8 +1140,8 @@ impl<'a> Reader<'a, '_> {
         let limit = limit?;
         let mut window = None;
         let mut ambiguous = false;
-        for policy in self.policies.iter_mut().take(self.policy_count).flatten() {
-            if policy.owner == owner && policy.name.is_none() && policy.quota == Some(limit) {
+        for policy in self.policies.iter_mut().take(self.policy_count) {
+            if policy.owner == owner && policy.name.is_none() && policy.quota == limit {
                 policy.joined = true;
                 ambiguous |= policy.ambiguous;
                 window = policy.window;
@@ -961,7 +1161,7 @@ impl<'a> Reader<'a, '_> {
         let mut semicolons = false;
         let mut item_count = 0usize;
         for index in 0..self.entry_count {
-            let Some(Some(entry)) = self.entries.get(index).copied() else {
+            let Some(&Some(entry)) = self.entries.get(index) else {
                 continue;
             };
             if entry.field != Field::RateLimit {
@@ -1031,67 +1231,60 @@ impl<'a> Reader<'a, '_> {
         };
         let mut item = Item {
             name,
-            remaining: None,
+            remaining: 0,
             reset_after: None,
             header,
         };
+        let mut remaining = None;
         while let Some(param) = parts.next_param() {
             let (key, value) = param.key_value();
             let Some(value) = value else { continue };
             if key.eq_ignore_ascii_case(b"r") {
-                item.remaining = Some(self.strict_count(header, value)?);
+                remaining = Some(self.strict_count(header, value)?);
             } else if key.eq_ignore_ascii_case(b"t") {
                 let reset = Self::delta(value, NANOS_PER_SEC)?;
                 item.reset_after = Some(self.clamped(header, reset));
             }
         }
-        if item.remaining.is_none() {
-            // `r` is REQUIRED (draft-08).
-            return Err(WarningKind::Malformed);
-        }
+        // `r` is REQUIRED (draft-08).
+        item.remaining = remaining.ok_or(WarningKind::Malformed)?;
         Ok(item)
     }
 
     fn resolve_items(&mut self, item_count: usize) {
+        let named = |p: &Policy<'_>| p.owner == Owner::Ietf && p.name.is_some();
         let named_policies = self
             .policies
             .iter()
             .take(self.policy_count)
-            .flatten()
-            .filter(|p| p.owner == Owner::Ietf && p.name.is_some())
+            .filter(|p| named(p))
             .count();
         for index in 0..item_count {
-            let Some(Some(item)) = self.items.get(index).copied() else {
+            let Some(&Some(item)) = self.items.get(index) else {
                 continue;
             };
             let mut quota = Quota::new(Format::IetfList, QuotaUnit::Requests);
-            quota.remaining = item.remaining;
+            quota.remaining = Some(item.remaining);
             quota.reset_after = item.reset_after;
+            // The last policy of the item's name (marking every one joined).
             let mut joined = None;
-            for policy in self.policies.iter_mut().take(self.policy_count).flatten() {
+            for (at, policy) in self.policies.iter_mut().take(self.policy_count).enumerate() {
                 if policy.owner == Owner::Ietf && policy.name == Some(item.name) {
                     policy.joined = true;
-                    joined = Some(*policy);
+                    joined = Some(at);
                 }
             }
             if joined.is_none() && item_count == 1 && named_policies == 1 {
-                if let Some(policy) = self
-                    .policies
-                    .iter_mut()
-                    .take(self.policy_count)
-                    .flatten()
-                    .find(|p| p.owner == Owner::Ietf && p.name.is_some())
-                {
-                    policy.joined = true;
-                    joined = Some(*policy);
-                }
+                joined = self.policies.iter().take(self.policy_count).position(named);
                 self.warn(item.header, WarningKind::PolicyNameMismatch);
             }
-            if let Some(policy) = joined {
+            if let Some(policy) = joined.and_then(|at| self.policies.get_mut(at)) {
+                policy.joined = true;
+                let policy = *policy;
                 if policy.ambiguous {
                     self.warn(policy.header, WarningKind::AmbiguousPolicy);
                 } else {
-                    quota.limit = policy.quota;
+                    quota.limit = Some(policy.quota);
                     quota.window = policy.window;
                     quota.unit = policy.unit;
                 }
@@ -1145,7 +1338,7 @@ impl<'a> Reader<'a, '_> {
             let read = match which {
                 Role::ResetAfter => Self::delta(raw, NANOS_PER_SEC),
                 _ if absolute_only && raw.trim_ascii().first().is_some_and(u8::is_ascii_digit) => {
-                    match parse_iso8601(raw) {
+                    match iso_8601::<F>(raw) {
                         Some(at) => self.until(at),
                         None => Err(WarningKind::Malformed),
                     }
@@ -1210,7 +1403,8 @@ impl<'a> Reader<'a, '_> {
         let mut parts = Parts::new(raw);
         let first = parts.next_member()?;
         let limit = self.count(header, first.text())?;
-        let mut policies: [Option<Policy<'a>>; POLICY_CAPACITY] = [None; POLICY_CAPACITY];
+        let mut policies = [Policy::NONE; POLICY_CAPACITY];
+        let mut policy_count = 0usize;
         // The limit itself may carry its window (`10;window=60`, polli-00).
         if let Ok(policy) = self.read_policy(owner, first, &mut parts, header)
             && policy.window.is_some()
@@ -1222,7 +1416,10 @@ impl<'a> Reader<'a, '_> {
                 break;
             };
             match self.read_policy(owner, member, &mut parts, header) {
-                Ok(policy) if policy.window.is_some() => *slot = Some(policy),
+                Ok(policy) if policy.window.is_some() => {
+                    *slot = policy;
+                    policy_count = policy_count.saturating_add(1);
+                }
                 // A member without a window is not a policy: the field is a
                 // folded repeat, not a list.
                 Ok(_) | Err(_) => {
@@ -1234,7 +1431,7 @@ impl<'a> Reader<'a, '_> {
         if parts.next_member().is_some() {
             self.warn(header, WarningKind::TooManyQuotas);
         }
-        for policy in policies.into_iter().flatten() {
+        for policy in policies.into_iter().take(policy_count) {
             self.add_policy(policy);
         }
         Some(limit)
@@ -1243,7 +1440,9 @@ impl<'a> Reader<'a, '_> {
     /// Shopify, Salesforce and Zendesk's own fields.
     #[inline(never)]
     fn resolve_ratios(&mut self) {
-        if let Some((header, raw)) = self.singleton(Field::Shopify) {
+        if F & Families::SHOPIFY != 0
+            && let Some((header, raw)) = self.singleton(Field::Shopify)
+        {
             let read = read_ratio(raw);
             if let Some((used, limit)) = self.keep(header, read) {
                 let mut quota = Quota::new(Format::Shopify, QuotaUnit::Requests);
@@ -1253,11 +1452,11 @@ impl<'a> Reader<'a, '_> {
             }
         }
         for index in 0..self.entry_count {
-            let Some(Some(entry)) = self.entries.get(index).copied() else {
+            let Some(&Some(entry)) = self.entries.get(index) else {
                 continue;
             };
             match entry.field {
-                Field::Salesforce => {
+                Field::Salesforce if F & Families::SALESFORCE != 0 => {
                     for part in entry.value.split(|&b| b == b';' || b == b',') {
                         let (key, value) = key_value(part.trim_ascii());
                         let Some(value) = value else { continue };
@@ -1273,7 +1472,7 @@ impl<'a> Reader<'a, '_> {
                         }
                     }
                 }
-                Field::Zendesk => {
+                Field::Zendesk if F & Families::ZENDESK != 0 => {
                     let mut quota = Quota::new(Format::Zendesk, QuotaUnit::Requests);
                     for part in entry.value.split(|&b| b == b';' || b == b',') {
                         let (key, value) = key_value(part.trim_ascii());
@@ -1303,7 +1502,7 @@ impl<'a> Reader<'a, '_> {
     fn resolve_unjoined_policies(&mut self) {
         // Policies fill their slots in order and are never removed.
         for index in 0..self.policy_count {
-            let Some(Some(policy)) = self.policies.get(index).copied() else {
+            let Some(&policy) = self.policies.get(index) else {
                 break;
             };
             if policy.joined {
@@ -1320,13 +1519,14 @@ impl<'a> Reader<'a, '_> {
                 (Owner::XRateLimitDashed, _) => Format::XRateLimitDashed,
             };
             let mut quota = Quota::new(format, policy.unit);
-            quota.limit = policy.quota;
+            quota.limit = Some(policy.quota);
             quota.window = policy.window;
             self.push_quota(quota, policy.header);
         }
     }
 }
 
+#[inline]
 fn is_dictionary_key(key: &[u8]) -> bool {
     key.eq_ignore_ascii_case(b"limit")
         || key.eq_ignore_ascii_case(b"remaining")
@@ -1341,6 +1541,7 @@ fn number_warning(error: NumberError) -> WarningKind {
 }
 
 /// A count, rounded down, clamped to [`MAX_COUNT`] (the flag says so).
+#[inline]
 fn read_count(raw: &[u8]) -> Read<(u64, bool)> {
     let number = parse_decimal(raw).map_err(number_warning)?;
     if number.whole > MAX_COUNT {
@@ -1365,6 +1566,7 @@ fn read_ratio(raw: &[u8]) -> Read<(u64, u64)> {
 }
 
 /// The index of the quota closest to exhaustion (see the module docs).
+#[inline]
 pub(super) fn governing(quotas: &[Quota]) -> Option<u8> {
     let mut best: Option<(usize, &Quota)> = None;
     for (index, quota) in quotas.iter().enumerate() {
@@ -1416,9 +1618,9 @@ mod tests {
         );
         for (name, field) in NAMES {
             assert_eq!(name, name.to_ascii_lowercase());
-            assert_eq!(classify(name.to_ascii_uppercase().as_bytes()), Some(field));
+            assert_eq!(classify_any(name.to_ascii_uppercase().as_bytes()), Some(field));
         }
-        assert_eq!(classify(b"content-type"), None);
+        assert_eq!(classify_any(b"content-type"), None);
         for byte in 0..=u8::MAX {
             let word = u64::from_le_bytes([byte, b'A', b'z', 0xC1, byte, b'@', b'[', b'Z']);
             let lower = u64::from_le_bytes(
@@ -1426,6 +1628,44 @@ mod tests {
             );
             assert_eq!(ascii_lowercase(word), lower, "{byte}");
         }
-        assert_eq!(classify(&[b'x'; 100]), None);
+        assert_eq!(classify_any(&[b'x'; 100]), None);
+    }
+
+    /// Each selection finds exactly the names of its families, in any case.
+    #[test]
+    fn a_selection_finds_its_families_names() {
+        fn check<const F: u32>() {
+            for (name, field) in NAMES {
+                let expected = (field.families() & F != 0).then_some(field);
+                assert_eq!(
+                    classify::<F>(name.to_ascii_uppercase().as_bytes()),
+                    expected,
+                    "{name} {F:#x}"
+                );
+                let mut padded = [b' '; 48];
+                padded[1..=name.len()].copy_from_slice(name.as_bytes());
+                let padded = &padded[..name.len() + 2];
+                assert_eq!(classify::<F>(padded), expected, "{name} {F:#x}");
+            }
+            assert_eq!(classify::<F>(b"content-type"), None);
+            assert_eq!(classify::<F>(b""), None);
+        }
+        check::<{ Families::IETF }>();
+        check::<{ Families::IETF_FIELDS }>();
+        check::<{ Families::IETF | Families::RETRY_AFTER }>();
+        check::<{ Families::ALL_FAMILIES & !Families::DATE }>();
+        check::<{ Families::DATE | Families::VENDOR_RETRY_AFTER | Families::ANTHROPIC | Families::HUBSPOT }>(
+        );
+        check::<{ Families::X_RATELIMIT | Families::X_RATE_LIMIT | Families::OPENAI | Families::BREVO }>();
+        check::<
+            {
+                Families::GOHIGHLEVEL_DAILY
+                    | Families::X_24HOUR
+                    | Families::SHOPIFY
+                    | Families::SALESFORCE
+                    | Families::ZENDESK
+            },
+        >();
+        check::<{ Families::ALL }>();
     }
 }

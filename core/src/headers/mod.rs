@@ -24,6 +24,29 @@
 //! assert!(info.warnings().is_empty());
 //! ```
 //!
+//! # Selecting families
+//!
+//! [`RateLimitInfo::parse`] reads every family below and every value form
+//! (dates, Go durations). A build that talks to known APIs can read only
+//! their families with [`RateLimitInfo::parse_families`], whose const
+//! argument is a bit set of [`Families`]: only the selected readers, name
+//! tables and date parsers are linked, which is what a firmware image
+//! wants. A header of a family not selected is skipped as an unknown one;
+//! a value in a form not selected is ignored with
+//! [`WarningKind::Malformed`].
+//!
+//! ```
+//! use ratekeeper_core::headers::{Families, ParseOptions, RateLimitInfo};
+//!
+//! const READ: u32 = Families::IETF | Families::RETRY_AFTER;
+//! let headers: [(&[u8], &[u8]); 2] = [
+//!     (b"RateLimit-Policy", b"\"default\";q=20;w=2"),
+//!     (b"RateLimit", b"\"default\";r=19;t=2"),
+//! ];
+//! let info = RateLimitInfo::parse_families::<READ>(Some(200), headers, &ParseOptions::new());
+//! assert_eq!((info.limit(), info.remaining()), (Some(20), Some(19)));
+//! ```
+//!
 //! # Families
 //!
 //! Header names are matched without regard to case (HTTP/2 lowercases
@@ -178,6 +201,116 @@ impl UnixTime {
     pub const fn as_secs_floor(self) -> u64 {
         self.0 / 1_000_000_000
     }
+}
+
+/// Which header families and value forms [`RateLimitInfo::parse_families`]
+/// reads: a bit set, given as a const generic argument so that a build
+/// links only the readers it selects (a firmware that reads one API's
+/// headers need not carry the other fifteen grammars, nor a calendar).
+///
+/// A *family* is a set of header names (listed on each constant). A header
+/// whose family is not selected is skipped exactly as an unknown header is:
+/// reading a response with a selection gives what [`RateLimitInfo::parse`]
+/// gives for the same response with those headers removed. `RateLimit-Policy`
+/// belongs to two families ([`Families::IETF`] and
+/// [`Families::IETF_FIELDS`]) and is read when either is selected.
+///
+/// A *form* is a way of writing a value: a date or a Go duration. A value
+/// written in a form that is not selected is ignored with a
+/// [`WarningKind::Malformed`] warning, as a value that is no date at all.
+/// Bare numbers are always read, the epoch-magnitude rule included (unix
+/// times need a reference time, from [`Families::DATE`] or
+/// [`ParseOptions::with_now`], but no calendar).
+///
+/// [`RateLimitInfo::parse`] reads [`Families::ALL`].
+///
+/// ```
+/// use ratekeeper_core::headers::{Families, ParseOptions, RateLimitInfo, WarningKind};
+/// use ratekeeper_core::Nanos;
+///
+/// // What a firmware talking to one IETF-style API reads: `RateLimit` and
+/// // `RateLimit-Policy`, and `Retry-After` in seconds (no wall clock, so
+/// // no dates).
+/// const READ: u32 = Families::IETF | Families::RETRY_AFTER;
+/// let headers: [(&[u8], &[u8]); 3] = [
+///     (b"RateLimit", b"limit=16, remaining=15, reset=1"),
+///     (b"X-RateLimit-Limit", b"5000"),
+///     (b"Retry-After", b"2"),
+/// ];
+/// let info = RateLimitInfo::parse_families::<READ>(Some(429), headers, &ParseOptions::new());
+/// assert_eq!(info.limit(), Some(16));
+/// assert_eq!(info.quotas().len(), 1); // X-RateLimit-Limit is not selected
+/// assert_eq!(info.retry_after(), Some(Nanos::from_secs(2)));
+///
+/// // An HTTP-date is a form this selection leaves out.
+/// let date: [(&[u8], &[u8]); 1] = [(b"Retry-After", b"Sun, 06 Nov 1994 08:49:37 GMT")];
+/// let info = RateLimitInfo::parse_families::<READ>(Some(429), date, &ParseOptions::new());
+/// assert_eq!(info.retry_after(), None);
+/// assert_eq!(info.warnings()[0].kind, WarningKind::Malformed);
+/// ```
+#[derive(Debug)]
+pub struct Families(());
+
+impl Families {
+    /// `RateLimit` (Close, the draft-07 Dictionary, the draft-08 List) and
+    /// `RateLimit-Policy`.
+    pub const IETF: u32 = 1 << 0;
+    /// `RateLimit-Limit`, `-Remaining`, `-Reset`, `-Observed`, `-ResetTime`
+    /// (drafts 00–06, GitLab) and `RateLimit-Policy`.
+    pub const IETF_FIELDS: u32 = 1 << 1;
+    /// `X-RateLimit-Limit`, `-Remaining`, `-Used`, `-Reset`, `-Reset-After`,
+    /// `-Next`, `-Max`, `-FillRate`, `-Interval-Seconds`,
+    /// `-Interval-Milliseconds`.
+    pub const X_RATELIMIT: u32 = 1 << 2;
+    /// `X-Rate-Limit`, `X-Rate-Limit-Limit`, `-Remaining`, `-Reset`.
+    pub const X_RATE_LIMIT: u32 = 1 << 3;
+    /// GoHighLevel's `X-RateLimit-Limit-Daily` and
+    /// `X-RateLimit-Daily-Remaining`.
+    pub const GOHIGHLEVEL_DAILY: u32 = 1 << 4;
+    /// `X-HubSpot-RateLimit-*`.
+    pub const HUBSPOT: u32 = 1 << 5;
+    /// X's `x-app-limit-24hour-*` and `x-user-limit-24hour-*`.
+    pub const X_24HOUR: u32 = 1 << 6;
+    /// OpenAI's `x-ratelimit-{limit,remaining,reset}-{requests,tokens}`.
+    pub const OPENAI: u32 = 1 << 7;
+    /// `anthropic-ratelimit-*`.
+    pub const ANTHROPIC: u32 = 1 << 8;
+    /// Brevo's `X-Sib-RateLimit-*`.
+    pub const BREVO: u32 = 1 << 9;
+    /// `X-Shopify-Shop-Api-Call-Limit`.
+    pub const SHOPIFY: u32 = 1 << 10;
+    /// `Sforce-Limit-Info`.
+    pub const SALESFORCE: u32 = 1 << 11;
+    /// `zendesk-ratelimit-tickets-index`.
+    pub const ZENDESK: u32 = 1 << 12;
+    /// `Retry-After`.
+    pub const RETRY_AFTER: u32 = 1 << 13;
+    /// The vendors' retry-afters, read when `Retry-After` is absent:
+    /// `X-RateLimit-Retry-After`, `X-Ratelimit-Retry`,
+    /// `RequestLimit-Default-RetryAfter`.
+    pub const VENDOR_RETRY_AFTER: u32 = 1 << 14;
+    /// The `Date` header: the reference time absolute times are read
+    /// against (read in the date forms selected).
+    pub const DATE: u32 = 1 << 15;
+    /// Every header family (the `Date` header included).
+    pub const ALL_FAMILIES: u32 = (1 << 16) - 1;
+
+    /// Form: HTTP-dates in RFC 9110's three forms (`Sun, 06 Nov 1994
+    /// 08:49:37 GMT`, RFC 850, asctime).
+    pub const HTTP_DATE: u32 = 1 << 16;
+    /// Form: JavaScript's `Date.prototype.toString()` (`Mon Jan 01 2024
+    /// 12:00:00 GMT+0100 (Central European Standard Time)`).
+    pub const JS_DATE: u32 = 1 << 17;
+    /// Form: ISO 8601 / RFC 3339 times (`2024-01-01T12:00Z`).
+    pub const ISO_8601: u32 = 1 << 18;
+    /// Form: Go durations (`6m0s`, `12ms`: OpenAI's resets).
+    pub const GO_DURATION: u32 = 1 << 19;
+    /// Every value form.
+    pub const ALL_FORMS: u32 =
+        Families::HTTP_DATE | Families::JS_DATE | Families::ISO_8601 | Families::GO_DURATION;
+
+    /// Everything: what [`RateLimitInfo::parse`] reads.
+    pub const ALL: u32 = Families::ALL_FAMILIES | Families::ALL_FORMS;
 }
 
 /// Which header grammar a [`Quota`] was read from.
@@ -493,25 +626,61 @@ pub struct RateLimitInfo {
 impl RateLimitInfo {
     /// Reads one response: its `status` (if known) and its header pairs.
     /// Never panics and never allocates, whatever the bytes.
+    /// Reads every family and form; the same as
+    /// [`RateLimitInfo::parse_families`] with [`Families::ALL`].
     pub fn parse<'a, I>(status: Option<u16>, headers: I, options: &ParseOptions) -> RateLimitInfo
     where
         I: IntoIterator<Item = (&'a [u8], &'a [u8])>,
     {
+        RateLimitInfo::parse_families::<{ Families::ALL }>(status, headers, options)
+    }
+
+    /// Reads one response as [`RateLimitInfo::parse`] does, but only the
+    /// header families and value forms `FAMILIES` selects (a bit set of
+    /// [`Families`] constants); only their readers are linked.
+    ///
+    /// ```
+    /// use ratekeeper_core::headers::{Families, Format, ParseOptions, RateLimitInfo};
+    ///
+    /// let headers: [(&[u8], &[u8]); 2] = [
+    ///     (b"x-ratelimit-limit", b"5000"),
+    ///     (b"x-ratelimit-remaining", b"4999"),
+    /// ];
+    /// let options = ParseOptions::new();
+    /// let github = RateLimitInfo::parse_families::<{ Families::X_RATELIMIT }>(Some(200), headers, &options);
+    /// assert_eq!(github.format(), Some(Format::XRateLimit));
+    /// assert_eq!(github.remaining(), Some(4999));
+    /// // Not selected: skipped like an unknown header.
+    /// let ietf = RateLimitInfo::parse_families::<{ Families::IETF }>(Some(200), headers, &options);
+    /// assert_eq!(ietf.format(), None);
+    /// assert!(ietf.warnings().is_empty());
+    /// ```
+    pub fn parse_families<'a, const FAMILIES: u32>(
+        status: Option<u16>,
+        headers: impl IntoIterator<Item = (&'a [u8], &'a [u8])>,
+        options: &ParseOptions,
+    ) -> RateLimitInfo {
         let mut info = RateLimitInfo::empty(status);
-        families::parse(&mut info, headers, options);
+        families::parse::<FAMILIES, _>(&mut info, headers, options);
         info
     }
 
+    /// Nothing read: all zero bytes (first variants, `None`s), so that a
+    /// build clears a result in place rather than copying a template.
+    const EMPTY: RateLimitInfo = RateLimitInfo {
+        status: None,
+        quotas: [Quota::new(Format::Close, QuotaUnit::Requests); QUOTA_CAPACITY],
+        quota_count: 0,
+        governing: None,
+        retry_after: None,
+        date: None,
+        warnings: Warnings::EMPTY,
+    };
+
     const fn empty(status: Option<u16>) -> RateLimitInfo {
-        RateLimitInfo {
-            status,
-            quotas: [Quota::new(Format::RetryAfter, QuotaUnit::Requests); QUOTA_CAPACITY],
-            quota_count: 0,
-            governing: None,
-            retry_after: None,
-            date: None,
-            warnings: Warnings::EMPTY,
-        }
+        let mut info = RateLimitInfo::EMPTY;
+        info.status = status;
+        info
     }
 
     /// The response status, as given.
@@ -528,15 +697,19 @@ impl RateLimitInfo {
 
     /// The quota closest to exhaustion (see the module docs).
     pub fn governing(&self) -> Option<Quota> {
-        self.governing
-            .and_then(|at| self.quotas.get(usize::from(at)))
-            .copied()
+        self.governing_quota().copied()
+    }
+
+    /// The governing quota in place: the accessors read one field of it
+    /// without copying the whole.
+    fn governing_quota(&self) -> Option<&Quota> {
+        self.governing.and_then(|at| self.quotas.get(usize::from(at)))
     }
 
     /// The governing quota's grammar, or [`Format::RetryAfter`] when only a
     /// retry-after was stated.
     pub fn format(&self) -> Option<Format> {
-        match self.governing() {
+        match self.governing_quota() {
             Some(quota) => Some(quota.format),
             None => self.retry_after.map(|_| Format::RetryAfter),
         }
@@ -544,22 +717,22 @@ impl RateLimitInfo {
 
     /// The governing quota's limit.
     pub fn limit(&self) -> Option<u64> {
-        self.governing().and_then(|q| q.limit)
+        self.governing_quota().and_then(|q| q.limit)
     }
 
     /// The governing quota's remaining count.
     pub fn remaining(&self) -> Option<u64> {
-        self.governing().and_then(|q| q.remaining)
+        self.governing_quota().and_then(|q| q.remaining)
     }
 
     /// Time until the governing quota's window resets.
     pub fn reset_after(&self) -> Option<Nanos> {
-        self.governing().and_then(|q| q.reset_after)
+        self.governing_quota().and_then(|q| q.reset_after)
     }
 
     /// The governing quota's window, when stated.
     pub fn window(&self) -> Option<Nanos> {
-        self.governing().and_then(|q| q.window)
+        self.governing_quota().and_then(|q| q.window)
     }
 
     /// How long the server asks to wait before retrying, whatever the

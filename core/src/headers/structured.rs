@@ -38,13 +38,14 @@ pub(crate) struct Part<'a> {
 
 impl<'a> Part<'a> {
     /// The part without surrounding blanks.
+    #[inline]
     pub(crate) fn text(&self) -> &'a [u8] {
         trim(self.raw)
     }
 
     /// The part split at its first `=`, both sides without blanks; a bare
     /// key has no value.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn key_value(&self) -> (&'a [u8], Option<&'a [u8]>) {
         match self.equals {
             Some(at) => (
@@ -73,6 +74,7 @@ impl<'a> Parts<'a> {
 
     /// The first part of the next member, past whatever is left of the
     /// current one.
+    #[inline]
     pub(crate) fn next_member(&mut self) -> Option<Part<'a>> {
         while self.in_member {
             self.scan()?;
@@ -81,6 +83,7 @@ impl<'a> Parts<'a> {
     }
 
     /// The current member's next parameter.
+    #[inline]
     pub(crate) fn next_param(&mut self) -> Option<Part<'a>> {
         if self.in_member { self.scan() } else { None }
     }
@@ -153,6 +156,7 @@ impl<'a> Parts<'a> {
 
 /// `text` without ASCII blanks around it; cheap when there are none, as
 /// nearly always.
+#[inline]
 pub(crate) fn trim(text: &[u8]) -> &[u8] {
     match (text.first(), text.last()) {
         (Some(first), Some(last)) if first.is_ascii_whitespace() || last.is_ascii_whitespace() => {
@@ -186,6 +190,7 @@ pub(crate) enum BareItem<'a> {
 }
 
 /// Classifies `text` as a bare item.
+#[inline]
 pub(crate) fn bare_item(text: &[u8]) -> BareItem<'_> {
     match text.first() {
         Some(b'"') => match text.get(1..).and_then(|inner| inner.strip_suffix(b"\"")) {

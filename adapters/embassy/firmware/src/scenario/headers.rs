@@ -1,6 +1,10 @@
 //! The header parser: a Close header, an IETF draft-08 pair and a 429's
-//! `Retry-After`, read with `RateLimitInfo::parse`, values checked.
+//! `Retry-After`, values checked. The firmware reads only what its API
+//! sends ([`READ`]): `RateLimit` (Close and the draft-07 Dictionary, the
+//! draft-08 List) with `RateLimit-Policy`, and `Retry-After` in seconds;
+//! with no wall clock it reads no dates, so only those readers are linked.
 
+use ratekeeper_core::headers::Families;
 use ratekeeper_core::{Format, Nanos, ParseOptions, RateLimitInfo};
 
 use super::checks;
@@ -15,9 +19,14 @@ const CLOSE_OBSERVED: [(&[u8], &[u8]); 1] = [(b"RateLimit", b"limit=16; remainin
 /// A 429 that says when to come back.
 pub const TOO_MANY: [(&[u8], &[u8]); 1] = [(b"retry-after", b"1")];
 
+/// The header families and forms the firmware reads: `RateLimit` and
+/// `RateLimit-Policy`, and `Retry-After` (in seconds: no date form is
+/// selected, so an HTTP-date would be ignored as malformed).
+pub const READ: u32 = Families::IETF | Families::RETRY_AFTER;
+
 /// The response `headers` with `status`, read without a wall clock.
 pub fn parse(status: u16, headers: &[(&'static [u8], &'static [u8])]) -> RateLimitInfo {
-    RateLimitInfo::parse(Some(status), headers.iter().copied(), &ParseOptions::new())
+    RateLimitInfo::parse_families::<READ>(Some(status), headers.iter().copied(), &ParseOptions::new())
 }
 
 /// An optional figure as an observed value (`u64::MAX` when absent).

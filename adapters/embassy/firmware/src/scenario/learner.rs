@@ -7,7 +7,7 @@
 
 use embassy_time::Instant;
 use ratekeeper_core::{
-    Acquire, Clock, Learned, Learner, LearnerConfig, Nanos, Observation, Policy, PolicyConfig, PolicySource,
+    Acquire, Clock, Learned, Learner, LearnerCapabilities, LearnerConfig, Nanos, Observation, Policy, PolicyConfig, PolicySource,
     Store,
 };
 use ratekeeper_embassy::{EmbassyClock, acquire};
@@ -25,7 +25,7 @@ const PAUSED: &str = "api.close.com/api/v1/activity/";
 fn learn(status: u16, headers: &[(&'static [u8], &'static [u8])]) -> (Learned, Option<Nanos>) {
     let now = EmbassyClock.now();
     let info = headers::parse(status, headers);
-    let learned = Learner::new(LearnerConfig::DEFAULT, now).observe(&Observation::from_info(&info), now);
+    let learned = Learner::with_capabilities::<{ LearnerCapabilities::STATED }>(LearnerConfig::DEFAULT, now).observe(&Observation::from_info(&info), now);
     (learned, info.retry_after())
 }
 

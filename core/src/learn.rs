@@ -385,7 +385,7 @@ pub struct Learned {
 }
 
 /// What a [`Learner`] can do beyond reading stated limits, selected at
-/// compile time: the const argument of [`Learner::with_capabilities`] is a
+/// compile time: the const argument of a [`Learner`] is a
 /// bit set of these. [`Learner::new`] has them all; a build whose API
 /// states its limits in headers can leave out what it never needs, and the
 /// code for it is not linked (a firmware's flash).
@@ -404,7 +404,7 @@ pub struct Learned {
 ///
 /// // An API that states its limits in headers needs no discovery without them.
 /// const LEARNS: u32 = LearnerCapabilities::ALL & !LearnerCapabilities::HEADERLESS;
-/// let mut learner = Learner::with_capabilities::<LEARNS>(LearnerConfig::DEFAULT, Instant::ZERO);
+/// let mut learner = Learner::<LEARNS>::with_capabilities(LearnerConfig::DEFAULT, Instant::ZERO);
 /// let mut full = Learner::new(LearnerConfig::DEFAULT, Instant::ZERO);
 ///
 /// // A 429 with nothing else: both back off; only the full learner also
@@ -454,7 +454,7 @@ impl LearnerCapabilities {
     ///
     /// const LEARNS: u32 = LearnerCapabilities::ALL & !LearnerCapabilities::RESET_TRACKING;
     /// let start = Instant::from_nanos(Nanos::from_secs(60).as_nanos());
-    /// let mut learner = Learner::with_capabilities::<LEARNS>(LearnerConfig::DEFAULT, start);
+    /// let mut learner = Learner::<LEARNS>::with_capabilities(LearnerConfig::DEFAULT, start);
     /// let mut full = Learner::new(LearnerConfig::DEFAULT, start);
     /// let quota = |remaining, reset_after| StatedQuota {
     ///     limit: Some(100),
@@ -547,21 +547,31 @@ impl Learner {
     pub const fn new(config: LearnerConfig, now: Instant) -> Learner {
         Learner::with_capabilities(config, now)
     }
+}
 
-    /// A learner with only the [`LearnerCapabilities`] in `C` (a bit set),
-    /// that knows nothing yet: the default policy. What one without a
-    /// capability does instead is described at each capability.
+impl<const CAPABILITIES: u32> Learner<CAPABILITIES> {
+    /// Whether 429s alone teach a limit: [`LearnerCapabilities::HEADERLESS`].
+    const HEADERLESS: bool = CAPABILITIES & LearnerCapabilities::HEADERLESS != 0;
+    /// Whether the governing window's boundary is tracked across
+    /// responses: [`LearnerCapabilities::RESET_TRACKING`].
+    const RESET_TRACKING: bool = CAPABILITIES & LearnerCapabilities::RESET_TRACKING != 0;
+
+    /// A learner with only the [`LearnerCapabilities`] in `CAPABILITIES`
+    /// (a bit set), that knows nothing yet: the default policy. What one
+    /// without a capability does instead is described at each capability.
     ///
     /// ```
     /// use ratekeeper_core::learn::{Learner, LearnerCapabilities, LearnerConfig};
     /// use ratekeeper_core::Instant;
     ///
     /// // Limits stated in headers, each response read alone.
-    /// const LEARNS: u32 = LearnerCapabilities::STATED;
-    /// let learner = Learner::with_capabilities::<LEARNS>(LearnerConfig::DEFAULT, Instant::ZERO);
+    /// type StatedLearner = Learner<{ LearnerCapabilities::STATED }>;
+    /// let learner = StatedLearner::with_capabilities(LearnerConfig::DEFAULT, Instant::ZERO);
     /// assert_eq!(learner.policy(), Learner::new(LearnerConfig::DEFAULT, Instant::ZERO).policy());
+    /// // The same, named at the call.
+    /// let learner = Learner::<{ LearnerCapabilities::STATED }>::with_capabilities(LearnerConfig::DEFAULT, Instant::ZERO);
     /// ```
-    pub const fn with_capabilities<const C: u32>(config: LearnerConfig, now: Instant) -> Learner<C> {
+    pub const fn with_capabilities(config: LearnerConfig, now: Instant) -> Learner<CAPABILITIES> {
         Learner {
             config,
             policy: config.policy.default_policy(now),
@@ -580,14 +590,6 @@ impl Learner {
             fixed_windows: false,
         }
     }
-}
-
-impl<const CAPABILITIES: u32> Learner<CAPABILITIES> {
-    /// Whether 429s alone teach a limit: [`LearnerCapabilities::HEADERLESS`].
-    const HEADERLESS: bool = CAPABILITIES & LearnerCapabilities::HEADERLESS != 0;
-    /// Whether the governing window's boundary is tracked across
-    /// responses: [`LearnerCapabilities::RESET_TRACKING`].
-    const RESET_TRACKING: bool = CAPABILITIES & LearnerCapabilities::RESET_TRACKING != 0;
 
     /// Starts from what the fleet already knows: a policy read from the
     /// store at `now`. Its limit, window and source replace this learner's
@@ -1230,5 +1232,162 @@ mod tests {
             prop_assert_eq!(scale(value, numerator, denominator), scale_u128(value, numerator, denominator));
             prop_assert_eq!(scale(value, numerator, denominator), scale_u64(value, numerator, denominator));
         }
+    }
+}
+
+/// Learners without [`LearnerCapabilities::RESET_TRACKING`] against the full
+/// learner: the same decisions until the full learner has located a
+/// boundary or seen fixed windows (its private state says when), the
+/// documented difference after.
+#[cfg(test)]
+mod without_reset_tracking {
+    extern crate std;
+
+    use super::*;
+    use proptest::prelude::*;
+    use std::vec::Vec;
+
+    fn span() -> impl Strategy<Value = u64> {
+        prop_oneof![
+            4 => 0u64..=5_000_000_000,
+            2 => (0u64..=120).prop_map(|s| s * 1_000_000_000),
+            1 => 0u64..=1_000,
+            1 => any::<u64>(),
+        ]
+    }
+
+    fn count() -> impl Strategy<Value = u64> {
+        prop_oneof![4 => 0u64..=100, 1 => 0u64..=100_000, 1 => any::<u64>()]
+    }
+
+    /// Any quota.
+    fn quota() -> impl Strategy<Value = StatedQuota> {
+        (
+            prop::option::of(count()),
+            prop::option::of(span()),
+            prop::option::of(count()),
+            prop::option::of(span()),
+        )
+            .prop_map(|(limit, window, remaining, reset)| StatedQuota {
+                limit,
+                window: window.map(Nanos::from_nanos),
+                remaining,
+                reset_after: reset.map(Nanos::from_nanos),
+            })
+    }
+
+    fn observation() -> impl Strategy<Value = Observation> {
+        (
+            prop_oneof![Just(200u16), Just(429), Just(503), Just(204)],
+            prop::option::of(span()),
+            prop::collection::vec(quota(), 0..=3),
+            span(),
+        )
+            .prop_map(|(status, retry_after, quotas, round_trip)| {
+                let mut observation =
+                    Observation::status(status).with_round_trip(Nanos::from_nanos(round_trip));
+                observation.retry_after = retry_after.map(Nanos::from_nanos);
+                quotas.into_iter().fold(observation, Observation::with_quota)
+            })
+    }
+
+    /// Responses of an API with a per-second limit, its resets stated in
+    /// whole seconds, its count going down (as within one window, or a
+    /// sliding one): tracking has nothing to narrow.
+    fn per_second_run() -> impl Strategy<Value = Vec<(Observation, u64, u64)>> {
+        let response = (
+            prop_oneof![3 => Just(200u16), 1 => Just(429)],
+            prop::option::of(0u64..=3_000_000_000),
+            (0u64..=3, 0u64..=1, any::<bool>()),
+            0u64..=200_000_000,
+            (span(), span()),
+        );
+        (1u64..=100, prop::collection::vec(response, 1..30)).prop_map(|(limit, responses)| {
+            let mut remaining = limit;
+            responses
+                .into_iter()
+                .map(
+                    |(status, retry_after, (used, reset, window), round_trip, (advance, look_ahead))| {
+                        remaining = remaining.saturating_sub(used);
+                        let mut observation = Observation::status(status)
+                            .with_round_trip(Nanos::from_nanos(round_trip))
+                            .with_quota(StatedQuota {
+                                limit: Some(limit),
+                                window: window.then_some(Nanos::from_secs(1)),
+                                remaining: Some(remaining),
+                                reset_after: Some(Nanos::from_secs(reset)),
+                            });
+                        observation.retry_after = retry_after.map(Nanos::from_nanos);
+                        (observation, advance, look_ahead)
+                    },
+                )
+                .collect()
+        })
+    }
+
+    fn steps() -> impl Strategy<Value = Vec<(Observation, u64, u64)>> {
+        prop_oneof![
+            prop::collection::vec((observation(), span(), span()), 1..30),
+            per_second_run(),
+        ]
+    }
+
+    /// Whether a learner's reset tracking has acted.
+    fn tracked<const C: u32>(full: &Learner<C>) -> bool {
+        full.boundary.is_some() || full.fixed_windows
+    }
+
+    /// Runs `steps` on the full learner and one with capabilities `C`,
+    /// comparing every decision until the full learner's tracking (or, for
+    /// `C` without it, discovery) acts; returns how many steps agreed.
+    fn agree<const C: u32>(start: u64, steps: &[(Observation, u64, u64)]) -> Result<usize, TestCaseError> {
+        let mut now = Instant::from_nanos(start);
+        let mut full = Learner::new(LearnerConfig::DEFAULT, now);
+        let mut learner = Learner::<C>::with_capabilities(LearnerConfig::DEFAULT, now);
+        for (index, (observation, advance, look_ahead)) in steps.iter().enumerate() {
+            now = now.saturating_add(Nanos::from_nanos(*advance));
+            let (by_full, learned) = (full.observe(observation, now), learner.observe(observation, now));
+            let discovered = matches!(by_full.event, LearnEvent::Decreased | LearnEvent::Probed);
+            if tracked(&full) || (C & LearnerCapabilities::HEADERLESS == 0 && discovered) {
+                return Ok(index);
+            }
+            prop_assert_eq!(learned, by_full);
+            prop_assert_eq!(learner.policy(), full.policy());
+            prop_assert_eq!(learner.gcra(now), full.gcra(now));
+            let later = now.saturating_add(Nanos::from_nanos(*look_ahead));
+            prop_assert_eq!(learner.gcra(later), full.gcra(later));
+            // Nothing of the tracking's state is kept without it.
+            prop_assert!(!tracked(&learner));
+        }
+        Ok(steps.len())
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(10_000))]
+
+        #[test]
+        fn decides_as_the_full_learner_until_tracking_acts(
+            start in prop_oneof![Just(0u64), 0u64..=1u64 << 50],
+            steps in steps(),
+        ) {
+            agree::<{ LearnerCapabilities::ALL & !LearnerCapabilities::RESET_TRACKING }>(start, &steps)?;
+            agree::<{ LearnerCapabilities::STATED }>(start, &steps)?;
+        }
+    }
+
+    /// The generated runs are not all cut short: many steps are compared.
+    #[test]
+    fn many_steps_are_compared() {
+        use proptest::strategy::ValueTree;
+        use proptest::test_runner::TestRunner;
+        let mut runner = TestRunner::deterministic();
+        let (mut compared, mut total) = (0, 0);
+        for _ in 0..1_000 {
+            let steps = steps().new_tree(&mut runner).unwrap().current();
+            total += steps.len();
+            compared += agree::<{ LearnerCapabilities::STATED }>(0, &steps).unwrap();
+        }
+        std::println!("{compared} of {total} steps compared");
+        assert!(compared * 4 > total, "{compared} of {total} steps compared");
     }
 }

@@ -225,7 +225,7 @@ proptest! {
     ) {
         let mut now = Instant::from_nanos(start);
         let mut full = Learner::new(config, now);
-        let mut learner = Learner::with_capabilities::<WITHOUT_DISCOVERY>(config, now);
+        let mut learner = Learner::<WITHOUT_DISCOVERY>::with_capabilities(config, now);
         for (observation, advance, look_ahead) in steps {
             prop_assert!(observation.quotas().iter().any(|q| q.limit.is_some_and(|l| l > 0) && q.window.is_some_and(|w| !w.is_zero())));
             now = now.saturating_add(Nanos::from_nanos(advance));
@@ -248,7 +248,7 @@ proptest! {
     ) {
         let mut now = Instant::from_nanos(start);
         let mut full = Learner::new(config, now);
-        let mut learner = Learner::with_capabilities::<WITHOUT_DISCOVERY>(config, now);
+        let mut learner = Learner::<WITHOUT_DISCOVERY>::with_capabilities(config, now);
         for (step, advance, look_ahead) in steps {
             now = now.saturating_add(Nanos::from_nanos(advance));
             match step {

@@ -40,6 +40,17 @@
 //! Either pauses the bucket for every instance: until `Retry-After` when
 //! given (it always wins), else until the stated reset when nothing remains,
 //! else for an exponential backoff that grows with consecutive 429s.
+//!
+//! # Selecting capabilities
+//!
+//! [`Learner::new`] learns with everything above. A build whose API states
+//! its limits in headers can leave out the discovery without headers and
+//! the tracking of reset boundaries across responses, and not link their
+//! code, with [`Learner::with_capabilities`] and a bit set of
+//! [`LearnerCapabilities`]: one chosen at compile time, as the header
+//! parser's families are. What a learner without a capability does instead
+//! is described at each; where the capability would not have acted it
+//! decides exactly as the full learner.
 
 use crate::gcra::Gcra;
 use crate::policy::{Policy, PolicyConfig, PolicySource, ServerView};
@@ -373,6 +384,107 @@ pub struct Learned {
     pub pause: Option<Nanos>,
 }
 
+/// What a [`Learner`] can do beyond reading stated limits, selected at
+/// compile time: the const argument of a [`Learner`] is a
+/// bit set of these. [`Learner::new`] has them all; a build whose API
+/// states its limits in headers can leave out what it never needs, and the
+/// code for it is not linked (a firmware's flash).
+///
+/// Every learner, whatever its capabilities, takes the policy a header
+/// states (limit and window, or a window inferred from the longest reset),
+/// pauses on a spent quota until its stated reset, slows the pace when what
+/// remains cannot last until the reset, and pauses on a 429 or 503: until
+/// `Retry-After`, else a spent quota's reset, else an exponential backoff.
+/// Where a capability would not have acted, a learner without it decides
+/// exactly as the full one.
+///
+/// ```
+/// use ratekeeper_core::learn::{LearnEvent, Learner, LearnerCapabilities, LearnerConfig, Observation};
+/// use ratekeeper_core::{Instant, Nanos};
+///
+/// // An API that states its limits in headers needs no discovery without them.
+/// const LEARNS: u32 = LearnerCapabilities::ALL & !LearnerCapabilities::HEADERLESS;
+/// let mut learner = Learner::<LEARNS>::with_capabilities(LearnerConfig::DEFAULT, Instant::ZERO);
+/// let mut full = Learner::new(LearnerConfig::DEFAULT, Instant::ZERO);
+///
+/// // A 429 with nothing else: both back off; only the full learner also
+/// // lowers its estimate of the rate.
+/// let refused = Observation::status(429);
+/// let (learned, by_full) = (learner.observe(&refused, Instant::ZERO), full.observe(&refused, Instant::ZERO));
+/// assert_eq!((learned.event, learned.policy, learned.pause), (LearnEvent::Throttled, None, Some(Nanos::from_secs(1))));
+/// assert_eq!((by_full.event, by_full.pause), (LearnEvent::Decreased, Some(Nanos::from_secs(1))));
+/// assert!(by_full.policy.is_some());
+/// ```
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct LearnerCapabilities(());
+
+impl LearnerCapabilities {
+    /// Learning a limit from 429s alone, for buckets no header speaks of:
+    /// a slow start, a decrease after each 429, probes up after runs of
+    /// successes, the ceiling and floor those leave, a probe period that
+    /// grows after failed probes (see [the module](self)).
+    ///
+    /// Without it a learner never changes its policy but from a stated
+    /// limit (or [`Learner::adopt`]): a 429 with no usable header still
+    /// pauses (for `Retry-After`, else the backoff) but leaves the policy
+    /// as it is, and successes never raise it, so [`LearnEvent::Decreased`]
+    /// and [`LearnEvent::Probed`] never occur. Where every response states a
+    /// limit it decides as the full learner.
+    pub const HEADERLESS: u32 = 1 << 0;
+
+    /// Tracking where the governing window's boundaries lie across
+    /// responses: a reset stated in whole seconds may have been rounded up
+    /// by up to a second, and the round trip blurs when it was stated, but
+    /// a fixed window's boundaries recur a window apart, so successive
+    /// statements narrow them; and a remaining count that jumps back up
+    /// shows fixed windows, whose remaining can be spread until the latest
+    /// the reset can be rather than the earliest.
+    ///
+    /// Without it a learner reads each response alone, as the full learner
+    /// does until it has located a boundary (two statements narrower than
+    /// the window) or seen the count jump back up: a spent quota pauses for
+    /// its reset as stated, not until the tracked boundary; what remains is
+    /// spread until the earliest the stated reset can be, as for a sliding
+    /// window, never until the latest as for a fixed one (so a reset stated
+    /// in whole seconds, a second ahead, slows nothing).
+    ///
+    /// ```
+    /// use ratekeeper_core::learn::{Learner, LearnerCapabilities, LearnerConfig, Observation, StatedQuota};
+    /// use ratekeeper_core::{Instant, Nanos};
+    ///
+    /// const LEARNS: u32 = LearnerCapabilities::ALL & !LearnerCapabilities::RESET_TRACKING;
+    /// let start = Instant::from_nanos(Nanos::from_secs(60).as_nanos());
+    /// let mut learner = Learner::<LEARNS>::with_capabilities(LearnerConfig::DEFAULT, start);
+    /// let mut full = Learner::new(LearnerConfig::DEFAULT, start);
+    /// let quota = |remaining, reset_after| StatedQuota {
+    ///     limit: Some(100),
+    ///     window: Some(Nanos::from_secs(10)),
+    ///     remaining: Some(remaining),
+    ///     reset_after: Some(reset_after),
+    /// };
+    /// // The window resets 7.3 s from now, to the round trip.
+    /// let first = Observation::status(200)
+    ///     .with_quota(quota(50, Nanos::from_millis(7_300)))
+    ///     .with_round_trip(Nanos::from_millis(100));
+    /// learner.observe(&first, start);
+    /// full.observe(&first, start);
+    /// // 4.5 s later the quota is spent; the reset, 2.8 s away at the
+    /// // latest, is stated rounded up to whole seconds.
+    /// let at = start.saturating_add(Nanos::from_millis(4_500));
+    /// let spent = Observation::status(200).with_quota(quota(0, Nanos::from_secs(3)));
+    /// assert_eq!(learner.observe(&spent, at).pause, Some(Nanos::from_secs(3)));
+    /// assert_eq!(full.observe(&spent, at).pause, Some(Nanos::from_millis(2_800)));
+    /// ```
+    pub const RESET_TRACKING: u32 = 1 << 1;
+
+    /// None of the above: limits as headers state them, each response read
+    /// alone, and the pauses every learner makes.
+    pub const STATED: u32 = 0;
+
+    /// Every capability: what [`Learner::new`] learns with.
+    pub const ALL: u32 = LearnerCapabilities::HEADERLESS | LearnerCapabilities::RESET_TRACKING;
+}
+
 /// One client's knowledge of one bucket. Small and `Copy`: a firmware keeps
 /// a fixed table of them.
 ///
@@ -394,7 +506,7 @@ pub struct Learned {
 /// ```
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
-pub struct Learner {
+pub struct Learner<const CAPABILITIES: u32 = { LearnerCapabilities::ALL }> {
     config: LearnerConfig,
     policy: Policy,
     /// The window stated by the server, when one was.
@@ -433,6 +545,33 @@ pub struct Learner {
 impl Learner {
     /// A learner that knows nothing yet: the default policy.
     pub const fn new(config: LearnerConfig, now: Instant) -> Learner {
+        Learner::with_capabilities(config, now)
+    }
+}
+
+impl<const CAPABILITIES: u32> Learner<CAPABILITIES> {
+    /// Whether 429s alone teach a limit: [`LearnerCapabilities::HEADERLESS`].
+    const HEADERLESS: bool = CAPABILITIES & LearnerCapabilities::HEADERLESS != 0;
+    /// Whether the governing window's boundary is tracked across
+    /// responses: [`LearnerCapabilities::RESET_TRACKING`].
+    const RESET_TRACKING: bool = CAPABILITIES & LearnerCapabilities::RESET_TRACKING != 0;
+
+    /// A learner with only the [`LearnerCapabilities`] in `CAPABILITIES`
+    /// (a bit set), that knows nothing yet: the default policy. What one
+    /// without a capability does instead is described at each capability.
+    ///
+    /// ```
+    /// use ratekeeper_core::learn::{Learner, LearnerCapabilities, LearnerConfig};
+    /// use ratekeeper_core::Instant;
+    ///
+    /// // Limits stated in headers, each response read alone.
+    /// type StatedLearner = Learner<{ LearnerCapabilities::STATED }>;
+    /// let learner = StatedLearner::with_capabilities(LearnerConfig::DEFAULT, Instant::ZERO);
+    /// assert_eq!(learner.policy(), Learner::new(LearnerConfig::DEFAULT, Instant::ZERO).policy());
+    /// // The same, named at the call.
+    /// let learner = Learner::<{ LearnerCapabilities::STATED }>::with_capabilities(LearnerConfig::DEFAULT, Instant::ZERO);
+    /// ```
+    pub const fn with_capabilities(config: LearnerConfig, now: Instant) -> Learner<CAPABILITIES> {
         Learner {
             config,
             policy: config.policy.default_policy(now),
@@ -482,7 +621,12 @@ impl Learner {
         let Some(server) = self.policy.server else {
             return paced;
         };
-        let (earliest, latest) = match self.next_boundary(now) {
+        let boundary = if Self::RESET_TRACKING {
+            self.next_boundary(now)
+        } else {
+            None
+        };
+        let (earliest, latest) = match boundary {
             // The statement is about an earlier window: no brake.
             Some((_, _, true)) => return paced,
             Some((earliest, latest, false)) => (earliest, latest),
@@ -502,7 +646,11 @@ impl Learner {
         // ends. Elsewhere (a sliding window frees a slot at a time, and its
         // reset is the next slot's) only the earliest reset is sure, and
         // spreading further would leave most of the limit unused.
-        let until = if self.fixed_windows { latest } else { earliest };
+        let until = if Self::RESET_TRACKING && self.fixed_windows {
+            latest
+        } else {
+            earliest
+        };
         let spread = until
             .saturating_duration_since(now)
             .checked_div_ceil(u64::from(server.remaining))
@@ -532,19 +680,23 @@ impl Learner {
                 LearnEvent::Discovered
             };
             self.policy = stated;
-            self.track_reset(now, observation.round_trip);
+            if Self::RESET_TRACKING {
+                self.track_reset(now, observation.round_trip);
+            }
         }
 
         let mut pause = None;
         if observation.is_throttled() {
             self.throttled_in_a_row = self.throttled_in_a_row.saturating_add(1);
             pause = Some(self.pause_for(observation, quotas, now));
-            if self.policy.source <= PolicySource::Observed && self.decrease(now) {
+            if Self::HEADERLESS && self.policy.source <= PolicySource::Observed && self.decrease(now) {
                 event = LearnEvent::Decreased;
             } else if event == LearnEvent::Unchanged {
                 event = LearnEvent::Throttled;
             }
-            self.streak_since = now;
+            if Self::HEADERLESS {
+                self.streak_since = now;
+            }
         } else {
             self.throttled_in_a_row = 0;
             // Pacing spaces the next request by an emission interval anyway:
@@ -557,7 +709,7 @@ impl Learner {
                     event = LearnEvent::Exhausted;
                 }
             }
-            if self.policy.source <= PolicySource::Observed && self.probe(now) {
+            if Self::HEADERLESS && self.policy.source <= PolicySource::Observed && self.probe(now) {
                 event = LearnEvent::Probed;
             }
         }
@@ -631,7 +783,9 @@ impl Learner {
                 observed_at: now,
             });
         }
-        self.governing_index = Some(index);
+        if Self::RESET_TRACKING {
+            self.governing_index = Some(index);
+        }
         if self.policy.source == PolicySource::Header
             && (limit, window) == (self.policy.limit(), self.policy.window())
         {
@@ -730,7 +884,7 @@ impl Learner {
             }
             // A spent quota with no reset stated: wait a backoff step.
             let mut pause = quota.reset_after.unwrap_or(self.config.backoff_base);
-            if self.governing_index == Some(index) {
+            if Self::RESET_TRACKING && self.governing_index == Some(index) {
                 // The boundary that ends the window the statement was
                 // made in, which may have passed while it travelled.
                 let made_after = self.last_statement.map_or(now, |(made_after, _)| made_after);
@@ -1078,5 +1232,162 @@ mod tests {
             prop_assert_eq!(scale(value, numerator, denominator), scale_u128(value, numerator, denominator));
             prop_assert_eq!(scale(value, numerator, denominator), scale_u64(value, numerator, denominator));
         }
+    }
+}
+
+/// Learners without [`LearnerCapabilities::RESET_TRACKING`] against the full
+/// learner: the same decisions until the full learner has located a
+/// boundary or seen fixed windows (its private state says when), the
+/// documented difference after.
+#[cfg(test)]
+mod without_reset_tracking {
+    extern crate std;
+
+    use super::*;
+    use proptest::prelude::*;
+    use std::vec::Vec;
+
+    fn span() -> impl Strategy<Value = u64> {
+        prop_oneof![
+            4 => 0u64..=5_000_000_000,
+            2 => (0u64..=120).prop_map(|s| s * 1_000_000_000),
+            1 => 0u64..=1_000,
+            1 => any::<u64>(),
+        ]
+    }
+
+    fn count() -> impl Strategy<Value = u64> {
+        prop_oneof![4 => 0u64..=100, 1 => 0u64..=100_000, 1 => any::<u64>()]
+    }
+
+    /// Any quota.
+    fn quota() -> impl Strategy<Value = StatedQuota> {
+        (
+            prop::option::of(count()),
+            prop::option::of(span()),
+            prop::option::of(count()),
+            prop::option::of(span()),
+        )
+            .prop_map(|(limit, window, remaining, reset)| StatedQuota {
+                limit,
+                window: window.map(Nanos::from_nanos),
+                remaining,
+                reset_after: reset.map(Nanos::from_nanos),
+            })
+    }
+
+    fn observation() -> impl Strategy<Value = Observation> {
+        (
+            prop_oneof![Just(200u16), Just(429), Just(503), Just(204)],
+            prop::option::of(span()),
+            prop::collection::vec(quota(), 0..=3),
+            span(),
+        )
+            .prop_map(|(status, retry_after, quotas, round_trip)| {
+                let mut observation =
+                    Observation::status(status).with_round_trip(Nanos::from_nanos(round_trip));
+                observation.retry_after = retry_after.map(Nanos::from_nanos);
+                quotas.into_iter().fold(observation, Observation::with_quota)
+            })
+    }
+
+    /// Responses of an API with a per-second limit, its resets stated in
+    /// whole seconds, its count going down (as within one window, or a
+    /// sliding one): tracking has nothing to narrow.
+    fn per_second_run() -> impl Strategy<Value = Vec<(Observation, u64, u64)>> {
+        let response = (
+            prop_oneof![3 => Just(200u16), 1 => Just(429)],
+            prop::option::of(0u64..=3_000_000_000),
+            (0u64..=3, 0u64..=1, any::<bool>()),
+            0u64..=200_000_000,
+            (span(), span()),
+        );
+        (1u64..=100, prop::collection::vec(response, 1..30)).prop_map(|(limit, responses)| {
+            let mut remaining = limit;
+            responses
+                .into_iter()
+                .map(
+                    |(status, retry_after, (used, reset, window), round_trip, (advance, look_ahead))| {
+                        remaining = remaining.saturating_sub(used);
+                        let mut observation = Observation::status(status)
+                            .with_round_trip(Nanos::from_nanos(round_trip))
+                            .with_quota(StatedQuota {
+                                limit: Some(limit),
+                                window: window.then_some(Nanos::from_secs(1)),
+                                remaining: Some(remaining),
+                                reset_after: Some(Nanos::from_secs(reset)),
+                            });
+                        observation.retry_after = retry_after.map(Nanos::from_nanos);
+                        (observation, advance, look_ahead)
+                    },
+                )
+                .collect()
+        })
+    }
+
+    fn steps() -> impl Strategy<Value = Vec<(Observation, u64, u64)>> {
+        prop_oneof![
+            prop::collection::vec((observation(), span(), span()), 1..30),
+            per_second_run(),
+        ]
+    }
+
+    /// Whether a learner's reset tracking has acted.
+    fn tracked<const C: u32>(full: &Learner<C>) -> bool {
+        full.boundary.is_some() || full.fixed_windows
+    }
+
+    /// Runs `steps` on the full learner and one with capabilities `C`,
+    /// comparing every decision until the full learner's tracking (or, for
+    /// `C` without it, discovery) acts; returns how many steps agreed.
+    fn agree<const C: u32>(start: u64, steps: &[(Observation, u64, u64)]) -> Result<usize, TestCaseError> {
+        let mut now = Instant::from_nanos(start);
+        let mut full = Learner::new(LearnerConfig::DEFAULT, now);
+        let mut learner = Learner::<C>::with_capabilities(LearnerConfig::DEFAULT, now);
+        for (index, (observation, advance, look_ahead)) in steps.iter().enumerate() {
+            now = now.saturating_add(Nanos::from_nanos(*advance));
+            let (by_full, learned) = (full.observe(observation, now), learner.observe(observation, now));
+            let discovered = matches!(by_full.event, LearnEvent::Decreased | LearnEvent::Probed);
+            if tracked(&full) || (C & LearnerCapabilities::HEADERLESS == 0 && discovered) {
+                return Ok(index);
+            }
+            prop_assert_eq!(learned, by_full);
+            prop_assert_eq!(learner.policy(), full.policy());
+            prop_assert_eq!(learner.gcra(now), full.gcra(now));
+            let later = now.saturating_add(Nanos::from_nanos(*look_ahead));
+            prop_assert_eq!(learner.gcra(later), full.gcra(later));
+            // Nothing of the tracking's state is kept without it.
+            prop_assert!(!tracked(&learner));
+        }
+        Ok(steps.len())
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(10_000))]
+
+        #[test]
+        fn decides_as_the_full_learner_until_tracking_acts(
+            start in prop_oneof![Just(0u64), 0u64..=1u64 << 50],
+            steps in steps(),
+        ) {
+            agree::<{ LearnerCapabilities::ALL & !LearnerCapabilities::RESET_TRACKING }>(start, &steps)?;
+            agree::<{ LearnerCapabilities::STATED }>(start, &steps)?;
+        }
+    }
+
+    /// The generated runs are not all cut short: many steps are compared.
+    #[test]
+    fn many_steps_are_compared() {
+        use proptest::strategy::ValueTree;
+        use proptest::test_runner::TestRunner;
+        let mut runner = TestRunner::deterministic();
+        let (mut compared, mut total) = (0, 0);
+        for _ in 0..1_000 {
+            let steps = steps().new_tree(&mut runner).unwrap().current();
+            total += steps.len();
+            compared += agree::<{ LearnerCapabilities::STATED }>(0, &steps).unwrap();
+        }
+        std::println!("{compared} of {total} steps compared");
+        assert!(compared * 4 > total, "{compared} of {total} steps compared");
     }
 }

@@ -104,7 +104,9 @@ pub use gcra::{Allowed, Decision, DenialCause, Denied, Gcra, GcraError};
 pub use headers::{
     Format, ParseOptions, Profile, Quota, QuotaUnit, RateLimitInfo, UnixTime, Warning, WarningKind,
 };
-pub use learn::{LearnEvent, Learned, Learner, LearnerConfig, LearnerConfigError, Observation};
+pub use learn::{
+    LearnEvent, Learned, Learner, LearnerCapabilities, LearnerConfig, LearnerConfigError, Observation,
+};
 pub use policy::{Policy, PolicyConfig, PolicyError, PolicySource, SafetyMargin, ServerView};
 pub use retry::{GiveUp, GiveUpReason, Method, Outcome, RequestKind, RetryDecision, RetryPolicy, RetryState};
 pub use store::{Acquire, AsyncStore, BucketState, Store};

@@ -1,12 +1,16 @@
 //! The learner against its earlier form (`learner_model`), decision for
 //! decision: over random configurations and random sequences of responses,
 //! adoptions and pacing queries, both must return the same `Learned`, the
-//! same policy and the same GCRA at every step.
+//! same policy and the same GCRA at every step. And a learner without
+//! discovery from 429s alone (`LearnerCapabilities::HEADERLESS`) against
+//! the full learner, where that discovery would not have acted.
 
 mod learner_model;
 
 use proptest::prelude::*;
-use ratekeeper_core::learn::{Learner, LearnerConfig, Observation, StatedQuota};
+use ratekeeper_core::learn::{
+    LearnEvent, Learner, LearnerCapabilities, LearnerConfig, Observation, StatedQuota,
+};
 use ratekeeper_core::{Instant, Nanos, Policy, PolicyConfig, PolicySource, SafetyMargin};
 
 /// A span: small, realistic, or anywhere up to the end of time.
@@ -167,6 +171,106 @@ proptest! {
             prop_assert_eq!(learner.gcra(now), model.gcra(now));
             let later = now.saturating_add(Nanos::from_nanos(look_ahead));
             prop_assert_eq!(learner.gcra(later), model.gcra(later));
+        }
+    }
+}
+
+/// A response that states at least one usable limit (limit and window above
+/// zero), among other quotas, within the quotas an observation keeps.
+fn stated_observation() -> impl Strategy<Value = Observation> {
+    let stated = (
+        1u64..=u64::MAX,
+        1u64..=u64::MAX,
+        prop::option::of(count()),
+        prop::option::of(span()),
+    )
+        .prop_map(|(limit, window, remaining, reset)| StatedQuota {
+            limit: Some(limit),
+            window: Some(Nanos::from_nanos(window)),
+            remaining,
+            reset_after: reset.map(Nanos::from_nanos),
+        });
+    (
+        prop_oneof![Just(200u16), Just(429), Just(503), Just(500), Just(204)],
+        prop::option::of(span()),
+        prop::collection::vec(quota(), 0..ratekeeper_core::learn::MAX_WINDOWS),
+        (stated, any::<prop::sample::Index>()),
+        span(),
+    )
+        .prop_map(|(status, retry_after, mut quotas, (stated, at), round_trip)| {
+            let at = at.index(quotas.len() + 1);
+            quotas.insert(at, stated);
+            let mut observation = Observation::status(status).with_round_trip(Nanos::from_nanos(round_trip));
+            if let Some(retry_after) = retry_after {
+                observation = observation.with_retry_after(Nanos::from_nanos(retry_after));
+            }
+            quotas.into_iter().fold(observation, Observation::with_quota)
+        })
+}
+
+/// Every capability but discovery without headers.
+const WITHOUT_DISCOVERY: u32 = LearnerCapabilities::ALL & !LearnerCapabilities::HEADERLESS;
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(10_000))]
+
+    /// Where every response states a limit, the stated policy governs
+    /// before a 429 or a run of successes is weighed: discovery without
+    /// headers never acts, and leaving it out changes nothing.
+    #[test]
+    fn without_discovery_the_learner_decides_as_the_full_one_where_limits_are_stated(
+        (config, _) in configs(),
+        start in start(),
+        steps in prop::collection::vec((stated_observation(), span(), span()), 1..40),
+    ) {
+        let mut now = Instant::from_nanos(start);
+        let mut full = Learner::new(config, now);
+        let mut learner = Learner::<WITHOUT_DISCOVERY>::with_capabilities(config, now);
+        for (observation, advance, look_ahead) in steps {
+            prop_assert!(observation.quotas().iter().any(|q| q.limit.is_some_and(|l| l > 0) && q.window.is_some_and(|w| !w.is_zero())));
+            now = now.saturating_add(Nanos::from_nanos(advance));
+            prop_assert_eq!(learner.observe(&observation, now), full.observe(&observation, now));
+            prop_assert_eq!(learner.policy(), full.policy());
+            prop_assert_eq!(learner.gcra(now), full.gcra(now));
+            let later = now.saturating_add(Nanos::from_nanos(look_ahead));
+            prop_assert_eq!(learner.gcra(later), full.gcra(later));
+        }
+    }
+
+    /// Over any responses and adoptions: the same decisions until the full
+    /// learner first decreases or probes. At that step the learner without
+    /// discovery pauses alike but keeps its policy.
+    #[test]
+    fn without_discovery_the_learner_decides_as_the_full_one_until_discovery_acts(
+        (config, _) in configs(),
+        start in start(),
+        steps in prop::collection::vec(step(), 1..40),
+    ) {
+        let mut now = Instant::from_nanos(start);
+        let mut full = Learner::new(config, now);
+        let mut learner = Learner::<WITHOUT_DISCOVERY>::with_capabilities(config, now);
+        for (step, advance, look_ahead) in steps {
+            now = now.saturating_add(Nanos::from_nanos(advance));
+            match step {
+                Step::Observe(observation) => {
+                    let (by_full, learned) = (full.observe(&observation, now), learner.observe(&observation, now));
+                    if matches!(by_full.event, LearnEvent::Decreased | LearnEvent::Probed) {
+                        prop_assert_eq!(learned.pause, by_full.pause);
+                        prop_assert_eq!(learned.policy, None);
+                        prop_assert!(matches!(learned.event, LearnEvent::Throttled | LearnEvent::Unchanged | LearnEvent::Exhausted));
+                        return Ok(());
+                    }
+                    prop_assert_eq!(learned, by_full);
+                }
+                Step::Adopt(policy) => {
+                    full.adopt(policy, now);
+                    learner.adopt(policy, now);
+                }
+            }
+            prop_assert_eq!(learner.policy(), full.policy());
+            prop_assert_eq!(learner.gcra(now), full.gcra(now));
+            let later = now.saturating_add(Nanos::from_nanos(look_ahead));
+            prop_assert_eq!(learner.gcra(later), full.gcra(later));
         }
     }
 }

@@ -4,11 +4,20 @@
 //!
 //! The learner is used in plain functions, never across an `.await`, so it
 //! does not sit in the task's future (static RAM).
+//!
+//! It learns with [`LearnerCapabilities::STATED`], chosen at compile time,
+//! which leaves out the code of what Close's API never needs (about 2 KB of
+//! flash). Close states its limit in every response, so discovery from 429s
+//! alone would never act: a 429 still pauses (`Retry-After`, else the
+//! backoff). Its windows are one second long, with resets in whole seconds,
+//! which leaves reset tracking nothing to narrow from one response: without
+//! it a spent quota pauses for its reset as stated (a second at most), and
+//! what remains is not spread over that second, the pause covering it.
 
 use embassy_time::Instant;
 use ratekeeper_core::{
-    Acquire, Clock, Learned, Learner, LearnerConfig, Nanos, Observation, Policy, PolicyConfig, PolicySource,
-    Store,
+    Acquire, Clock, Learned, Learner, LearnerCapabilities, LearnerConfig, Nanos, Observation, Policy,
+    PolicyConfig, PolicySource, Store,
 };
 use ratekeeper_embassy::{EmbassyClock, acquire};
 
@@ -19,13 +28,17 @@ use crate::report::Report;
 /// The endpoint the 429 comes from.
 const PAUSED: &str = "api.close.com/api/v1/activity/";
 
+/// The firmware's learner: the stated limits alone (see the module).
+type CloseLearner = Learner<{ LearnerCapabilities::STATED }>;
+
 /// What a new learner makes of one response: `headers` with `status`. One
 /// copy of the learner's calls serves every observation of the stage.
 #[inline(never)]
 fn learn(status: u16, headers: &[(&'static [u8], &'static [u8])]) -> (Learned, Option<Nanos>) {
     let now = EmbassyClock.now();
     let info = headers::parse(status, headers);
-    let learned = Learner::new(LearnerConfig::DEFAULT, now).observe(&Observation::from_info(&info), now);
+    let learned = CloseLearner::with_capabilities(LearnerConfig::DEFAULT, now)
+        .observe(&Observation::from_info(&info), now);
     (learned, info.retry_after())
 }
 

@@ -556,6 +556,23 @@ proptest! {
     }
 
     #[test]
+    fn a_result_read_in_place_is_the_result_returned(
+        headers in response(),
+        status in proptest::option::of(any::<u16>()),
+        now in proptest::option::of(any::<u64>()),
+    ) {
+        const READ: u32 = Families::IETF | Families::RETRY_AFTER;
+        let options = now.map_or(ParseOptions::new(), |now| ParseOptions::new().with_now(UnixTime::from_nanos(now)));
+        let pairs: Vec<(&[u8], &[u8])> = headers.iter().map(|(n, v)| (n.as_slice(), v.as_slice())).collect();
+        let full = RateLimitInfo::parse(status, pairs.iter().copied(), &options);
+        let read = RateLimitInfo::parse_families_with::<{ Families::ALL }, _>(status, pairs.iter().copied(), &options, |info| *info);
+        prop_assert_eq!(read, full);
+        let selected = RateLimitInfo::parse_families::<READ>(status, pairs.iter().copied(), &options);
+        let read = RateLimitInfo::parse_families_with::<READ, _>(status, pairs.iter().copied(), &options, |info| *info);
+        prop_assert_eq!(read, selected);
+    }
+
+    #[test]
     fn a_selection_reads_what_parse_reads_of_its_families(
         headers in response(),
         status in proptest::option::of(any::<u16>()),

@@ -953,6 +953,18 @@ impl<'a, const F: u32> Reader<'a, '_, F> {
             quota.remaining = Some(limit);
         }
         match self.info.quotas.get_mut(usize::from(self.info.quota_count)) {
+            // A selection copies field by field: whole, a quota is a block
+            // copy routine's call on thumb, which it may need for nothing
+            // else. The full parser copies it whole, as fast as a host can.
+            Some(slot) if F & Families::ALL != Families::ALL => {
+                slot.format = quota.format;
+                slot.unit = quota.unit;
+                slot.limit = quota.limit;
+                slot.remaining = quota.remaining;
+                slot.reset_after = quota.reset_after;
+                slot.window = quota.window;
+                self.info.quota_count = self.info.quota_count.saturating_add(1);
+            }
             Some(slot) => {
                 *slot = quota;
                 self.info.quota_count = self.info.quota_count.saturating_add(1);

@@ -665,6 +665,35 @@ impl RateLimitInfo {
         info
     }
 
+    /// Reads one response as [`RateLimitInfo::parse_families`] does and
+    /// hands the result to `read` where it was built, returning what `read`
+    /// returns: the result is never moved, which spares a small target a
+    /// block copy of it.
+    ///
+    /// ```
+    /// use ratekeeper_core::headers::{Families, ParseOptions, RateLimitInfo};
+    ///
+    /// let headers: [(&[u8], &[u8]); 1] = [(b"retry-after", b"30")];
+    /// let (wait, applies) = RateLimitInfo::parse_families_with::<{ Families::RETRY_AFTER }, _>(
+    ///     Some(429),
+    ///     headers,
+    ///     &ParseOptions::new(),
+    ///     |info| (info.retry_after().map(|wait| wait.as_secs_floor()), info.retry_after_applies()),
+    /// );
+    /// assert_eq!(wait, Some(30));
+    /// assert!(applies);
+    /// ```
+    pub fn parse_families_with<'a, const FAMILIES: u32, R>(
+        status: Option<u16>,
+        headers: impl IntoIterator<Item = (&'a [u8], &'a [u8])>,
+        options: &ParseOptions,
+        read: impl FnOnce(&RateLimitInfo) -> R,
+    ) -> R {
+        let mut info = RateLimitInfo::empty(status);
+        families::parse::<FAMILIES, _>(&mut info, headers, options);
+        read(&info)
+    }
+
     /// Nothing read: all zero bytes (first variants, `None`s), so that a
     /// build clears a result in place rather than copying a template.
     const EMPTY: RateLimitInfo = RateLimitInfo {

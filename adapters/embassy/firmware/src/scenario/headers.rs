@@ -24,10 +24,20 @@ pub const TOO_MANY: [(&[u8], &[u8]); 1] = [(b"retry-after", b"1")];
 /// selected, so an HTTP-date would be ignored as malformed).
 pub const READ: u32 = Families::IETF | Families::RETRY_AFTER;
 
-/// The response `headers` with `status`, read without a wall clock.
+/// What `read` makes of the response `headers` with `status`, read
+/// without a wall clock, where the result was built (it is never moved).
 #[cfg(feature = "learner")]
-pub fn parse(status: u16, headers: &[(&'static [u8], &'static [u8])]) -> RateLimitInfo {
-    RateLimitInfo::parse_families::<READ>(Some(status), headers.iter().copied(), &ParseOptions::new())
+pub fn read<R>(
+    status: u16,
+    headers: &[(&'static [u8], &'static [u8])],
+    read: impl FnOnce(&RateLimitInfo) -> R,
+) -> R {
+    RateLimitInfo::parse_families_with::<READ, _>(
+        Some(status),
+        headers.iter().copied(),
+        &ParseOptions::new(),
+        read,
+    )
 }
 
 /// What the stage checks of the response `headers` with `status`, read

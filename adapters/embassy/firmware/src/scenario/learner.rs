@@ -36,10 +36,11 @@ type CloseLearner = Learner<{ LearnerCapabilities::STATED }>;
 #[inline(never)]
 fn learn(status: u16, headers: &[(&'static [u8], &'static [u8])]) -> (Learned, Option<Nanos>) {
     let now = EmbassyClock.now();
-    let info = headers::parse(status, headers);
-    let learned = CloseLearner::with_capabilities(LearnerConfig::DEFAULT, now)
-        .observe(&Observation::from_info(&info), now);
-    (learned, info.retry_after())
+    let (observation, retry_after) = headers::read(status, headers, |info| {
+        (Observation::from_info(info), info.retry_after())
+    });
+    let learned = CloseLearner::with_capabilities(LearnerConfig::DEFAULT, now).observe(&observation, now);
+    (learned, retry_after)
 }
 
 /// The policy the Close header on a 200 teaches a new learner.

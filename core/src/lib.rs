@@ -102,7 +102,7 @@ pub use endpoint::{EndpointKey, EndpointKeyError, EndpointRule, EndpointRules};
 pub use error::{Error, ErrorKind};
 pub use gcra::{Allowed, Decision, DenialCause, Denied, Gcra, GcraError};
 pub use headers::{
-    Format, ParseOptions, Profile, Quota, QuotaUnit, RateLimitInfo, UnixTime, Warning, WarningKind,
+    Families, Format, ParseOptions, Profile, Quota, QuotaUnit, RateLimitInfo, UnixTime, Warning, WarningKind,
 };
 pub use learn::{
     LearnEvent, Learned, Learner, LearnerCapabilities, LearnerConfig, LearnerConfigError, Observation,

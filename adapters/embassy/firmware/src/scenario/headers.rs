@@ -26,7 +26,6 @@ pub const READ: u32 = Families::IETF | Families::RETRY_AFTER;
 
 /// What `read` makes of the response `headers` with `status`, read
 /// without a wall clock, where the result was built (it is never moved).
-#[cfg(feature = "learner")]
 pub fn read<R>(
     status: u16,
     headers: &[(&'static [u8], &'static [u8])],
@@ -47,22 +46,17 @@ pub fn read<R>(
 /// serves every response, and the result is never moved).
 #[inline(never)]
 fn figures(status: u16, headers: &[(&'static [u8], &'static [u8])], format: Format) -> [u64; 7] {
-    RateLimitInfo::parse_families_with::<READ, _>(
-        Some(status),
-        headers.iter().copied(),
-        &ParseOptions::new(),
-        |info| {
-            [
-                u64::from(info.format() == Some(format)),
-                figure(info.limit()),
-                figure(info.remaining()),
-                nanos(info.reset_after()),
-                nanos(info.window()),
-                nanos(info.retry_after()),
-                u64::from(info.retry_after_applies()),
-            ]
-        },
-    )
+    read(status, headers, |info| {
+        [
+            u64::from(info.format() == Some(format)),
+            figure(info.limit()),
+            figure(info.remaining()),
+            nanos(info.reset_after()),
+            nanos(info.window()),
+            nanos(info.retry_after()),
+            u64::from(info.retry_after_applies()),
+        ]
+    })
 }
 
 /// An optional figure as an observed value (`u64::MAX` when absent).

@@ -1,0 +1,1618 @@
+//! Which header names belong to which family, and how a family's fields
+//! become [`Quota`]s. One pass over the headers keeps the recognised ones
+//! (borrowed, not copied); a second pass over those resolves them.
+
+use super::dates::{parse_http_date, parse_iso8601};
+use super::numbers::{
+    NumberError, looks_like_go_duration, mul_div, parse_decimal, parse_go_duration, widening_mul,
+};
+use super::structured::{BareItem, Part, Parts, bare_item, key_value, trim, unquoted};
+use super::{
+    Families, Format, MAX_COUNT, MAX_WAIT, ParseOptions, Quota, QuotaUnit, RateLimitInfo, ResetUnit,
+    UnixTime, WarningKind, quota_new,
+};
+use ratekeeper_core::Nanos;
+
+const NANOS_PER_SEC: u64 = 1_000_000_000;
+const NANOS_PER_MILLI: u64 = 1_000_000;
+const DAY: Nanos = Nanos::from_secs(86_400);
+
+/// A family of fields that together state one quota.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Group {
+    Ietf,
+    XRateLimit,
+    XRateLimitDashed,
+    GoHighLevelDaily,
+    HubSpotDaily,
+    HubSpotSecondly,
+    HubSpotInterval,
+    XApp24Hour,
+    XUser24Hour,
+    OpenAiRequests,
+    OpenAiTokens,
+    AnthropicRequests,
+    AnthropicTokens,
+    AnthropicInputTokens,
+    AnthropicOutputTokens,
+    Brevo,
+}
+
+/// The families whose fields are [`Group`]s.
+const GROUPED_FAMILIES: u32 = Families::IETF_FIELDS
+    | Families::X_RATELIMIT
+    | Families::X_RATE_LIMIT
+    | Families::GOHIGHLEVEL_DAILY
+    | Families::HUBSPOT
+    | Families::X_24HOUR
+    | Families::OPENAI
+    | Families::ANTHROPIC
+    | Families::BREVO;
+
+/// The families that can state policies (see [`Owner`]).
+const POLICY_FAMILIES: u32 =
+    Families::IETF | Families::IETF_FIELDS | Families::X_RATELIMIT | Families::X_RATE_LIMIT;
+
+const GROUPS: [Group; 16] = [
+    Group::Ietf,
+    Group::XRateLimit,
+    Group::XRateLimitDashed,
+    Group::GoHighLevelDaily,
+    Group::HubSpotDaily,
+    Group::HubSpotSecondly,
+    Group::HubSpotInterval,
+    Group::XApp24Hour,
+    Group::XUser24Hour,
+    Group::OpenAiRequests,
+    Group::OpenAiTokens,
+    Group::AnthropicRequests,
+    Group::AnthropicTokens,
+    Group::AnthropicInputTokens,
+    Group::AnthropicOutputTokens,
+    Group::Brevo,
+];
+
+impl Group {
+    const fn bit(self) -> u32 {
+        1 << (self as u32)
+    }
+
+    /// The [`Families`] bit its names belong to.
+    const fn family(self) -> u32 {
+        match self {
+            Group::Ietf => Families::IETF_FIELDS,
+            Group::XRateLimit => Families::X_RATELIMIT,
+            Group::XRateLimitDashed => Families::X_RATE_LIMIT,
+            Group::GoHighLevelDaily => Families::GOHIGHLEVEL_DAILY,
+            Group::HubSpotDaily | Group::HubSpotSecondly | Group::HubSpotInterval => Families::HUBSPOT,
+            Group::XApp24Hour | Group::XUser24Hour => Families::X_24HOUR,
+            Group::OpenAiRequests | Group::OpenAiTokens => Families::OPENAI,
+            Group::AnthropicRequests
+            | Group::AnthropicTokens
+            | Group::AnthropicInputTokens
+            | Group::AnthropicOutputTokens => Families::ANTHROPIC,
+            Group::Brevo => Families::BREVO,
+        }
+    }
+
+    const fn format(self) -> Format {
+        match self {
+            Group::Ietf => Format::IetfFields,
+            Group::XRateLimit => Format::XRateLimit,
+            Group::XRateLimitDashed => Format::XRateLimitDashed,
+            Group::GoHighLevelDaily => Format::GoHighLevelDaily,
+            Group::HubSpotDaily | Group::HubSpotSecondly | Group::HubSpotInterval => Format::HubSpot,
+            Group::XApp24Hour | Group::XUser24Hour => Format::X24Hour,
+            Group::OpenAiRequests | Group::OpenAiTokens => Format::OpenAi,
+            Group::AnthropicRequests
+            | Group::AnthropicTokens
+            | Group::AnthropicInputTokens
+            | Group::AnthropicOutputTokens => Format::Anthropic,
+            Group::Brevo => Format::Brevo,
+        }
+    }
+
+    const fn unit(self) -> QuotaUnit {
+        match self {
+            Group::OpenAiTokens
+            | Group::AnthropicTokens
+            | Group::AnthropicInputTokens
+            | Group::AnthropicOutputTokens => QuotaUnit::Tokens,
+            _ => QuotaUnit::Requests,
+        }
+    }
+
+    /// The window the field names themselves state.
+    const fn named_window(self) -> Option<Nanos> {
+        match self {
+            Group::GoHighLevelDaily | Group::HubSpotDaily | Group::XApp24Hour | Group::XUser24Hour => {
+                Some(DAY)
+            }
+            Group::HubSpotSecondly => Some(Nanos::from_secs(1)),
+            _ => None,
+        }
+    }
+
+    /// Whether a bare number in this group's reset field follows the
+    /// profile's unit (the generic `*-Reset` names) or is fixed by the
+    /// vendor's documentation (seconds from now: Brevo, X's 24-hour fields
+    /// are epoch seconds and caught by magnitude).
+    const fn reset_follows_profile(self) -> bool {
+        matches!(
+            self,
+            Group::Ietf | Group::XRateLimit | Group::XRateLimitDashed | Group::Brevo
+        )
+    }
+}
+
+/// A field's role within its group.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Role {
+    Limit,
+    Remaining,
+    Used,
+    /// A reset time in any form (see the module docs).
+    Reset,
+    /// Seconds from now, possibly fractional (Discord).
+    ResetAfter,
+    /// An absolute time (GitLab's `-ResetTime`, Akamai's `-Next`).
+    ResetTime,
+    WindowSeconds,
+    WindowMillis,
+    FillRate,
+}
+
+const ROLE_COUNT: usize = 9;
+
+/// The occurrences of one singleton field: the first, and the first that
+/// differs from it.
+#[derive(Clone, Copy, Debug)]
+struct Occurrences<'a> {
+    found: Option<(u16, &'a [u8])>,
+    conflict: Option<u16>,
+}
+
+impl<'a> Occurrences<'a> {
+    const NONE: Occurrences<'a> = Occurrences {
+        found: None,
+        conflict: None,
+    };
+
+    fn add(&mut self, entry: Entry<'a>) {
+        match self.found {
+            None => self.found = Some((entry.header, entry.value)),
+            Some((_, first)) if first.trim_ascii() == entry.value.trim_ascii() => {}
+            Some(_) => {
+                self.conflict.get_or_insert(entry.header);
+            }
+        }
+    }
+}
+
+/// A recognised header name.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Field {
+    Grouped(Group, Role),
+    /// `RateLimit`: Close, draft-07 Dictionary, draft-08 List.
+    RateLimit,
+    /// `RateLimit-Policy`.
+    RateLimitPolicy,
+    /// A retry-after, by precedence (0 first; see [`Field::retry_unit`]).
+    RetryAfter(u8),
+    Date,
+    Shopify,
+    Salesforce,
+    Zendesk,
+}
+
+impl Field {
+    /// A bit per ungrouped field kind, for skipping absent ones.
+    const fn bit(self) -> u16 {
+        match self {
+            Field::Grouped(..) => 0,
+            Field::RateLimit => 1,
+            Field::RateLimitPolicy => 1 << 1,
+            Field::RetryAfter(..) => 1 << 2,
+            Field::Date => 1 << 3,
+            Field::Shopify => 1 << 4,
+            Field::Salesforce | Field::Zendesk => 1 << 5,
+        }
+    }
+}
+
+impl Field {
+    /// The [`Families`] bits that select it (a name read when any is).
+    const fn families(self) -> u32 {
+        match self {
+            Field::Grouped(group, _) => group.family(),
+            Field::RateLimit => Families::IETF,
+            Field::RateLimitPolicy => Families::IETF | Families::IETF_FIELDS,
+            Field::RetryAfter(0) => Families::RETRY_AFTER,
+            Field::RetryAfter(_) => Families::VENDOR_RETRY_AFTER,
+            Field::Date => Families::DATE,
+            Field::Shopify => Families::SHOPIFY,
+            Field::Salesforce => Families::SALESFORCE,
+            Field::Zendesk => Families::ZENDESK,
+        }
+    }
+
+    /// Nanoseconds per unit of a retry-after field: Oracle's
+    /// `RequestLimit-Default-RetryAfter` (precedence 3) is in milliseconds,
+    /// the others in seconds.
+    const fn retry_unit(precedence: u8) -> u64 {
+        if precedence == 3 {
+            NANOS_PER_MILLI
+        } else {
+            NANOS_PER_SEC
+        }
+    }
+}
+
+const fn g(group: Group, role: Role) -> Field {
+    Field::Grouped(group, role)
+}
+
+/// Every recognised name, lowercase, sorted by length and then bytes for
+/// a binary search that compares bytes only among names of equal length.
+const NAMES: [(&str, Field); 65] = [
+    ("date", Field::Date),
+    ("ratelimit", Field::RateLimit),
+    ("retry-after", Field::RetryAfter(0)),
+    ("x-rate-limit", g(Group::XRateLimitDashed, Role::Limit)),
+    ("ratelimit-limit", g(Group::Ietf, Role::Limit)),
+    ("ratelimit-reset", g(Group::Ietf, Role::Reset)),
+    ("x-ratelimit-max", g(Group::XRateLimit, Role::Limit)),
+    ("ratelimit-policy", Field::RateLimitPolicy),
+    ("x-ratelimit-next", g(Group::XRateLimit, Role::ResetTime)),
+    ("x-ratelimit-used", g(Group::XRateLimit, Role::Used)),
+    ("sforce-limit-info", Field::Salesforce),
+    ("x-ratelimit-limit", g(Group::XRateLimit, Role::Limit)),
+    ("x-ratelimit-reset", g(Group::XRateLimit, Role::Reset)),
+    ("x-ratelimit-retry", Field::RetryAfter(2)),
+    ("ratelimit-observed", g(Group::Ietf, Role::Used)),
+    ("x-rate-limit-limit", g(Group::XRateLimitDashed, Role::Limit)),
+    ("x-rate-limit-reset", g(Group::XRateLimitDashed, Role::Reset)),
+    ("ratelimit-remaining", g(Group::Ietf, Role::Remaining)),
+    ("ratelimit-resettime", g(Group::Ietf, Role::ResetTime)),
+    ("x-ratelimit-fillrate", g(Group::XRateLimit, Role::FillRate)),
+    ("x-ratelimit-remaining", g(Group::XRateLimit, Role::Remaining)),
+    ("x-sib-ratelimit-limit", g(Group::Brevo, Role::Limit)),
+    ("x-sib-ratelimit-reset", g(Group::Brevo, Role::Reset)),
+    (
+        "x-rate-limit-remaining",
+        g(Group::XRateLimitDashed, Role::Remaining),
+    ),
+    ("x-hubspot-ratelimit-max", g(Group::HubSpotInterval, Role::Limit)),
+    ("x-ratelimit-limit-daily", g(Group::GoHighLevelDaily, Role::Limit)),
+    ("x-ratelimit-reset-after", g(Group::XRateLimit, Role::ResetAfter)),
+    ("x-ratelimit-retry-after", Field::RetryAfter(1)),
+    ("x-app-limit-24hour-limit", g(Group::XApp24Hour, Role::Limit)),
+    ("x-app-limit-24hour-reset", g(Group::XApp24Hour, Role::Reset)),
+    ("x-ratelimit-limit-tokens", g(Group::OpenAiTokens, Role::Limit)),
+    ("x-ratelimit-reset-tokens", g(Group::OpenAiTokens, Role::Reset)),
+    ("x-hubspot-ratelimit-daily", g(Group::HubSpotDaily, Role::Limit)),
+    ("x-sib-ratelimit-remaining", g(Group::Brevo, Role::Remaining)),
+    ("x-user-limit-24hour-limit", g(Group::XUser24Hour, Role::Limit)),
+    ("x-user-limit-24hour-reset", g(Group::XUser24Hour, Role::Reset)),
+    (
+        "x-ratelimit-limit-requests",
+        g(Group::OpenAiRequests, Role::Limit),
+    ),
+    (
+        "x-ratelimit-reset-requests",
+        g(Group::OpenAiRequests, Role::Reset),
+    ),
+    (
+        "x-ratelimit-daily-remaining",
+        g(Group::GoHighLevelDaily, Role::Remaining),
+    ),
+    (
+        "x-app-limit-24hour-remaining",
+        g(Group::XApp24Hour, Role::Remaining),
+    ),
+    (
+        "x-hubspot-ratelimit-secondly",
+        g(Group::HubSpotSecondly, Role::Limit),
+    ),
+    (
+        "x-ratelimit-interval-seconds",
+        g(Group::XRateLimit, Role::WindowSeconds),
+    ),
+    (
+        "x-ratelimit-remaining-tokens",
+        g(Group::OpenAiTokens, Role::Remaining),
+    ),
+    (
+        "x-hubspot-ratelimit-remaining",
+        g(Group::HubSpotInterval, Role::Remaining),
+    ),
+    ("x-shopify-shop-api-call-limit", Field::Shopify),
+    (
+        "x-user-limit-24hour-remaining",
+        g(Group::XUser24Hour, Role::Remaining),
+    ),
+    (
+        "x-ratelimit-remaining-requests",
+        g(Group::OpenAiRequests, Role::Remaining),
+    ),
+    ("requestlimit-default-retryafter", Field::RetryAfter(3)),
+    ("zendesk-ratelimit-tickets-index", Field::Zendesk),
+    (
+        "anthropic-ratelimit-tokens-limit",
+        g(Group::AnthropicTokens, Role::Limit),
+    ),
+    (
+        "anthropic-ratelimit-tokens-reset",
+        g(Group::AnthropicTokens, Role::Reset),
+    ),
+    (
+        "x-ratelimit-interval-milliseconds",
+        g(Group::XRateLimit, Role::WindowMillis),
+    ),
+    (
+        "anthropic-ratelimit-requests-limit",
+        g(Group::AnthropicRequests, Role::Limit),
+    ),
+    (
+        "anthropic-ratelimit-requests-reset",
+        g(Group::AnthropicRequests, Role::Reset),
+    ),
+    (
+        "x-hubspot-ratelimit-daily-remaining",
+        g(Group::HubSpotDaily, Role::Remaining),
+    ),
+    (
+        "anthropic-ratelimit-tokens-remaining",
+        g(Group::AnthropicTokens, Role::Remaining),
+    ),
+    (
+        "anthropic-ratelimit-input-tokens-limit",
+        g(Group::AnthropicInputTokens, Role::Limit),
+    ),
+    (
+        "anthropic-ratelimit-input-tokens-reset",
+        g(Group::AnthropicInputTokens, Role::Reset),
+    ),
+    (
+        "anthropic-ratelimit-requests-remaining",
+        g(Group::AnthropicRequests, Role::Remaining),
+    ),
+    (
+        "x-hubspot-ratelimit-secondly-remaining",
+        g(Group::HubSpotSecondly, Role::Remaining),
+    ),
+    (
+        "anthropic-ratelimit-output-tokens-limit",
+        g(Group::AnthropicOutputTokens, Role::Limit),
+    ),
+    (
+        "anthropic-ratelimit-output-tokens-reset",
+        g(Group::AnthropicOutputTokens, Role::Reset),
+    ),
+    (
+        "x-hubspot-ratelimit-interval-milliseconds",
+        g(Group::HubSpotInterval, Role::WindowMillis),
+    ),
+    (
+        "anthropic-ratelimit-input-tokens-remaining",
+        g(Group::AnthropicInputTokens, Role::Remaining),
+    ),
+    (
+        "anthropic-ratelimit-output-tokens-remaining",
+        g(Group::AnthropicOutputTokens, Role::Remaining),
+    ),
+];
+
+/// The longest recognised name.
+const LONGEST_NAME: usize = 43;
+
+/// `NAME_RUNS[n]` is the index in [`NAMES`] of the first name at least `n`
+/// bytes long, so the names of length `n` are `NAME_RUNS[n]..NAME_RUNS[n + 1]`.
+// Evaluated at compile time, where a bad index or overflow fails the build.
+#[allow(clippy::indexing_slicing, clippy::arithmetic_side_effects)]
+const NAME_RUNS: [u8; LONGEST_NAME + 2] = {
+    let mut runs = [0u8; LONGEST_NAME + 2];
+    let mut len = 0;
+    while len < runs.len() {
+        let mut index = 0;
+        while index < NAMES.len() && NAMES[index].0.len() < len {
+            index += 1;
+        }
+        runs[len] = index as u8;
+        len += 1;
+    }
+    runs
+};
+
+/// The total length of the recognised names.
+const NAME_TEXT_LEN: usize = {
+    let mut total = 0;
+    let mut rest: &[(&str, Field)] = &NAMES;
+    while let [(name, _), tail @ ..] = rest {
+        total += name.len();
+        rest = tail;
+    }
+    total
+};
+
+/// The recognised names back to back, in [`NAMES`] order, and their
+/// fields: what [`classify`] reads (a slice per name would cost eight bytes
+/// more each on a 32-bit target, sixteen on a 64-bit one).
+// Evaluated at compile time, where a bad index or overflow fails the build.
+#[allow(clippy::indexing_slicing, clippy::arithmetic_side_effects)]
+const NAME_TABLE: ([u8; NAME_TEXT_LEN], [Field; NAMES.len()], [u16; LONGEST_NAME + 2]) = {
+    let mut text = [0u8; NAME_TEXT_LEN];
+    let mut fields = [Field::Date; NAMES.len()];
+    // `starts[n]`: where in `text` the names `n` bytes long begin.
+    let mut starts = [0u16; LONGEST_NAME + 2];
+    let mut at = 0;
+    let mut index = 0;
+    while index < NAMES.len() {
+        let name = NAMES[index].0.as_bytes();
+        let mut byte = 0;
+        while byte < name.len() {
+            text[at + byte] = name[byte];
+            byte += 1;
+        }
+        fields[index] = NAMES[index].1;
+        at += name.len();
+        index += 1;
+    }
+    let mut len = 0;
+    let mut offset = 0;
+    while len < starts.len() {
+        starts[len] = offset as u16;
+        if len + 1 < NAME_RUNS.len() {
+            offset += len * (NAME_RUNS[len + 1] - NAME_RUNS[len]) as usize;
+        }
+        len += 1;
+    }
+    (text, fields, starts)
+};
+
+/// The field a header name is among every family's, matched without regard
+/// to case. Only the few names of the same length are compared, each eight
+/// bytes at a time from the end until the first difference, so most headers
+/// of a response (content-type, server, etag, ...) cost a length lookup and
+/// a word or two, and nothing is copied.
+fn classify_any(name: &[u8]) -> Option<Field> {
+    // Names come trimmed nearly always.
+    let name = trim(name);
+    let len = name.len();
+    let (text, fields, starts) = &NAME_TABLE;
+    let first = usize::from(*NAME_RUNS.get(len)?);
+    let last = usize::from(*NAME_RUNS.get(len.wrapping_add(1))?);
+    let mut start = usize::from(*starts.get(len)?);
+    for index in first..last {
+        let end = start.saturating_add(len);
+        if same_name(text.get(start..end)?, name) {
+            return fields.get(index).copied();
+        }
+        start = end;
+    }
+    None
+}
+
+/// How many names have families exactly `mask`, and their total length.
+// Evaluated at compile time, where a bad index or overflow fails the build.
+#[allow(clippy::arithmetic_side_effects)]
+const fn names_of(mask: u32) -> (usize, usize) {
+    let (mut count, mut text) = (0, 0);
+    let mut rest: &[(&str, Field)] = &NAMES;
+    while let [(name, field), tail @ ..] = rest {
+        if field.families() == mask {
+            count += 1;
+            text += name.len();
+        }
+        rest = tail;
+    }
+    (count, text)
+}
+
+/// The names whose families are exactly `mask`, back to back, and each
+/// one's length and field: what [`lookup`] reads.
+// Evaluated at compile time, where a bad index or overflow fails the build.
+#[allow(clippy::indexing_slicing, clippy::arithmetic_side_effects)]
+const fn names_table<const COUNT: usize, const TEXT: usize>(mask: u32) -> ([u8; TEXT], [(u8, Field); COUNT]) {
+    let mut text = [0u8; TEXT];
+    let mut names = [(0u8, Field::Date); COUNT];
+    let (mut at, mut index) = (0, 0);
+    let mut rest: &[(&str, Field)] = &NAMES;
+    while let [(name, field), tail @ ..] = rest {
+        if field.families() == mask {
+            let name = name.as_bytes();
+            let mut byte = 0;
+            while byte < name.len() {
+                text[at + byte] = name[byte];
+                byte += 1;
+            }
+            names[index] = (name.len() as u8, *field);
+            at += name.len();
+            index += 1;
+        }
+        rest = tail;
+    }
+    (text, names)
+}
+
+/// The field `name` (trimmed) is among `names` (see [`names_table`]): a
+/// family has a few names, compared in turn.
+fn lookup(text: &[u8], names: &[(u8, Field)], name: &[u8]) -> Option<Field> {
+    let mut start = 0usize;
+    for &(len, field) in names {
+        let end = start.saturating_add(usize::from(len));
+        if text.get(start..end)?.eq_ignore_ascii_case(name) {
+            return Some(field);
+        }
+        start = end;
+    }
+    None
+}
+
+/// The field a header name is among the families `F` selects. Every family
+/// selected: the one table of [`classify_any`]; fewer: a table per family
+/// (built at compile time), so that a build links only the names it reads.
+fn classify<const F: u32>(name: &[u8]) -> Option<Field> {
+    if F & Families::ALL_FAMILIES == Families::ALL_FAMILIES {
+        return classify_any(name);
+    }
+    let name = trim(name);
+    macro_rules! look_in {
+        ($($mask:expr),* $(,)?) => {$(
+            if F & ($mask) != 0 {
+                const SIZES: (usize, usize) = names_of($mask);
+                static TABLE: ([u8; SIZES.1], [(u8, Field); SIZES.0]) = names_table($mask);
+                if let Some(field) = lookup(&TABLE.0, &TABLE.1, name) {
+                    return Some(field);
+                }
+            }
+        )*};
+    }
+    look_in!(
+        Families::IETF,
+        Families::IETF | Families::IETF_FIELDS,
+        Families::IETF_FIELDS,
+        Families::RETRY_AFTER,
+        Families::X_RATELIMIT,
+        Families::X_RATE_LIMIT,
+        Families::GOHIGHLEVEL_DAILY,
+        Families::HUBSPOT,
+        Families::X_24HOUR,
+        Families::OPENAI,
+        Families::ANTHROPIC,
+        Families::BREVO,
+        Families::SHOPIFY,
+        Families::SALESFORCE,
+        Families::ZENDESK,
+        Families::VENDOR_RETRY_AFTER,
+        Families::DATE,
+    );
+    None
+}
+
+/// Whether `name` is `known` (lowercase, of the same length) in any case,
+/// eight bytes at a time and from the end: names of one length mostly
+/// share a prefix (`x-ratelimit-`) and differ in their last word.
+fn same_name(known: &[u8], name: &[u8]) -> bool {
+    let Some(mut at) = name.len().checked_sub(8) else {
+        return known.iter().zip(name).all(|(&k, &n)| k == n.to_ascii_lowercase());
+    };
+    loop {
+        if word(known, at) != ascii_lowercase(word(name, at)) {
+            return false;
+        }
+        if at == 0 {
+            return true;
+        }
+        at = at.saturating_sub(8);
+    }
+}
+
+/// The eight bytes of `text` from `at`, as a little-endian word (zero past
+/// the end).
+fn word(text: &[u8], at: usize) -> u64 {
+    text.get(at..at.saturating_add(8))
+        .and_then(|bytes| <[u8; 8]>::try_from(bytes).ok())
+        .map_or(0, u64::from_le_bytes)
+}
+
+/// Each byte of `word` ASCII-lowercased, all at once: a byte gets `0x20`
+/// added exactly when it is in `A..=Z`.
+const fn ascii_lowercase(word: u64) -> u64 {
+    const ONES: u64 = 0x0101_0101_0101_0101;
+    const HIGH: u64 = ONES << 7;
+    // With each byte's high bit cleared, adding stays within the byte:
+    // adding 0x80 − 0x41 sets the high bit from `A` (0x41) up, adding
+    // 0x80 − 0x5B from just past `Z` (0x5A) up.
+    let low7 = word & !HIGH;
+    let from_a = low7.wrapping_add(ONES.wrapping_mul(0x3F));
+    let past_z = low7.wrapping_add(ONES.wrapping_mul(0x25));
+    let upper = from_a & !past_z & !word & HIGH;
+    word | (upper >> 2)
+}
+
+/// A recognised field: what it is, where it was, its value.
+#[derive(Clone, Copy, Debug)]
+struct Entry<'a> {
+    field: Field,
+    header: u16,
+    value: &'a [u8],
+}
+
+const ENTRY_CAPACITY: usize = 32;
+const POLICY_CAPACITY: usize = 8;
+const ITEM_CAPACITY: usize = 6;
+
+/// Which limits a policy may be joined to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Owner {
+    /// `RateLimit-Policy`, or policies in `RateLimit-Limit`.
+    Ietf,
+    /// Policies in `X-RateLimit-Limit` (WHOOP).
+    XRateLimit,
+    /// Policies in `X-Rate-Limit-Limit`.
+    XRateLimitDashed,
+}
+
+#[derive(Clone, Copy, Debug)]
+struct Policy<'a> {
+    owner: Owner,
+    name: Option<&'a [u8]>,
+    /// The quota value (`q`, or the bare Integer of drafts ≤ 07): every
+    /// policy has one.
+    quota: u64,
+    window: Option<Nanos>,
+    unit: QuotaUnit,
+    header: u16,
+    joined: bool,
+    /// Set when another policy shares its join key with a different window.
+    ambiguous: bool,
+}
+
+impl Policy<'_> {
+    const NONE: Policy<'static> = Policy {
+        owner: Owner::Ietf,
+        name: None,
+        quota: 0,
+        window: None,
+        unit: QuotaUnit::Requests,
+        header: 0,
+        joined: false,
+        ambiguous: false,
+    };
+}
+
+#[derive(Clone, Copy, Debug)]
+struct Item<'a> {
+    name: &'a [u8],
+    /// `r`: every item has one.
+    remaining: u64,
+    reset_after: Option<Nanos>,
+    header: u16,
+}
+
+/// Everything gathered from one response before it is resolved.
+struct Reader<'a, 'r, const F: u32> {
+    /// The first `entry_count` are filled (and so for the other arrays).
+    entries: &'r mut [Option<Entry<'a>>; ENTRY_CAPACITY],
+    entry_count: usize,
+    policies: &'r mut [Policy<'a>; POLICY_CAPACITY],
+    policy_count: usize,
+    items: &'r mut [Option<Item<'a>>; ITEM_CAPACITY],
+    /// Bit `1 << group` for every group with a field present.
+    groups_seen: u32,
+    /// Bit [`Field::bit`] for every other field present.
+    fields_seen: u16,
+    reference: Option<UnixTime>,
+    reset_unit: Option<ResetUnit>,
+    close_profile: bool,
+    info: &'r mut RateLimitInfo,
+}
+
+/// Reads `headers` into `info` (which starts empty), in place: the result
+/// is large enough that building it elsewhere and moving it costs more than
+/// the rest of a typical parse.
+pub(super) fn parse<'a, const F: u32, I>(info: &mut RateLimitInfo, headers: I, options: &ParseOptions)
+where
+    I: IntoIterator<Item = (&'a [u8], &'a [u8])>,
+{
+    // The arrays live apart from the reader, which borrows them: built in
+    // the reader, they were built elsewhere and moved in.
+    let mut entries = [None; ENTRY_CAPACITY];
+    let mut policies = [Policy::NONE; POLICY_CAPACITY];
+    let mut items = [None; ITEM_CAPACITY];
+    let mut reader = Reader::<F> {
+        entries: &mut entries,
+        entry_count: 0,
+        policies: &mut policies,
+        policy_count: 0,
+        items: &mut items,
+        groups_seen: 0,
+        fields_seen: 0,
+        reference: None,
+        reset_unit: options.profile.reset_unit(),
+        close_profile: options.profile.name() == "close",
+        info,
+    };
+    let mut too_many = false;
+    for (position, (name, value)) in headers.into_iter().enumerate() {
+        let Some(field) = classify::<F>(name) else {
+            continue;
+        };
+        let header = u16::try_from(position).unwrap_or(u16::MAX);
+        match reader.entries.get_mut(reader.entry_count) {
+            Some(slot) => {
+                *slot = Some(Entry { field, header, value });
+                match field {
+                    Field::Grouped(group, _) => reader.groups_seen |= group.bit(),
+                    other => reader.fields_seen |= other.bit(),
+                }
+                reader.entry_count = reader.entry_count.saturating_add(1);
+            }
+            None if !too_many => {
+                too_many = true;
+                reader.warn(header, WarningKind::TooManyFields);
+            }
+            None => {}
+        }
+    }
+    reader.resolve(options);
+}
+
+/// An HTTP-date or JavaScript date, in the forms `F` selects.
+fn http_date<const F: u32>(text: &[u8]) -> Option<UnixTime> {
+    if F & (Families::HTTP_DATE | Families::JS_DATE) == 0 {
+        return None;
+    }
+    parse_http_date::<F>(text)
+}
+
+/// An ISO 8601 time, when `F` selects the form.
+fn iso_8601<const F: u32>(text: &[u8]) -> Option<UnixTime> {
+    if F & Families::ISO_8601 == 0 {
+        return None;
+    }
+    parse_iso8601(text)
+}
+
+/// A Go duration, when `F` selects the form.
+fn go_duration<const F: u32>(text: &[u8]) -> Option<Nanos> {
+    if F & Families::GO_DURATION == 0 {
+        return None;
+    }
+    parse_go_duration(text)
+}
+
+/// The outcome of reading one value: a value, or a reason to ignore it.
+type Read<T> = Result<T, WarningKind>;
+
+// `#[inline(never)]` here marks steps called from many places or needed by
+// few responses: inlined into the one generic `parse`, they made the
+// firmware build (opt-level "s") kilobytes larger and no faster.
+impl<'a, const F: u32> Reader<'a, '_, F> {
+    #[inline(never)]
+    fn warn(&mut self, header: u16, kind: WarningKind) {
+        self.info.warnings.push(header, kind);
+    }
+
+    fn entries(&self) -> impl Iterator<Item = Entry<'a>> + '_ {
+        self.entries.iter().take(self.entry_count).flatten().copied()
+    }
+
+    /// The one value of a singleton field, or `None` (with a warning) when
+    /// it came more than once with different values.
+    fn singleton(&mut self, field: Field) -> Option<(u16, &'a [u8])> {
+        let mut occurrences = Occurrences::NONE;
+        for entry in self.entries() {
+            if entry.field == field {
+                occurrences.add(entry);
+            }
+        }
+        self.single(occurrences)
+    }
+
+    /// The one value among `occurrences`, or `None` with a warning on a
+    /// conflict.
+    fn single(&mut self, occurrences: Occurrences<'a>) -> Option<(u16, &'a [u8])> {
+        if let Some(header) = occurrences.conflict {
+            self.warn(header, WarningKind::Conflicting);
+            return None;
+        }
+        occurrences.found
+    }
+
+    /// Every role's occurrences in `group`, gathered in one pass into
+    /// `roles` (empty), in place: returned, the array is copied.
+    fn gather(&self, group: Group, roles: &mut [Occurrences<'a>; ROLE_COUNT]) {
+        for entry in self.entries() {
+            if let Field::Grouped(of, role) = entry.field
+                && of == group
+                && let Some(slot) = roles.get_mut(role as usize)
+            {
+                slot.add(entry);
+            }
+        }
+    }
+
+    /// Keeps a value or records why not.
+    fn keep<T>(&mut self, header: u16, read: Read<T>) -> Option<T> {
+        match read {
+            Ok(value) => Some(value),
+            Err(kind) => {
+                self.warn(header, kind);
+                None
+            }
+        }
+    }
+
+    /// A count whose failure the caller reports (clamping is reported here).
+    fn strict_count(&mut self, header: u16, raw: &[u8]) -> Read<u64> {
+        let (value, clamped) = read_count(raw)?;
+        if clamped {
+            self.warn(header, WarningKind::Clamped);
+        }
+        Ok(value)
+    }
+
+    fn count(&mut self, header: u16, raw: &[u8]) -> Option<u64> {
+        let read = read_count(raw);
+        match read {
+            Ok((value, clamped)) => {
+                if clamped {
+                    self.warn(header, WarningKind::Clamped);
+                }
+                Some(value)
+            }
+            Err(kind) => {
+                self.warn(header, kind);
+                None
+            }
+        }
+    }
+
+    /// A span, clamped to [`MAX_WAIT`] with a warning.
+    #[inline(never)]
+    fn span(&mut self, header: u16, read: Read<Nanos>) -> Option<Nanos> {
+        let span = self.keep(header, read)?;
+        Some(self.clamped(header, span))
+    }
+
+    /// `span`, or [`MAX_WAIT`] with a warning when longer.
+    fn clamped(&mut self, header: u16, span: Nanos) -> Nanos {
+        if span > MAX_WAIT {
+            self.warn(header, WarningKind::Clamped);
+            return MAX_WAIT;
+        }
+        span
+    }
+
+    /// The span from the reference time until `at`.
+    #[inline(never)]
+    fn until(&self, at: UnixTime) -> Read<Nanos> {
+        let reference = self.reference.ok_or(WarningKind::NoReferenceTime)?;
+        match at.as_nanos().checked_sub(reference.as_nanos()) {
+            Some(ahead) if Nanos::from_nanos(ahead) <= MAX_WAIT => Ok(Nanos::from_nanos(ahead)),
+            Some(_) => Err(WarningKind::ImplausibleTime),
+            None if reference.as_nanos().saturating_sub(at.as_nanos()) <= DAY.as_nanos() => Ok(Nanos::ZERO),
+            None => Err(WarningKind::ImplausibleTime),
+        }
+    }
+
+    /// A reset value in any form; `unit` for a bare number, `None` for the
+    /// magnitude rule.
+    fn reset(&self, raw: &[u8], unit: Option<ResetUnit>) -> Read<Nanos> {
+        let text = raw.trim_ascii();
+        // A form not selected is not looked for: its text is then no number
+        // either, and malformed as it would be with the form's reader.
+        if F & (Families::HTTP_DATE | Families::JS_DATE) != 0
+            && text.first().is_some_and(u8::is_ascii_alphabetic)
+        {
+            return self.until(http_date::<F>(text).ok_or(WarningKind::Malformed)?);
+        }
+        if F & Families::ISO_8601 != 0 && text.get(4) == Some(&b'-') {
+            return self.until(iso_8601::<F>(text).ok_or(WarningKind::Malformed)?);
+        }
+        if F & Families::GO_DURATION != 0 && looks_like_go_duration(text) {
+            return go_duration::<F>(text).ok_or(WarningKind::Malformed);
+        }
+        let number = parse_decimal(text).map_err(number_warning)?;
+        if number.saturated {
+            return Err(WarningKind::ImplausibleTime);
+        }
+        let unit = unit.unwrap_or(if number.at_least(1_000_000_000_000) {
+            ResetUnit::EpochMillis
+        } else if number.at_least(1_000_000_000) {
+            ResetUnit::EpochSeconds
+        } else {
+            ResetUnit::DeltaSeconds
+        });
+        match unit {
+            ResetUnit::DeltaSeconds => Ok(number.scaled(NANOS_PER_SEC)),
+            ResetUnit::DeltaMillis => Ok(number.scaled(NANOS_PER_MILLI)),
+            ResetUnit::EpochSeconds => {
+                self.until(UnixTime::from_nanos(number.scaled(NANOS_PER_SEC).as_nanos()))
+            }
+            ResetUnit::EpochMillis => {
+                self.until(UnixTime::from_nanos(number.scaled(NANOS_PER_MILLI).as_nanos()))
+            }
+        }
+    }
+
+    /// Seconds from now, possibly fractional.
+    fn delta(raw: &[u8], unit: u64) -> Read<Nanos> {
+        let number = parse_decimal(raw).map_err(number_warning)?;
+        Ok(number.scaled(unit))
+    }
+
+    /// Appends a quota, clamping remaining to limit.
+    fn push_quota(&mut self, mut quota: Quota, header: u16) {
+        if let (Some(limit), Some(remaining)) = (quota.limit, quota.remaining)
+            && remaining > limit
+        {
+            self.warn(header, WarningKind::RemainingAboveLimit);
+            quota.remaining = Some(limit);
+        }
+        match self.info.quotas.get_mut(usize::from(self.info.quota_count)) {
+            // A selection copies field by field: whole, a quota is a block
+            // copy routine's call on thumb, which it may need for nothing
+            // else. The full parser copies it whole, as fast as a host can.
+            Some(slot) if F & Families::ALL != Families::ALL => {
+                slot.format = quota.format;
+                slot.unit = quota.unit;
+                slot.limit = quota.limit;
+                slot.remaining = quota.remaining;
+                slot.reset_after = quota.reset_after;
+                slot.window = quota.window;
+                self.info.quota_count = self.info.quota_count.saturating_add(1);
+            }
+            Some(slot) => {
+                *slot = quota;
+                self.info.quota_count = self.info.quota_count.saturating_add(1);
+            }
+            None => self.warn(header, WarningKind::TooManyQuotas),
+        }
+    }
+
+    #[inline(never)]
+    fn resolve(&mut self, options: &ParseOptions) {
+        // Each step is gated on `F` as well as on what was seen, so that the
+        // steps of families not selected are not linked.
+        let seen = |families: u32, field: Field| F & families != 0 && self.fields_seen & field.bit() != 0;
+        let (date, retry, rate_limit, policy, shopify, others) = (
+            seen(Families::DATE, Field::Date),
+            seen(
+                Families::RETRY_AFTER | Families::VENDOR_RETRY_AFTER,
+                Field::RetryAfter(0),
+            ),
+            seen(Families::IETF, Field::RateLimit),
+            seen(Families::IETF | Families::IETF_FIELDS, Field::RateLimitPolicy),
+            seen(Families::SHOPIFY, Field::Shopify),
+            seen(Families::SALESFORCE | Families::ZENDESK, Field::Salesforce),
+        );
+        if let Some((header, raw)) = date.then(|| self.singleton(Field::Date)).flatten() {
+            let date = http_date::<F>(raw).ok_or(WarningKind::Malformed);
+            self.info.date = self.keep(header, date);
+        }
+        self.reference = if options.now_overrides_date {
+            options.now
+        } else {
+            self.info.date.or(options.now)
+        };
+        if retry {
+            self.resolve_retry_after();
+        }
+        if policy {
+            self.collect_policies();
+        }
+        if rate_limit {
+            self.resolve_rate_limit_field();
+        }
+        if F & GROUPED_FAMILIES != 0 {
+            let mut groups = self.groups_seen;
+            while groups != 0 {
+                let index = groups.trailing_zeros();
+                groups &= groups.wrapping_sub(1);
+                if let Some(&group) = GROUPS.get(index as usize) {
+                    self.resolve_group(group);
+                }
+            }
+        }
+        if shopify || others {
+            self.resolve_ratios();
+        }
+        if F & POLICY_FAMILIES != 0 {
+            self.resolve_unjoined_policies();
+        }
+        self.info.governing = governing(self.info.quotas());
+    }
+
+    #[inline(never)]
+    fn resolve_retry_after(&mut self) {
+        // Precedence 0 is `Retry-After`, 1 to 3 the vendors' fields.
+        let first = if F & Families::RETRY_AFTER != 0 { 0 } else { 1 };
+        let end = if F & Families::VENDOR_RETRY_AFTER != 0 {
+            4
+        } else {
+            1
+        };
+        for precedence in first..end {
+            let unit = Field::retry_unit(precedence);
+            // Absent, it is no singleton: nothing to read, nothing to warn.
+            let Some((header, raw)) = self.singleton(Field::RetryAfter(precedence)) else {
+                continue;
+            };
+            let text = raw.trim_ascii();
+            // A date, in a form not selected, is malformed as a delay.
+            let read = if F & (Families::HTTP_DATE | Families::JS_DATE) != 0
+                && text.first().is_some_and(u8::is_ascii_alphabetic)
+            {
+                http_date::<F>(text)
+                    .ok_or(WarningKind::Malformed)
+                    .and_then(|at| self.until(at))
+            } else {
+                Self::delta(text, unit)
+            };
+            if let Some(span) = self.span(header, read) {
+                self.info.retry_after = Some(span);
+                return;
+            }
+        }
+    }
+
+    fn add_policy(&mut self, policy: Policy<'a>) {
+        // A second policy with the same join key and a different window
+        // makes both ambiguous (draft-06: `10;w=1, 10;w=60` is invalid).
+        let mut ambiguous = false;
+        for existing in self.policies.iter_mut().take(self.policy_count) {
+            let same_key = existing.owner == policy.owner
+                && match (existing.name, policy.name) {
+                    (Some(a), Some(b)) => a == b,
+                    (None, None) => existing.quota == policy.quota,
+                    _ => false,
+                };
+            if same_key && existing.window != policy.window {
+                existing.ambiguous = true;
+                ambiguous = true;
+            }
+        }
+        let header = policy.header;
+        match self.policies.get_mut(self.policy_count) {
+            Some(slot) => {
+                *slot = Policy { ambiguous, ..policy };
+                self.policy_count = self.policy_count.saturating_add(1);
+            }
+            None => self.warn(header, WarningKind::TooManyQuotas),
+        }
+    }
+
+    /// Reads one policy member: `100;w=10` (drafts ≤ 07, `window=` in
+    /// polli-00 and WHOOP) or `"burst";q=100;w=60` (drafts ≥ 08).
+    /// `first` is the member's first part; its parameters are read from
+    /// `parts` (on an error, the caller's next member skips what is left).
+    fn read_policy(
+        &mut self,
+        owner: Owner,
+        first: Part<'a>,
+        parts: &mut Parts<'a>,
+        header: u16,
+    ) -> Read<Policy<'a>> {
+        let mut policy = Policy {
+            owner,
+            header,
+            ..Policy::NONE
+        };
+        let mut quota = None;
+        match bare_item(first.text()) {
+            BareItem::Number(n) => quota = Some(self.strict_count(header, n)?),
+            BareItem::Name(name) => policy.name = Some(name),
+            BareItem::Other => return Err(WarningKind::Malformed),
+        }
+        while let Some(param) = parts.next_param() {
+            let (key, value) = param.key_value();
+            let Some(value) = value else { continue };
+            if key.eq_ignore_ascii_case(b"q") {
+                quota = Some(self.strict_count(header, value)?);
+            } else if key.eq_ignore_ascii_case(b"w") || key.eq_ignore_ascii_case(b"window") {
+                let window = Self::delta(value, NANOS_PER_SEC)?;
+                policy.window = Some(self.clamped(header, window));
+            } else if key.eq_ignore_ascii_case(b"qu") {
+                policy.unit = match unquoted(value) {
+                    b"requests" => QuotaUnit::Requests,
+                    _ => QuotaUnit::Other,
+                };
+            }
+        }
+        policy.quota = quota.ok_or(WarningKind::Malformed)?;
+        Ok(policy)
+    }
+
+    fn collect_policies(&mut self) {
+        for index in 0..self.entry_count {
+            let Some(&Some(entry)) = self.entries.get(index) else {
+                continue;
+            };
+            if entry.field != Field::RateLimitPolicy {
+                continue;
+            }
+            let mut parts = Parts::new(entry.value);
+            while let Some(first) = parts.next_member() {
+                if first.is_empty_member() {
+                    continue;
+                }
+                match self.read_policy(Owner::Ietf, first, &mut parts, entry.header) {
+                    Ok(policy) => self.add_policy(policy),
+                    Err(kind) => self.warn(entry.header, kind),
+                }
+            }
+        }
+    }
+
+    /// Joins an unnamed limit to the policy with the same quota value.
+    fn join_by_quota(&mut self, owner: Owner, limit: Option<u64>, header: u16) -> Option<Nanos> {
+        let limit = limit?;
+        let mut window = None;
+        let mut ambiguous = false;
+        for policy in self.policies.iter_mut().take(self.policy_count) {
+            if policy.owner == owner && policy.name.is_none() && policy.quota == limit {
+                policy.joined = true;
+                ambiguous |= policy.ambiguous;
+                window = policy.window;
+            }
+        }
+        if ambiguous {
+            self.warn(header, WarningKind::AmbiguousPolicy);
+            return None;
+        }
+        window
+    }
+
+    /// `RateLimit`: the Close / draft-07 dictionary keys, or draft-08 items.
+    fn resolve_rate_limit_field(&mut self) {
+        let mut dictionary = quota_new(Format::IetfDictionary, QuotaUnit::Requests);
+        let mut dictionary_header = None;
+        let mut semicolons = false;
+        let mut item_count = 0usize;
+        for index in 0..self.entry_count {
+            let Some(&Some(entry)) = self.entries.get(index) else {
+                continue;
+            };
+            if entry.field != Field::RateLimit {
+                continue;
+            }
+            let mut parts = Parts::new(entry.value);
+            while let Some(first) = parts.next_member() {
+                if first.is_empty_member() {
+                    continue;
+                }
+                let (key, value) = first.key_value();
+                if value.is_some() && is_dictionary_key(key) {
+                    dictionary_header.get_or_insert(entry.header);
+                    let mut part = Some(first);
+                    while let Some(current) = part {
+                        self.read_dictionary_key(&mut dictionary, current, entry.header);
+                        part = parts.next_param();
+                    }
+                    // Close's `;` form puts every key in one member.
+                    semicolons |= parts.member_has_semicolon();
+                    continue;
+                }
+                match self.read_item(first, &mut parts, entry.header) {
+                    Ok(item) => match self.items.get_mut(item_count) {
+                        Some(slot) => {
+                            *slot = Some(item);
+                            item_count = item_count.saturating_add(1);
+                        }
+                        None => self.warn(entry.header, WarningKind::TooManyQuotas),
+                    },
+                    Err(kind) => self.warn(entry.header, kind),
+                }
+            }
+        }
+        if let Some(header) = dictionary_header
+            && (dictionary.limit.is_some() || dictionary.remaining.is_some())
+        {
+            if semicolons || self.close_profile {
+                dictionary.format = Format::Close;
+            }
+            dictionary.window = self.join_by_quota(Owner::Ietf, dictionary.limit, header);
+            self.push_quota(dictionary, header);
+        }
+        self.resolve_items(item_count);
+    }
+
+    fn read_dictionary_key(&mut self, quota: &mut Quota, part: Part<'_>, header: u16) {
+        let (key, value) = part.key_value();
+        let Some(value) = value else { return };
+        // Parameters on values are ignored (draft-07), and so is a value
+        // that is not a bare number.
+        if key.eq_ignore_ascii_case(b"limit") {
+            quota.limit = self.count(header, value).or(quota.limit);
+        } else if key.eq_ignore_ascii_case(b"remaining") {
+            quota.remaining = self.count(header, value).or(quota.remaining);
+        } else if key.eq_ignore_ascii_case(b"reset") {
+            let unit = self.reset_unit;
+            let read = self.reset(value, unit);
+            quota.reset_after = self.span(header, read).or(quota.reset_after);
+        }
+    }
+
+    /// A draft-08 item: `"name";r=..;t=..` (also `pk=:..:`, ignored).
+    fn read_item(&mut self, first: Part<'a>, parts: &mut Parts<'a>, header: u16) -> Read<Item<'a>> {
+        let BareItem::Name(name) = bare_item(first.text()) else {
+            return Err(WarningKind::Malformed);
+        };
+        let mut item = Item {
+            name,
+            remaining: 0,
+            reset_after: None,
+            header,
+        };
+        let mut remaining = None;
+        while let Some(param) = parts.next_param() {
+            let (key, value) = param.key_value();
+            let Some(value) = value else { continue };
+            if key.eq_ignore_ascii_case(b"r") {
+                remaining = Some(self.strict_count(header, value)?);
+            } else if key.eq_ignore_ascii_case(b"t") {
+                let reset = Self::delta(value, NANOS_PER_SEC)?;
+                item.reset_after = Some(self.clamped(header, reset));
+            }
+        }
+        // `r` is REQUIRED (draft-08).
+        item.remaining = remaining.ok_or(WarningKind::Malformed)?;
+        Ok(item)
+    }
+
+    fn resolve_items(&mut self, item_count: usize) {
+        let named = |p: &Policy<'_>| p.owner == Owner::Ietf && p.name.is_some();
+        let named_policies = self
+            .policies
+            .iter()
+            .take(self.policy_count)
+            .filter(|p| named(p))
+            .count();
+        for index in 0..item_count {
+            let Some(&Some(item)) = self.items.get(index) else {
+                continue;
+            };
+            let mut quota = quota_new(Format::IetfList, QuotaUnit::Requests);
+            quota.remaining = Some(item.remaining);
+            quota.reset_after = item.reset_after;
+            // The last policy of the item's name (marking every one joined).
+            let mut joined = None;
+            for (at, policy) in self.policies.iter_mut().take(self.policy_count).enumerate() {
+                if policy.owner == Owner::Ietf && policy.name == Some(item.name) {
+                    policy.joined = true;
+                    joined = Some(at);
+                }
+            }
+            if joined.is_none() && item_count == 1 && named_policies == 1 {
+                joined = self.policies.iter().take(self.policy_count).position(named);
+                self.warn(item.header, WarningKind::PolicyNameMismatch);
+            }
+            if let Some(policy) = joined.and_then(|at| self.policies.get_mut(at)) {
+                policy.joined = true;
+                let policy = *policy;
+                if policy.ambiguous {
+                    self.warn(policy.header, WarningKind::AmbiguousPolicy);
+                } else {
+                    quota.limit = Some(policy.quota);
+                    quota.window = policy.window;
+                    quota.unit = policy.unit;
+                }
+            }
+            self.push_quota(quota, item.header);
+        }
+    }
+
+    #[inline(never)]
+    fn resolve_group(&mut self, group: Group) {
+        let mut roles = [Occurrences::NONE; ROLE_COUNT];
+        self.gather(group, &mut roles);
+        let role = |role: Role| roles.get(role as usize).copied().unwrap_or(Occurrences::NONE);
+        let mut quota = quota_new(group.format(), group.unit());
+        let mut header = u16::MAX;
+        if let Some((at, raw)) = self.single(role(Role::Limit)) {
+            header = at;
+            quota.limit = self.limit_field(group, raw, at);
+        }
+        let mut used = None;
+        if let Some((at, raw)) = self.single(role(Role::Remaining)) {
+            header = header.min(at);
+            quota.remaining = self.count(at, raw);
+        }
+        if let Some((at, raw)) = self.single(role(Role::Used)) {
+            used = self.count(at, raw);
+        }
+        match (quota.limit, quota.remaining, used) {
+            (None, Some(remaining), Some(used)) => {
+                quota.limit = Some(remaining.saturating_add(used).min(MAX_COUNT))
+            }
+            (Some(limit), None, Some(used)) => quota.remaining = Some(limit.saturating_sub(used)),
+            _ => {}
+        }
+        let unit = if group.reset_follows_profile() {
+            self.reset_unit
+        } else {
+            None
+        };
+        for (which, absolute_only) in [
+            (Role::ResetAfter, false),
+            (Role::Reset, false),
+            (Role::ResetTime, true),
+        ] {
+            if quota.reset_after.is_some() {
+                break;
+            }
+            let Some((at, raw)) = self.single(role(which)) else {
+                continue;
+            };
+            let read = match which {
+                Role::ResetAfter => Self::delta(raw, NANOS_PER_SEC),
+                _ if absolute_only && raw.trim_ascii().first().is_some_and(u8::is_ascii_digit) => {
+                    match iso_8601::<F>(raw) {
+                        Some(at) => self.until(at),
+                        None => Err(WarningKind::Malformed),
+                    }
+                }
+                _ => self.reset(raw, unit),
+            };
+            quota.reset_after = self.span(at, read);
+        }
+        if quota.limit.is_none() && quota.remaining.is_none() && quota.reset_after.is_none() {
+            return;
+        }
+        quota.window = group.named_window();
+        if let Some((at, raw)) = self.single(role(Role::WindowMillis)) {
+            quota.window = self.span(at, Self::delta(raw, NANOS_PER_MILLI)).or(quota.window);
+        }
+        if let Some((at, raw)) = self.single(role(Role::WindowSeconds)) {
+            quota.window = self.span(at, Self::delta(raw, NANOS_PER_SEC)).or(quota.window);
+        }
+        if let Some((at, raw)) = self.single(role(Role::FillRate)) {
+            let fill = self.count(at, raw);
+            quota.window = match (quota.window, quota.limit, fill) {
+                (Some(interval), Some(limit), Some(fill)) if fill > 0 => {
+                    let refill = Nanos::from_nanos(mul_div(interval.as_nanos(), limit, fill));
+                    self.span(at, Ok(refill))
+                }
+                _ => quota.window,
+            };
+        }
+        if quota.window.is_none() {
+            let owner = match group {
+                Group::Ietf => Some(Owner::Ietf),
+                Group::XRateLimit => Some(Owner::XRateLimit),
+                Group::XRateLimitDashed => Some(Owner::XRateLimitDashed),
+                _ => None,
+            };
+            if let Some(owner) = owner {
+                quota.window = self.join_by_quota(owner, quota.limit, header);
+            }
+        }
+        self.push_quota(quota, header);
+    }
+
+    /// A limit field: one count, or a draft-01 style list whose first
+    /// member is the limit and whose others are quota policies
+    /// (`100, 100;w=10`; WHOOP `100, 100;window=60, 10000;window=86400`).
+    #[inline(never)]
+    fn limit_field(&mut self, group: Group, raw: &'a [u8], header: u16) -> Option<u64> {
+        if !raw.contains(&b',') && !raw.contains(&b';') {
+            return self.count(header, raw);
+        }
+        let owner = match group {
+            Group::Ietf => Owner::Ietf,
+            Group::XRateLimit => Owner::XRateLimit,
+            Group::XRateLimitDashed => Owner::XRateLimitDashed,
+            // A list anywhere else is a repeated singleton folded into one
+            // line (Reddit's `991, 98`).
+            _ => {
+                self.warn(header, WarningKind::Conflicting);
+                return None;
+            }
+        };
+        let mut parts = Parts::new(raw);
+        let first = parts.next_member()?;
+        let limit = self.count(header, first.text())?;
+        let mut policies = [Policy::NONE; POLICY_CAPACITY];
+        let mut policy_count = 0usize;
+        // The limit itself may carry its window (`10;window=60`, polli-00).
+        if let Ok(policy) = self.read_policy(owner, first, &mut parts, header)
+            && policy.window.is_some()
+        {
+            self.add_policy(policy);
+        }
+        for slot in policies.iter_mut() {
+            let Some(member) = parts.next_member() else {
+                break;
+            };
+            match self.read_policy(owner, member, &mut parts, header) {
+                Ok(policy) if policy.window.is_some() => {
+                    *slot = policy;
+                    policy_count = policy_count.saturating_add(1);
+                }
+                // A member without a window is not a policy: the field is a
+                // folded repeat, not a list.
+                Ok(_) | Err(_) => {
+                    self.warn(header, WarningKind::Conflicting);
+                    return None;
+                }
+            }
+        }
+        if parts.next_member().is_some() {
+            self.warn(header, WarningKind::TooManyQuotas);
+        }
+        for policy in policies.into_iter().take(policy_count) {
+            self.add_policy(policy);
+        }
+        Some(limit)
+    }
+
+    /// Shopify, Salesforce and Zendesk's own fields.
+    #[inline(never)]
+    fn resolve_ratios(&mut self) {
+        if F & Families::SHOPIFY != 0
+            && let Some((header, raw)) = self.singleton(Field::Shopify)
+        {
+            let read = read_ratio(raw);
+            if let Some((used, limit)) = self.keep(header, read) {
+                let mut quota = quota_new(Format::Shopify, QuotaUnit::Requests);
+                quota.limit = Some(limit);
+                quota.remaining = Some(limit.saturating_sub(used));
+                self.push_quota(quota, header);
+            }
+        }
+        for index in 0..self.entry_count {
+            let Some(&Some(entry)) = self.entries.get(index) else {
+                continue;
+            };
+            match entry.field {
+                Field::Salesforce if F & Families::SALESFORCE != 0 => {
+                    for part in entry.value.split(|&b| b == b';' || b == b',') {
+                        let (key, value) = key_value(part.trim_ascii());
+                        let Some(value) = value else { continue };
+                        if key.is_empty() {
+                            continue;
+                        }
+                        let read = read_ratio(value);
+                        if let Some((used, limit)) = self.keep(entry.header, read) {
+                            let mut quota = quota_new(Format::Salesforce, QuotaUnit::Requests);
+                            quota.limit = Some(limit);
+                            quota.remaining = Some(limit.saturating_sub(used));
+                            self.push_quota(quota, entry.header);
+                        }
+                    }
+                }
+                Field::Zendesk if F & Families::ZENDESK != 0 => {
+                    let mut quota = quota_new(Format::Zendesk, QuotaUnit::Requests);
+                    for part in entry.value.split(|&b| b == b';' || b == b',') {
+                        let (key, value) = key_value(part.trim_ascii());
+                        let Some(value) = value else { continue };
+                        if key.eq_ignore_ascii_case(b"total") {
+                            quota.limit = self.count(entry.header, value);
+                        } else if key.eq_ignore_ascii_case(b"remaining") {
+                            quota.remaining = self.count(entry.header, value);
+                        } else if key.eq_ignore_ascii_case(b"resets") {
+                            quota.reset_after = self.span(entry.header, Self::delta(value, NANOS_PER_SEC));
+                        }
+                    }
+                    if quota.limit.is_some() || quota.remaining.is_some() {
+                        self.push_quota(quota, entry.header);
+                    } else {
+                        self.warn(entry.header, WarningKind::Malformed);
+                    }
+                }
+                _ => {}
+            }
+        }
+    }
+
+    /// Policies no limit was joined to are quotas of their own: a limit
+    /// and a window, with nothing known of what remains.
+    #[inline(never)]
+    fn resolve_unjoined_policies(&mut self) {
+        // Policies fill their slots in order and are never removed.
+        for index in 0..self.policy_count {
+            let Some(&policy) = self.policies.get(index) else {
+                break;
+            };
+            if policy.joined {
+                continue;
+            }
+            if policy.ambiguous {
+                self.warn(policy.header, WarningKind::AmbiguousPolicy);
+                continue;
+            }
+            let format = match (policy.owner, policy.name) {
+                (Owner::Ietf, Some(_)) => Format::IetfList,
+                (Owner::Ietf, None) => Format::IetfFields,
+                (Owner::XRateLimit, _) => Format::XRateLimit,
+                (Owner::XRateLimitDashed, _) => Format::XRateLimitDashed,
+            };
+            let mut quota = quota_new(format, policy.unit);
+            quota.limit = Some(policy.quota);
+            quota.window = policy.window;
+            self.push_quota(quota, policy.header);
+        }
+    }
+}
+
+#[inline]
+fn is_dictionary_key(key: &[u8]) -> bool {
+    key.eq_ignore_ascii_case(b"limit")
+        || key.eq_ignore_ascii_case(b"remaining")
+        || key.eq_ignore_ascii_case(b"reset")
+}
+
+fn number_warning(error: NumberError) -> WarningKind {
+    match error {
+        NumberError::Negative => WarningKind::Negative,
+        NumberError::Invalid => WarningKind::Malformed,
+    }
+}
+
+/// A count, rounded down, clamped to [`MAX_COUNT`] (the flag says so).
+#[inline]
+fn read_count(raw: &[u8]) -> Read<(u64, bool)> {
+    let number = parse_decimal(raw).map_err(number_warning)?;
+    if number.whole > MAX_COUNT {
+        return Ok((MAX_COUNT, true));
+    }
+    Ok((number.whole, false))
+}
+
+/// `used/limit`, with anything from `(` on dropped (`17/250(appName=x)`).
+fn read_ratio(raw: &[u8]) -> Read<(u64, u64)> {
+    let raw = match raw.iter().position(|&b| b == b'(') {
+        Some(open) => raw.get(..open).unwrap_or_default(),
+        None => raw,
+    };
+    let slash = raw
+        .iter()
+        .position(|&b| b == b'/')
+        .ok_or(WarningKind::Malformed)?;
+    let used = read_count(raw.get(..slash).unwrap_or_default())?.0;
+    let limit = read_count(raw.get(slash.saturating_add(1)..).unwrap_or_default())?.0;
+    Ok((used, limit))
+}
+
+/// The index of the quota closest to exhaustion (see the module docs).
+#[inline]
+pub(super) fn governing(quotas: &[Quota]) -> Option<u8> {
+    let mut best: Option<(usize, &Quota)> = None;
+    for (index, quota) in quotas.iter().enumerate() {
+        best = match best {
+            None => Some((index, quota)),
+            Some((_, current)) if more_restrictive(quota, current) => Some((index, quota)),
+            keep => keep,
+        };
+    }
+    best.and_then(|(index, _)| u8::try_from(index).ok())
+}
+
+/// Whether `a` should govern rather than `b`.
+fn more_restrictive(a: &Quota, b: &Quota) -> bool {
+    use core::cmp::Ordering;
+    let requests = |q: &Quota| q.unit == QuotaUnit::Requests;
+    if requests(a) != requests(b) {
+        return requests(a);
+    }
+    match (a.remaining, b.remaining) {
+        (Some(_), None) => return true,
+        (None, _) => return false,
+        (Some(ra), Some(rb)) => {
+            // Compare ra/la with rb/lb by cross-multiplying; an unknown
+            // limit counts as "all that is left", share 1.
+            let la = a.limit.unwrap_or(ra).max(1);
+            let lb = b.limit.unwrap_or(rb).max(1);
+            let share = widening_mul(ra, lb).cmp(&widening_mul(rb, la));
+            match share.then(ra.cmp(&rb)) {
+                Ordering::Less => return true,
+                Ordering::Greater => return false,
+                Ordering::Equal => {}
+            }
+        }
+    }
+    a.reset_after.unwrap_or(Nanos::ZERO) > b.reset_after.unwrap_or(Nanos::ZERO)
+}

@@ -6,7 +6,9 @@ use super::dates::{parse_http_date, parse_iso8601};
 use super::numbers::{
     NumberError, looks_like_go_duration, mul_div, parse_decimal, parse_go_duration, widening_mul,
 };
-use super::structured::{BareItem, Part, Parts, bare_item, key_value, trim, unquoted};
+use super::structured::{
+    BareItem, Part, Parts, bare_item, eq_lowercase, key_value, same_bytes, trim, unquoted,
+};
 use super::{
     Families, Format, MAX_COUNT, MAX_WAIT, ParseOptions, Quota, QuotaUnit, RateLimitInfo, ResetUnit,
     UnixTime, WarningKind,
@@ -178,10 +180,10 @@ impl<'a> Occurrences<'a> {
         conflict: None,
     };
 
-    fn add(&mut self, entry: Entry<'a>) {
+    fn add<const F: u32>(&mut self, entry: Entry<'a>) {
         match self.found {
             None => self.found = Some((entry.header, entry.value)),
-            Some((_, first)) if first.trim_ascii() == entry.value.trim_ascii() => {}
+            Some((_, first)) if same::<F>(trim(first), trim(entry.value)) => {}
             Some(_) => {
                 self.conflict.get_or_insert(entry.header);
             }
@@ -541,7 +543,7 @@ fn lookup(text: &[u8], names: &[(u8, Field)], name: &[u8]) -> Option<Field> {
     let mut start = 0usize;
     for &(len, field) in names {
         let end = start.saturating_add(usize::from(len));
-        if text.get(start..end)?.eq_ignore_ascii_case(name) {
+        if eq_lowercase(text.get(start..end)?, name) {
             return Some(field);
         }
         start = end;
@@ -684,11 +686,90 @@ impl Policy<'_> {
 
 #[derive(Clone, Copy, Debug)]
 struct Item<'a> {
-    name: &'a [u8],
+    /// Always a name: an item's bare item is one.
+    name: Option<&'a [u8]>,
     /// `r`: every item has one.
     remaining: u64,
     reset_after: Option<Nanos>,
     header: u16,
+}
+
+/// Whether two optional names are both present and the same.
+fn same_name_option<const F: u32>(a: Option<&[u8]>, b: Option<&[u8]>) -> bool {
+    matches!((a, b), (Some(a), Some(b)) if same::<F>(a, b))
+}
+
+/// Whether `a` and `b` are the same bytes: the standard comparison in the
+/// full parser, which a host runs fastest, and one small loop in a
+/// selection, which a small target links instead of a block compare.
+fn same<const F: u32>(a: &[u8], b: &[u8]) -> bool {
+    if full(F) { a == b } else { same_bytes(a, b) }
+}
+
+/// Whether `families` selects everything: the full parser, tuned for a
+/// host's speed. A selection is tuned for size (a firmware build's).
+const fn full(families: u32) -> bool {
+    families & Families::ALL == Families::ALL
+}
+
+/// What a List member states (see [`Reader::read_member`]).
+#[derive(Clone, Copy, Debug)]
+struct Member<'a> {
+    name: Option<&'a [u8]>,
+    /// `q` of a policy (or its bare Integer), `r` of an item.
+    count: u64,
+    /// `w` (or `window`) of a policy, `t` of an item.
+    span: Option<Nanos>,
+    /// `qu` of a policy.
+    unit: QuotaUnit,
+}
+
+/// A key the `RateLimit` and `RateLimit-Policy` readers know, in any case.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Key {
+    Limit,
+    Remaining,
+    Reset,
+    Q,
+    /// `w`, or `window` (polli-00, WHOOP).
+    W,
+    Qu,
+    R,
+    T,
+    Other,
+}
+
+impl Key {
+    /// The keys, back to back, and each one's length and meaning: read by
+    /// one loop, as [`lookup`] reads names.
+    const TEXT: &'static [u8] = b"limitremainingresetrtqwquwindow";
+    const KEYS: [(u8, Key); 9] = [
+        (5, Key::Limit),
+        (9, Key::Remaining),
+        (5, Key::Reset),
+        (1, Key::R),
+        (1, Key::T),
+        (1, Key::Q),
+        (1, Key::W),
+        (2, Key::Qu),
+        (6, Key::W),
+    ];
+
+    fn of(key: &[u8]) -> Key {
+        let mut start = 0usize;
+        for &(len, meaning) in &Key::KEYS {
+            let end = start.saturating_add(usize::from(len));
+            if usize::from(len) == key.len()
+                && Key::TEXT
+                    .get(start..end)
+                    .is_some_and(|known| eq_lowercase(known, key))
+            {
+                return meaning;
+            }
+            start = end;
+        }
+        Key::Other
+    }
 }
 
 /// Everything gathered from one response before it is resolved.
@@ -731,7 +812,7 @@ where
         fields_seen: 0,
         reference: None,
         reset_unit: options.profile.reset_unit(),
-        close_profile: options.profile.name() == "close",
+        close_profile: same::<F>(options.profile.name().as_bytes(), b"close"),
         info,
     };
     let mut too_many = false;
@@ -805,7 +886,7 @@ impl<'a, const F: u32> Reader<'a, '_, F> {
         let mut occurrences = Occurrences::NONE;
         for entry in self.entries() {
             if entry.field == field {
-                occurrences.add(entry);
+                occurrences.add::<F>(entry);
             }
         }
         self.single(occurrences)
@@ -829,7 +910,7 @@ impl<'a, const F: u32> Reader<'a, '_, F> {
                 && of == group
                 && let Some(slot) = roles.get_mut(role as usize)
             {
-                slot.add(entry);
+                slot.add::<F>(entry);
             }
         }
     }
@@ -901,7 +982,7 @@ impl<'a, const F: u32> Reader<'a, '_, F> {
     /// A reset value in any form; `unit` for a bare number, `None` for the
     /// magnitude rule.
     fn reset(&self, raw: &[u8], unit: Option<ResetUnit>) -> Read<Nanos> {
-        let text = raw.trim_ascii();
+        let text = trim(raw);
         // A form not selected is not looked for: its text is then no number
         // either, and malformed as it would be with the form's reader.
         if F & (Families::HTTP_DATE | Families::JS_DATE) != 0
@@ -1001,11 +1082,15 @@ impl<'a, const F: u32> Reader<'a, '_, F> {
         if retry {
             self.resolve_retry_after();
         }
-        if policy {
-            self.collect_policies();
-        }
-        if rate_limit {
-            self.resolve_rate_limit_field();
+        if full(F) {
+            if policy {
+                self.collect_policies();
+            }
+            if rate_limit {
+                self.resolve_rate_limit_field();
+            }
+        } else if policy || rate_limit {
+            self.resolve_ietf(policy, rate_limit);
         }
         if F & GROUPED_FAMILIES != 0 {
             let mut groups = self.groups_seen;
@@ -1041,7 +1126,7 @@ impl<'a, const F: u32> Reader<'a, '_, F> {
             let Some((header, raw)) = self.singleton(Field::RetryAfter(precedence)) else {
                 continue;
             };
-            let text = raw.trim_ascii();
+            let text = trim(raw);
             // A date, in a form not selected, is malformed as a delay.
             let read = if F & (Families::HTTP_DATE | Families::JS_DATE) != 0
                 && text.first().is_some_and(u8::is_ascii_alphabetic)
@@ -1066,7 +1151,7 @@ impl<'a, const F: u32> Reader<'a, '_, F> {
         for existing in self.policies.iter_mut().take(self.policy_count) {
             let same_key = existing.owner == policy.owner
                 && match (existing.name, policy.name) {
-                    (Some(a), Some(b)) => a == b,
+                    (Some(a), Some(b)) => same::<F>(a, b),
                     (None, None) => existing.quota == policy.quota,
                     _ => false,
                 };
@@ -1083,6 +1168,55 @@ impl<'a, const F: u32> Reader<'a, '_, F> {
             }
             None => self.warn(header, WarningKind::TooManyQuotas),
         }
+    }
+
+    /// Reads one List member: a policy (`policy`), `100;w=10` (drafts ≤ 07,
+    /// `window=` in polli-00 and WHOOP) or `"burst";q=100;w=60` (drafts
+    /// ≥ 08), or a draft-08 item, `"name";r=..;t=..` (also `pk=:..:`,
+    /// ignored). `first` is the member's first part; its parameters are
+    /// read from `parts` (on an error, the caller's next member skips what
+    /// is left). One reader for both, as the two differ only in their keys.
+    fn read_member(
+        &mut self,
+        policy: bool,
+        first: Part<'a>,
+        parts: &mut Parts<'a>,
+        header: u16,
+    ) -> Read<Member<'a>> {
+        let mut member = Member {
+            name: None,
+            count: 0,
+            span: None,
+            unit: QuotaUnit::Requests,
+        };
+        let mut count = None;
+        match bare_item(first.text()) {
+            BareItem::Number(n) if policy => count = Some(self.strict_count(header, n)?),
+            BareItem::Name(name) => member.name = Some(name),
+            _ => return Err(WarningKind::Malformed),
+        }
+        while let Some(param) = parts.next_param() {
+            let (key, value) = param.key_value();
+            let Some(value) = value else { continue };
+            match (Key::of(key), policy) {
+                (Key::Q, true) | (Key::R, false) => count = Some(self.strict_count(header, value)?),
+                (Key::W, true) | (Key::T, false) => {
+                    let span = Self::delta(value, NANOS_PER_SEC)?;
+                    member.span = Some(self.clamped(header, span));
+                }
+                (Key::Qu, true) => {
+                    member.unit = if same::<F>(unquoted(value), b"requests") {
+                        QuotaUnit::Requests
+                    } else {
+                        QuotaUnit::Other
+                    };
+                }
+                _ => {}
+            }
+        }
+        // `q` and `r` are REQUIRED (draft-08); the bare Integer is `q`.
+        member.count = count.ok_or(WarningKind::Malformed)?;
+        Ok(member)
     }
 
     /// Reads one policy member: `100;w=10` (drafts ≤ 07, `window=` in
@@ -1166,6 +1300,103 @@ impl<'a, const F: u32> Reader<'a, '_, F> {
         window
     }
 
+    /// `RateLimit-Policy` (`policies`: its policies, every one first) and
+    /// `RateLimit` (`rate_limit`: the Close / draft-07 dictionary keys, or
+    /// draft-08 items), in one loop over the fields for both.
+    fn resolve_ietf(&mut self, policies: bool, rate_limit: bool) {
+        let mut dictionary = Quota::new(Format::IetfDictionary, QuotaUnit::Requests);
+        let mut dictionary_header = None;
+        let mut semicolons = false;
+        let mut item_count = 0usize;
+        for (field, wanted) in [(Field::RateLimitPolicy, policies), (Field::RateLimit, rate_limit)] {
+            if !wanted {
+                continue;
+            }
+            let policy = field == Field::RateLimitPolicy;
+            for index in 0..self.entry_count {
+                let Some(&Some(entry)) = self.entries.get(index) else {
+                    continue;
+                };
+                // The two fields have bits of their own: cheaper to compare.
+                if entry.field.bit() != field.bit() {
+                    continue;
+                }
+                let mut parts = Parts::new(entry.value);
+                while let Some(first) = parts.next_member() {
+                    if first.is_empty_member() {
+                        continue;
+                    }
+                    if !policy {
+                        let (key, value) = first.key_value();
+                        if value.is_some() && matches!(Key::of(key), Key::Limit | Key::Remaining | Key::Reset)
+                        {
+                            dictionary_header.get_or_insert(entry.header);
+                            let mut part = Some(first);
+                            while let Some(current) = part {
+                                self.read_key(&mut dictionary, current, entry.header);
+                                part = parts.next_param();
+                            }
+                            // Close's `;` form puts every key in one member.
+                            semicolons |= parts.member_has_semicolon();
+                            continue;
+                        }
+                    }
+                    match self.read_member(policy, first, &mut parts, entry.header) {
+                        Ok(member) if policy => self.add_policy(Policy {
+                            owner: Owner::Ietf,
+                            name: member.name,
+                            quota: member.count,
+                            window: member.span,
+                            unit: member.unit,
+                            header: entry.header,
+                            joined: false,
+                            ambiguous: false,
+                        }),
+                        Ok(member) => match self.items.get_mut(item_count) {
+                            Some(slot) => {
+                                *slot = Some(Item {
+                                    name: member.name,
+                                    remaining: member.count,
+                                    reset_after: member.span,
+                                    header: entry.header,
+                                });
+                                item_count = item_count.saturating_add(1);
+                            }
+                            None => self.warn(entry.header, WarningKind::TooManyQuotas),
+                        },
+                        Err(kind) => self.warn(entry.header, kind),
+                    }
+                }
+            }
+        }
+        if let Some(header) = dictionary_header
+            && (dictionary.limit.is_some() || dictionary.remaining.is_some())
+        {
+            if semicolons || self.close_profile {
+                dictionary.format = Format::Close;
+            }
+            dictionary.window = self.join_by_quota(Owner::Ietf, dictionary.limit, header);
+            self.push_quota(dictionary, header);
+        }
+        self.resolve_items(item_count);
+    }
+
+    /// [`Reader::read_dictionary_key`] with the key read by [`Key::of`].
+    fn read_key(&mut self, quota: &mut Quota, part: Part<'_>, header: u16) {
+        let (key, value) = part.key_value();
+        let Some(value) = value else { return };
+        match Key::of(key) {
+            Key::Limit => quota.limit = self.count(header, value).or(quota.limit),
+            Key::Remaining => quota.remaining = self.count(header, value).or(quota.remaining),
+            Key::Reset => {
+                let unit = self.reset_unit;
+                let read = self.reset(value, unit);
+                quota.reset_after = self.span(header, read).or(quota.reset_after);
+            }
+            _ => {}
+        }
+    }
+
     /// `RateLimit`: the Close / draft-07 dictionary keys, or draft-08 items.
     fn resolve_rate_limit_field(&mut self) {
         let mut dictionary = Quota::new(Format::IetfDictionary, QuotaUnit::Requests);
@@ -1242,7 +1473,7 @@ impl<'a, const F: u32> Reader<'a, '_, F> {
             return Err(WarningKind::Malformed);
         };
         let mut item = Item {
-            name,
+            name: Some(name),
             remaining: 0,
             reset_after: None,
             header,
@@ -1281,7 +1512,7 @@ impl<'a, const F: u32> Reader<'a, '_, F> {
             // The last policy of the item's name (marking every one joined).
             let mut joined = None;
             for (at, policy) in self.policies.iter_mut().take(self.policy_count).enumerate() {
-                if policy.owner == Owner::Ietf && policy.name == Some(item.name) {
+                if policy.owner == Owner::Ietf && same_name_option::<F>(policy.name, item.name) {
                     policy.joined = true;
                     joined = Some(at);
                 }
@@ -1349,7 +1580,7 @@ impl<'a, const F: u32> Reader<'a, '_, F> {
             };
             let read = match which {
                 Role::ResetAfter => Self::delta(raw, NANOS_PER_SEC),
-                _ if absolute_only && raw.trim_ascii().first().is_some_and(u8::is_ascii_digit) => {
+                _ if absolute_only && trim(raw).first().is_some_and(u8::is_ascii_digit) => {
                     match iso_8601::<F>(raw) {
                         Some(at) => self.until(at),
                         None => Err(WarningKind::Malformed),
@@ -1470,7 +1701,7 @@ impl<'a, const F: u32> Reader<'a, '_, F> {
             match entry.field {
                 Field::Salesforce if F & Families::SALESFORCE != 0 => {
                     for part in entry.value.split(|&b| b == b';' || b == b',') {
-                        let (key, value) = key_value(part.trim_ascii());
+                        let (key, value) = key_value(trim(part));
                         let Some(value) = value else { continue };
                         if key.is_empty() {
                             continue;
@@ -1487,13 +1718,13 @@ impl<'a, const F: u32> Reader<'a, '_, F> {
                 Field::Zendesk if F & Families::ZENDESK != 0 => {
                     let mut quota = Quota::new(Format::Zendesk, QuotaUnit::Requests);
                     for part in entry.value.split(|&b| b == b';' || b == b',') {
-                        let (key, value) = key_value(part.trim_ascii());
+                        let (key, value) = key_value(trim(part));
                         let Some(value) = value else { continue };
-                        if key.eq_ignore_ascii_case(b"total") {
+                        if eq_lowercase(b"total", key) {
                             quota.limit = self.count(entry.header, value);
-                        } else if key.eq_ignore_ascii_case(b"remaining") {
+                        } else if eq_lowercase(b"remaining", key) {
                             quota.remaining = self.count(entry.header, value);
-                        } else if key.eq_ignore_ascii_case(b"resets") {
+                        } else if eq_lowercase(b"resets", key) {
                             quota.reset_after = self.span(entry.header, Self::delta(value, NANOS_PER_SEC));
                         }
                     }

@@ -154,24 +154,64 @@ impl<'a> Parts<'a> {
     }
 }
 
-/// `text` without ASCII blanks around it; cheap when there are none, as
-/// nearly always.
+/// `text` without ASCII blanks around it (those of
+/// [`u8::is_ascii_whitespace`]); cheap when there are none, as nearly
+/// always.
 #[inline]
 pub(crate) fn trim(text: &[u8]) -> &[u8] {
+    // A 64-bit host runs the standard library's trim fastest; a small
+    // target links one loop per end rather than it.
+    #[cfg(target_pointer_width = "64")]
     match (text.first(), text.last()) {
         (Some(first), Some(last)) if first.is_ascii_whitespace() || last.is_ascii_whitespace() => {
             text.trim_ascii()
         }
         _ => text,
     }
+    #[cfg(not(target_pointer_width = "64"))]
+    trim_loops(text)
+}
+
+/// [`trim`] in one loop per end.
+#[cfg_attr(target_pointer_width = "64", allow(dead_code))]
+pub(crate) fn trim_loops(text: &[u8]) -> &[u8] {
+    let mut text = text;
+    while let [first, rest @ ..] = text
+        && first.is_ascii_whitespace()
+    {
+        text = rest;
+    }
+    while let [rest @ .., last] = text
+        && last.is_ascii_whitespace()
+    {
+        text = rest;
+    }
+    text
+}
+
+/// Whether `text` is `known` (lowercase letters, digits and punctuation)
+/// in any case, as [`<[u8]>::eq_ignore_ascii_case`] says but in one tight
+/// loop, which is all a short key or name needs.
+pub(crate) fn eq_lowercase(known: &[u8], text: &[u8]) -> bool {
+    known.len() == text.len()
+        && known
+            .iter()
+            .zip(text)
+            .all(|(&known, &byte)| known == byte.to_ascii_lowercase())
+}
+
+/// Whether `a` and `b` are the same bytes, in one tight loop (short names
+/// and values: no block-compare routine is worth linking for them).
+pub(crate) fn same_bytes(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).all(|(x, y)| x == y)
 }
 
 /// Splits `key=value` at the first `=`; a bare key has no value.
 pub(crate) fn key_value(part: &[u8]) -> (&[u8], Option<&[u8]>) {
     match part.iter().position(|&b| b == b'=') {
         Some(at) => (
-            part.get(..at).unwrap_or_default().trim_ascii(),
-            part.get(at.saturating_add(1)..).map(<[u8]>::trim_ascii),
+            trim(part.get(..at).unwrap_or_default()),
+            part.get(at.saturating_add(1)..).map(trim),
         ),
         None => (part, None),
     }
@@ -228,6 +268,20 @@ mod tests {
             }
         }
         (out, count)
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(10_000))]
+
+        /// Both trims, the one a host runs and the one a small target
+        /// runs, trim as the standard library does.
+        #[test]
+        fn trims_as_the_standard_library(
+            text in proptest::collection::vec(proptest::sample::select(&b" \t\n\r\x0b\x0ca\"=;"[..]), 0..12),
+        ) {
+            proptest::prop_assert_eq!(trim(&text), text.trim_ascii());
+            proptest::prop_assert_eq!(trim_loops(&text), text.trim_ascii());
+        }
     }
 
     #[test]

@@ -511,13 +511,16 @@ const fn names_of(mask: u32) -> (usize, usize) {
     (count, text)
 }
 
-/// The names whose families are exactly `mask`, back to back, and each
-/// one's length and field: what [`lookup`] reads.
+/// The names whose families are exactly `mask`, back to back, each one's
+/// length, and each one's field: what [`find`] reads.
 // Evaluated at compile time, where a bad index or overflow fails the build.
 #[allow(clippy::indexing_slicing, clippy::arithmetic_side_effects)]
-const fn names_table<const COUNT: usize, const TEXT: usize>(mask: u32) -> ([u8; TEXT], [(u8, Field); COUNT]) {
+const fn names_table<const COUNT: usize, const TEXT: usize>(
+    mask: u32,
+) -> ([u8; TEXT], [u8; COUNT], [Field; COUNT]) {
     let mut text = [0u8; TEXT];
-    let mut names = [(0u8, Field::Date); COUNT];
+    let mut lens = [0u8; COUNT];
+    let mut fields = [Field::Date; COUNT];
     let (mut at, mut index) = (0, 0);
     let mut rest: &[(&str, Field)] = &NAMES;
     while let [(name, field), tail @ ..] = rest {
@@ -528,23 +531,26 @@ const fn names_table<const COUNT: usize, const TEXT: usize>(mask: u32) -> ([u8; 
                 text[at + byte] = name[byte];
                 byte += 1;
             }
-            names[index] = (name.len() as u8, *field);
+            lens[index] = name.len() as u8;
+            fields[index] = *field;
             at += name.len();
             index += 1;
         }
         rest = tail;
     }
-    (text, names)
+    (text, lens, fields)
 }
 
-/// The field `name` (trimmed) is among `names` (see [`names_table`]): a
-/// family has a few names, compared in turn.
-fn lookup(text: &[u8], names: &[(u8, Field)], name: &[u8]) -> Option<Field> {
+/// Which of the words `lens` long, back to back in `text` (lowercase), is
+/// `word` in any case: a family has a few names, and the readers a few
+/// keys, compared in turn by this one loop.
+#[inline(never)]
+fn find(text: &[u8], lens: &[u8], word: &[u8]) -> Option<usize> {
     let mut start = 0usize;
-    for &(len, field) in names {
+    for (index, &len) in lens.iter().enumerate() {
         let end = start.saturating_add(usize::from(len));
-        if eq_lowercase(text.get(start..end)?, name) {
-            return Some(field);
+        if eq_lowercase(text.get(start..end)?, word) {
+            return Some(index);
         }
         start = end;
     }
@@ -563,9 +569,9 @@ fn classify<const F: u32>(name: &[u8]) -> Option<Field> {
         ($($mask:expr),* $(,)?) => {$(
             if F & ($mask) != 0 {
                 const SIZES: (usize, usize) = names_of($mask);
-                static TABLE: ([u8; SIZES.1], [(u8, Field); SIZES.0]) = names_table($mask);
-                if let Some(field) = lookup(&TABLE.0, &TABLE.1, name) {
-                    return Some(field);
+                static TABLE: ([u8; SIZES.1], [u8; SIZES.0], [Field; SIZES.0]) = names_table($mask);
+                if let Some(at) = find(&TABLE.0, &TABLE.1, name) {
+                    return TABLE.2.get(at).copied();
                 }
             }
         )*};
@@ -740,35 +746,26 @@ enum Key {
 }
 
 impl Key {
-    /// The keys, back to back, and each one's length and meaning: read by
-    /// one loop, as [`lookup`] reads names.
+    /// The keys, back to back, each one's length and each one's meaning:
+    /// read by [`find`], as names are.
     const TEXT: &'static [u8] = b"limitremainingresetrtqwquwindow";
-    const KEYS: [(u8, Key); 9] = [
-        (5, Key::Limit),
-        (9, Key::Remaining),
-        (5, Key::Reset),
-        (1, Key::R),
-        (1, Key::T),
-        (1, Key::Q),
-        (1, Key::W),
-        (2, Key::Qu),
-        (6, Key::W),
+    const LENS: [u8; 9] = [5, 9, 5, 1, 1, 1, 1, 2, 6];
+    const MEANINGS: [Key; 9] = [
+        Key::Limit,
+        Key::Remaining,
+        Key::Reset,
+        Key::R,
+        Key::T,
+        Key::Q,
+        Key::W,
+        Key::Qu,
+        Key::W,
     ];
 
     fn of(key: &[u8]) -> Key {
-        let mut start = 0usize;
-        for &(len, meaning) in &Key::KEYS {
-            let end = start.saturating_add(usize::from(len));
-            if usize::from(len) == key.len()
-                && Key::TEXT
-                    .get(start..end)
-                    .is_some_and(|known| eq_lowercase(known, key))
-            {
-                return meaning;
-            }
-            start = end;
-        }
-        Key::Other
+        find(Key::TEXT, &Key::LENS, key)
+            .and_then(|at| Key::MEANINGS.get(at).copied())
+            .unwrap_or(Key::Other)
     }
 }
 
@@ -936,6 +933,11 @@ impl<'a, const F: u32> Reader<'a, '_, F> {
     }
 
     fn count(&mut self, header: u16, raw: &[u8]) -> Option<u64> {
+        if !full(F) {
+            // The same warnings, with one reader less linked.
+            let read = self.strict_count(header, raw);
+            return self.keep(header, read);
+        }
         let read = read_count(raw);
         match read {
             Ok((value, clamped)) => {
@@ -1745,14 +1747,16 @@ impl<'a, const F: u32> Reader<'a, '_, F> {
     fn resolve_unjoined_policies(&mut self) {
         // Policies fill their slots in order and are never removed.
         for index in 0..self.policy_count {
-            let Some(&policy) = self.policies.get(index) else {
+            // Read in place: a copy of the whole policy costs more.
+            let Some(policy) = self.policies.get(index) else {
                 break;
             };
+            let header = policy.header;
             if policy.joined {
                 continue;
             }
             if policy.ambiguous {
-                self.warn(policy.header, WarningKind::AmbiguousPolicy);
+                self.warn(header, WarningKind::AmbiguousPolicy);
                 continue;
             }
             let format = match (policy.owner, policy.name) {
@@ -1764,7 +1768,7 @@ impl<'a, const F: u32> Reader<'a, '_, F> {
             let mut quota = Quota::new(format, policy.unit);
             quota.limit = Some(policy.quota);
             quota.window = policy.window;
-            self.push_quota(quota, policy.header);
+            self.push_quota(quota, header);
         }
     }
 }

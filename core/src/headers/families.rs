@@ -712,6 +712,18 @@ fn same<const F: u32>(a: &[u8], b: &[u8]) -> bool {
     if full(F) { a == b } else { same_bytes(a, b) }
 }
 
+/// Whether policies of `X-RateLimit-Limit` or `X-Rate-Limit-Limit` can be
+/// read (otherwise every policy is [`Owner::Ietf`]'s).
+const fn x_owners(families: u32) -> bool {
+    families & (Families::X_RATELIMIT | Families::X_RATE_LIMIT) != 0
+}
+
+/// Whether two owners are the same: always, when only
+/// [`Owner::Ietf`] can own policies, which a selection need not compare.
+fn same_owner<const F: u32>(a: Owner, b: Owner) -> bool {
+    !x_owners(F) || a == b
+}
+
 /// Whether `families` selects everything: the full parser, tuned for a
 /// host's speed. A selection is tuned for size (a firmware build's).
 const fn full(families: u32) -> bool {
@@ -1151,7 +1163,7 @@ impl<'a, const F: u32> Reader<'a, '_, F> {
         // makes both ambiguous (draft-06: `10;w=1, 10;w=60` is invalid).
         let mut ambiguous = false;
         for existing in self.policies.iter_mut().take(self.policy_count) {
-            let same_key = existing.owner == policy.owner
+            let same_key = same_owner::<F>(existing.owner, policy.owner)
                 && match (existing.name, policy.name) {
                     (Some(a), Some(b)) => same::<F>(a, b),
                     (None, None) => existing.quota == policy.quota,
@@ -1289,7 +1301,7 @@ impl<'a, const F: u32> Reader<'a, '_, F> {
         let mut window = None;
         let mut ambiguous = false;
         for policy in self.policies.iter_mut().take(self.policy_count) {
-            if policy.owner == owner && policy.name.is_none() && policy.quota == limit {
+            if same_owner::<F>(policy.owner, owner) && policy.name.is_none() && policy.quota == limit {
                 policy.joined = true;
                 ambiguous |= policy.ambiguous;
                 window = policy.window;
@@ -1314,7 +1326,7 @@ impl<'a, const F: u32> Reader<'a, '_, F> {
             if !wanted {
                 continue;
             }
-            let policy = field == Field::RateLimitPolicy;
+            let policy = field.bit() == Field::RateLimitPolicy.bit();
             for index in 0..self.entry_count {
                 let Some(&Some(entry)) = self.entries.get(index) else {
                     continue;
@@ -1387,13 +1399,24 @@ impl<'a, const F: u32> Reader<'a, '_, F> {
     fn read_key(&mut self, quota: &mut Quota, part: Part<'_>, header: u16) {
         let (key, value) = part.key_value();
         let Some(value) = value else { return };
-        match Key::of(key) {
-            Key::Limit => quota.limit = self.count(header, value).or(quota.limit),
-            Key::Remaining => quota.remaining = self.count(header, value).or(quota.remaining),
+        // A value not read leaves the one read before.
+        let which = Key::of(key);
+        match which {
+            Key::Limit | Key::Remaining => {
+                if let Some(count) = self.count(header, value) {
+                    if which == Key::Limit {
+                        quota.limit = Some(count);
+                    } else {
+                        quota.remaining = Some(count);
+                    }
+                }
+            }
             Key::Reset => {
                 let unit = self.reset_unit;
                 let read = self.reset(value, unit);
-                quota.reset_after = self.span(header, read).or(quota.reset_after);
+                if let Some(span) = self.span(header, read) {
+                    quota.reset_after = Some(span);
+                }
             }
             _ => {}
         }
@@ -1497,7 +1520,7 @@ impl<'a, const F: u32> Reader<'a, '_, F> {
     }
 
     fn resolve_items(&mut self, item_count: usize) {
-        let named = |p: &Policy<'_>| p.owner == Owner::Ietf && p.name.is_some();
+        let named = |p: &Policy<'_>| same_owner::<F>(p.owner, Owner::Ietf) && p.name.is_some();
         let named_policies = self
             .policies
             .iter()
@@ -1514,7 +1537,8 @@ impl<'a, const F: u32> Reader<'a, '_, F> {
             // The last policy of the item's name (marking every one joined).
             let mut joined = None;
             for (at, policy) in self.policies.iter_mut().take(self.policy_count).enumerate() {
-                if policy.owner == Owner::Ietf && same_name_option::<F>(policy.name, item.name) {
+                if same_owner::<F>(policy.owner, Owner::Ietf) && same_name_option::<F>(policy.name, item.name)
+                {
                     policy.joined = true;
                     joined = Some(at);
                 }
@@ -1760,6 +1784,8 @@ impl<'a, const F: u32> Reader<'a, '_, F> {
                 continue;
             }
             let format = match (policy.owner, policy.name) {
+                (_, Some(_)) if !x_owners(F) => Format::IetfList,
+                (_, None) if !x_owners(F) => Format::IetfFields,
                 (Owner::Ietf, Some(_)) => Format::IetfList,
                 (Owner::Ietf, None) => Format::IetfFields,
                 (Owner::XRateLimit, _) => Format::XRateLimit,

@@ -1520,45 +1520,49 @@ impl<'a, const F: u32> Reader<'a, '_, F> {
     }
 
     fn resolve_items(&mut self, item_count: usize) {
-        let named = |p: &Policy<'_>| same_owner::<F>(p.owner, Owner::Ietf) && p.name.is_some();
-        let named_policies = self
-            .policies
-            .iter()
-            .take(self.policy_count)
-            .filter(|p| named(p))
-            .count();
+        // How many named policies there are, and the last of them (the
+        // only one when there is one).
+        let mut named_policies = 0usize;
+        let mut only_named = None;
+        for (at, policy) in self.policies.iter().take(self.policy_count).enumerate() {
+            if same_owner::<F>(policy.owner, Owner::Ietf) && policy.name.is_some() {
+                named_policies = named_policies.saturating_add(1);
+                only_named = Some(at);
+            }
+        }
         for index in 0..item_count {
-            let Some(&Some(item)) = self.items.get(index) else {
+            // Read in place: a copy of the whole item costs more.
+            let Some(Some(item)) = self.items.get(index) else {
                 continue;
             };
+            let (name, header) = (item.name, item.header);
             let mut quota = Quota::new(Format::IetfList, QuotaUnit::Requests);
             quota.remaining = Some(item.remaining);
             quota.reset_after = item.reset_after;
             // The last policy of the item's name (marking every one joined).
             let mut joined = None;
             for (at, policy) in self.policies.iter_mut().take(self.policy_count).enumerate() {
-                if same_owner::<F>(policy.owner, Owner::Ietf) && same_name_option::<F>(policy.name, item.name)
-                {
+                if same_owner::<F>(policy.owner, Owner::Ietf) && same_name_option::<F>(policy.name, name) {
                     policy.joined = true;
                     joined = Some(at);
                 }
             }
             if joined.is_none() && item_count == 1 && named_policies == 1 {
-                joined = self.policies.iter().take(self.policy_count).position(named);
-                self.warn(item.header, WarningKind::PolicyNameMismatch);
+                joined = only_named;
+                self.warn(header, WarningKind::PolicyNameMismatch);
             }
             if let Some(policy) = joined.and_then(|at| self.policies.get_mut(at)) {
                 policy.joined = true;
-                let policy = *policy;
                 if policy.ambiguous {
-                    self.warn(policy.header, WarningKind::AmbiguousPolicy);
+                    let at = policy.header;
+                    self.warn(at, WarningKind::AmbiguousPolicy);
                 } else {
                     quota.limit = Some(policy.quota);
                     quota.window = policy.window;
                     quota.unit = policy.unit;
                 }
             }
-            self.push_quota(quota, item.header);
+            self.push_quota(quota, header);
         }
     }
 

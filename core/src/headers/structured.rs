@@ -233,9 +233,9 @@ pub(crate) enum BareItem<'a> {
 #[inline]
 pub(crate) fn bare_item(text: &[u8]) -> BareItem<'_> {
     match text.first() {
-        Some(b'"') => match text.get(1..).and_then(|inner| inner.strip_suffix(b"\"")) {
-            Some(inner) => BareItem::Name(inner),
-            None => BareItem::Other,
+        Some(b'"') => match text {
+            [b'"', inner @ .., b'"'] => BareItem::Name(inner),
+            _ => BareItem::Other,
         },
         Some(b) if b.is_ascii_digit() || *b == b'-' => BareItem::Number(text),
         Some(b) if b.is_ascii_alphabetic() || *b == b'*' => BareItem::Name(text),
@@ -246,10 +246,10 @@ pub(crate) fn bare_item(text: &[u8]) -> BareItem<'_> {
 /// A parameter's value with any quotes removed: `qu="requests"` gives
 /// `requests`.
 pub(crate) fn unquoted(value: &[u8]) -> &[u8] {
-    value
-        .strip_prefix(b"\"")
-        .and_then(|inner| inner.strip_suffix(b"\""))
-        .unwrap_or(value)
+    match value {
+        [b'"', inner @ .., b'"'] => inner,
+        _ => value,
+    }
 }
 
 #[cfg(test)]

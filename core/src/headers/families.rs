@@ -834,7 +834,11 @@ where
             Some(slot) => {
                 *slot = Some(Entry { field, header, value });
                 match field {
-                    Field::Grouped(group, _) => reader.groups_seen |= group.bit(),
+                    // A selection with no grouped family finds no such field.
+                    Field::Grouped(group, _) if F & GROUPED_FAMILIES != 0 => {
+                        reader.groups_seen |= group.bit()
+                    }
+                    Field::Grouped(..) => {}
                     other => reader.fields_seen |= other.bit(),
                 }
                 reader.entry_count = reader.entry_count.saturating_add(1);
@@ -1088,7 +1092,8 @@ impl<'a, const F: u32> Reader<'a, '_, F> {
             let date = http_date::<F>(raw).ok_or(WarningKind::Malformed);
             self.info.date = self.keep(header, date);
         }
-        self.reference = if options.now_overrides_date {
+        // With no `Date` read, the reference is the given now.
+        self.reference = if F & Families::DATE == 0 || options.now_overrides_date {
             options.now
         } else {
             self.info.date.or(options.now)

@@ -53,6 +53,7 @@
 //! decides exactly as the full learner.
 
 use crate::gcra::Gcra;
+use crate::headers::{QuotaUnit, RateLimitInfo};
 use crate::policy::{Policy, PolicyConfig, PolicySource, ServerView};
 use crate::time::{Instant, Nanos};
 
@@ -104,20 +105,26 @@ pub struct Observation {
 }
 
 impl Observation {
+    /// Nothing stated: all zero bytes (`None`s), so that a build clears an
+    /// observation in place rather than copying a template.
+    const EMPTY: Observation = Observation {
+        status: 0,
+        retry_after: None,
+        round_trip: Nanos::ZERO,
+        quotas: [StatedQuota {
+            limit: None,
+            window: None,
+            remaining: None,
+            reset_after: None,
+        }; MAX_WINDOWS],
+        quota_count: 0,
+    };
+
     /// A response with `status` and no rate-limit headers.
     pub const fn status(status: u16) -> Observation {
-        Observation {
-            status,
-            retry_after: None,
-            round_trip: Nanos::ZERO,
-            quotas: [StatedQuota {
-                limit: None,
-                window: None,
-                remaining: None,
-                reset_after: None,
-            }; MAX_WINDOWS],
-            quota_count: 0,
-        }
+        let mut observation = Observation::EMPTY;
+        observation.status = status;
+        observation
     }
 
     /// The same observation with a stated `Retry-After`.
@@ -166,12 +173,19 @@ impl Observation {
     /// let observation = Observation::from_info(&info).with_round_trip(Nanos::from_millis(40));
     /// assert_eq!(observation.quotas()[0].limit, Some(16));
     /// ```
-    pub fn from_info(info: &crate::headers::RateLimitInfo) -> Observation {
-        let mut observation = Observation::status(info.status().unwrap_or(0));
-        observation.retry_after = info.retry_after();
+    pub fn from_info(info: &RateLimitInfo) -> Observation {
+        let mut observation = Observation::status(0);
+        observation.read_info(info);
+        observation
+    }
+
+    /// [`Observation::from_info`] in place.
+    fn read_info(&mut self, info: &RateLimitInfo) {
+        self.status = info.status().unwrap_or(0);
+        self.retry_after = info.retry_after();
         for quota in info.quotas() {
-            if quota.unit == crate::headers::QuotaUnit::Requests {
-                observation.push_quota(StatedQuota {
+            if quota.unit == QuotaUnit::Requests {
+                self.push_quota(StatedQuota {
                     limit: quota.limit,
                     window: quota.window,
                     remaining: quota.remaining,
@@ -179,7 +193,6 @@ impl Observation {
                 });
             }
         }
-        observation
     }
 
     /// Whether the server refused for rate (429) or overload (503).
@@ -720,6 +733,28 @@ impl<const CAPABILITIES: u32> Learner<CAPABILITIES> {
             policy: changed.then_some(self.policy),
             pause,
         }
+    }
+
+    /// Learns from a parsed response observed at `now`, `round_trip` after
+    /// its request was sent: the same as [`Learner::observe`] of
+    /// [`Observation::from_info`] with that round trip, with the
+    /// observation read where it is built rather than moved (it is a few
+    /// hundred bytes, which a small target copies with a library routine).
+    ///
+    /// ```
+    /// use ratekeeper_core::headers::{ParseOptions, RateLimitInfo};
+    /// use ratekeeper_core::{Instant, Learner, LearnerConfig, Nanos};
+    ///
+    /// let headers: [(&[u8], &[u8]); 1] = [(b"ratelimit", b"limit=16; remaining=14; reset=1")];
+    /// let info = RateLimitInfo::parse(Some(200), headers, &ParseOptions::new());
+    /// let mut learner = Learner::new(LearnerConfig::DEFAULT, Instant::ZERO);
+    /// let learned = learner.observe_info(&info, Nanos::from_millis(40), Instant::ZERO);
+    /// assert_eq!(learned.policy.map(|policy| policy.limit()), Some(16));
+    /// ```
+    pub fn observe_info(&mut self, info: &RateLimitInfo, round_trip: Nanos, now: Instant) -> Learned {
+        let mut observation = Observation::status(0).with_round_trip(round_trip);
+        observation.read_info(info);
+        self.observe(&observation, now)
     }
 
     /// The stated quota that governs, as a header policy with the server's

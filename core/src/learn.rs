@@ -197,8 +197,62 @@ impl Observation {
 
     /// Whether the server refused for rate (429) or overload (503).
     pub const fn is_throttled(&self) -> bool {
-        self.status == 429 || self.status == 503
+        is_throttled(self.status)
     }
+}
+
+/// Whether `status` refuses for rate (429) or overload (503).
+const fn is_throttled(status: u16) -> bool {
+    status == 429 || status == 503
+}
+
+/// A stated quota as the learner reads it: from an [`Observation`], or
+/// from a parsed response where it was parsed.
+trait Statement {
+    fn limit(&self) -> Option<u64>;
+    fn window(&self) -> Option<Nanos>;
+    fn remaining(&self) -> Option<u64>;
+    fn reset_after(&self) -> Option<Nanos>;
+}
+
+impl Statement for StatedQuota {
+    fn limit(&self) -> Option<u64> {
+        self.limit
+    }
+    fn window(&self) -> Option<Nanos> {
+        self.window
+    }
+    fn remaining(&self) -> Option<u64> {
+        self.remaining
+    }
+    fn reset_after(&self) -> Option<Nanos> {
+        self.reset_after
+    }
+}
+
+impl Statement for crate::headers::Quota {
+    fn limit(&self) -> Option<u64> {
+        self.limit
+    }
+    fn window(&self) -> Option<Nanos> {
+        self.window
+    }
+    fn remaining(&self) -> Option<u64> {
+        self.remaining
+    }
+    fn reset_after(&self) -> Option<Nanos> {
+        self.reset_after
+    }
+}
+
+/// What [`Learner::observe`] reads of a response besides its quotas.
+struct Response {
+    /// Whether the server refused for rate or overload.
+    throttled: bool,
+    /// `Retry-After`, if stated.
+    retry_after: Option<Nanos>,
+    /// From sending to the response.
+    round_trip: Nanos,
 }
 
 /// How the learner behaves. Built from [`LearnerConfig::DEFAULT`] with the
@@ -677,12 +731,27 @@ impl<const CAPABILITIES: u32> Learner<CAPABILITIES> {
 
     /// Learns from one response observed at `now`.
     pub fn observe(&mut self, observation: &Observation, now: Instant) -> Learned {
-        let quotas = observation.quotas();
+        let response = Response {
+            throttled: observation.is_throttled(),
+            retry_after: observation.retry_after,
+            round_trip: observation.round_trip,
+        };
+        self.learn(&response, observation.quotas().iter(), now)
+    }
+
+    /// [`Learner::observe`] of a response's `quotas`, whichever holds them
+    /// (an observation, or a parsed response read in place).
+    fn learn<'q, S: Statement + 'q>(
+        &mut self,
+        response: &Response,
+        quotas: impl Iterator<Item = &'q S> + Clone,
+        now: Instant,
+    ) -> Learned {
         // What a change is judged on: not the whole policy.
         let before = (self.policy.limit(), self.policy.window(), self.policy.source);
         let mut event = LearnEvent::Unchanged;
 
-        if let Some(stated) = self.governing(quotas, now) {
+        if let Some(stated) = self.governing(quotas.clone(), now) {
             event = if before.2 == PolicySource::Header {
                 if (stated.limit(), stated.window()) == (before.0, before.1) {
                     LearnEvent::Unchanged
@@ -694,14 +763,14 @@ impl<const CAPABILITIES: u32> Learner<CAPABILITIES> {
             };
             self.policy = stated;
             if Self::RESET_TRACKING {
-                self.track_reset(now, observation.round_trip);
+                self.track_reset(now, response.round_trip);
             }
         }
 
         let mut pause = None;
-        if observation.is_throttled() {
+        if response.throttled {
             self.throttled_in_a_row = self.throttled_in_a_row.saturating_add(1);
-            pause = Some(self.pause_for(observation, quotas, now));
+            pause = Some(self.pause_for(response, quotas, now));
             if Self::HEADERLESS && self.policy.source <= PolicySource::Observed && self.decrease(now) {
                 event = LearnEvent::Decreased;
             } else if event == LearnEvent::Unchanged {
@@ -752,23 +821,36 @@ impl<const CAPABILITIES: u32> Learner<CAPABILITIES> {
     /// assert_eq!(learned.policy.map(|policy| policy.limit()), Some(16));
     /// ```
     pub fn observe_info(&mut self, info: &RateLimitInfo, round_trip: Nanos, now: Instant) -> Learned {
-        let mut observation = Observation::status(0).with_round_trip(round_trip);
-        observation.read_info(info);
-        self.observe(&observation, now)
+        let response = Response {
+            throttled: is_throttled(info.status().unwrap_or(0)),
+            retry_after: info.retry_after(),
+            round_trip,
+        };
+        // Every requests quota (as many as an observation keeps, since
+        // `MAX_WINDOWS` is the parser's capacity), read where it was parsed.
+        let requests = info
+            .quotas()
+            .iter()
+            .filter(|quota| quota.unit == QuotaUnit::Requests);
+        self.learn(&response, requests, now)
     }
 
     /// The stated quota that governs, as a header policy with the server's
     /// view attached; `None` when no quota states a limit.
-    fn governing(&mut self, quotas: &[StatedQuota], now: Instant) -> Option<Policy> {
+    fn governing<'q, S: Statement + 'q>(
+        &mut self,
+        quotas: impl Iterator<Item = &'q S> + Clone,
+        now: Instant,
+    ) -> Option<Policy> {
         // The slowest so far: its index, window per request, limit, window.
         // The policy is built once, for the one that governs.
         let mut best: Option<(usize, u64, u32, Nanos)> = None;
-        for (index, quota) in quotas.iter().enumerate() {
-            let Some(limit) = quota.limit.filter(|&l| l > 0) else {
+        for (index, quota) in quotas.clone().enumerate() {
+            let Some(limit) = quota.limit().filter(|&l| l > 0) else {
                 continue;
             };
             let limit = u32::try_from(limit).unwrap_or(u32::MAX);
-            let window = match quota.window {
+            let window = match quota.window() {
                 Some(window) if !window.is_zero() => {
                     self.stated_window = true;
                     window
@@ -777,7 +859,7 @@ impl<const CAPABILITIES: u32> Learner<CAPABILITIES> {
                     // No stated window: a fixed window's reset counts down
                     // from its length, so the longest reset seen is the best
                     // estimate. Round up to whole seconds, since servers do.
-                    if let Some(reset) = quota.reset_after {
+                    if let Some(reset) = quota.reset_after() {
                         self.longest_reset = self.longest_reset.max(reset);
                     }
                     if self.stated_window && self.policy.source == PolicySource::Header {
@@ -806,15 +888,14 @@ impl<const CAPABILITIES: u32> Learner<CAPABILITIES> {
         let (index, _, limit, window) = best?;
         // `limit > 0` and `window > 0` here: the policy is always valid.
         let mut policy = Policy::new(limit, window, PolicySource::Header, now).ok()?;
-        if let Some(StatedQuota {
-            remaining: Some(remaining),
-            reset_after: Some(reset_after),
-            ..
-        }) = quotas.get(index)
+        if let Some((Some(remaining), Some(reset_after))) = quotas
+            .clone()
+            .nth(index)
+            .map(|quota| (quota.remaining(), quota.reset_after()))
         {
             policy = policy.with_server(ServerView {
-                remaining: u32::try_from(*remaining).unwrap_or(u32::MAX),
-                reset_after: *reset_after,
+                remaining: u32::try_from(remaining).unwrap_or(u32::MAX),
+                reset_after,
                 observed_at: now,
             });
         }
@@ -911,14 +992,18 @@ impl<const CAPABILITIES: u32> Learner<CAPABILITIES> {
     /// How long to pause when a stated quota is used up: until the latest
     /// its reset can be, for the governing quota (whose reset is tracked
     /// most closely), or as stated for any other.
-    fn exhausted(&self, quotas: &[StatedQuota], now: Instant) -> Option<Nanos> {
+    fn exhausted<'q, S: Statement + 'q>(
+        &self,
+        quotas: impl Iterator<Item = &'q S>,
+        now: Instant,
+    ) -> Option<Nanos> {
         let mut longest = Nanos::ZERO;
-        for (index, quota) in quotas.iter().enumerate() {
-            if quota.remaining != Some(0) {
+        for (index, quota) in quotas.enumerate() {
+            if quota.remaining() != Some(0) {
                 continue;
             }
             // A spent quota with no reset stated: wait a backoff step.
-            let mut pause = quota.reset_after.unwrap_or(self.config.backoff_base);
+            let mut pause = quota.reset_after().unwrap_or(self.config.backoff_base);
             if Self::RESET_TRACKING && self.governing_index == Some(index) {
                 // The boundary that ends the window the statement was
                 // made in, which may have passed while it travelled.
@@ -933,8 +1018,13 @@ impl<const CAPABILITIES: u32> Learner<CAPABILITIES> {
         (!longest.is_zero()).then_some(longest)
     }
 
-    fn pause_for(&self, observation: &Observation, quotas: &[StatedQuota], now: Instant) -> Nanos {
-        if let Some(retry_after) = observation.retry_after {
+    fn pause_for<'q, S: Statement + 'q>(
+        &self,
+        response: &Response,
+        quotas: impl Iterator<Item = &'q S>,
+        now: Instant,
+    ) -> Nanos {
+        if let Some(retry_after) = response.retry_after {
             return retry_after;
         }
         if let Some(reset) = self.exhausted(quotas, now) {

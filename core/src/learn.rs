@@ -767,10 +767,13 @@ impl<const CAPABILITIES: u32> Learner<CAPABILITIES> {
             }
         }
 
+        // A spent quota's pause, whichever way the response went: one
+        // reading of the quotas for both.
+        let spent = self.exhausted(quotas, now);
         let mut pause = None;
         if response.throttled {
             self.throttled_in_a_row = self.throttled_in_a_row.saturating_add(1);
-            pause = Some(self.pause_for(response, quotas, now));
+            pause = Some(self.pause_for(response, spent));
             if Self::HEADERLESS && self.policy.source <= PolicySource::Observed && self.decrease(now) {
                 event = LearnEvent::Decreased;
             } else if event == LearnEvent::Unchanged {
@@ -785,7 +788,7 @@ impl<const CAPABILITIES: u32> Learner<CAPABILITIES> {
             // a reset due sooner needs no pause (and a pause would make
             // every reservation already queued start over).
             let paced = self.gcra(now).emission_interval();
-            if let Some(reset) = self.exhausted(quotas, now).filter(|&reset| reset > paced) {
+            if let Some(reset) = spent.filter(|&reset| reset > paced) {
                 pause = Some(reset);
                 if event == LearnEvent::Unchanged {
                     event = LearnEvent::Exhausted;
@@ -1018,16 +1021,13 @@ impl<const CAPABILITIES: u32> Learner<CAPABILITIES> {
         (!longest.is_zero()).then_some(longest)
     }
 
-    fn pause_for<'q, S: Statement + 'q>(
-        &self,
-        response: &Response,
-        quotas: impl Iterator<Item = &'q S>,
-        now: Instant,
-    ) -> Nanos {
+    /// The pause after a refusal: until `Retry-After` when stated, else
+    /// until a `spent` quota's reset, else a backoff.
+    fn pause_for(&self, response: &Response, spent: Option<Nanos>) -> Nanos {
         if let Some(retry_after) = response.retry_after {
             return retry_after;
         }
-        if let Some(reset) = self.exhausted(quotas, now) {
+        if let Some(reset) = spent {
             return reset;
         }
         let doublings = self.throttled_in_a_row.saturating_sub(1).min(32);

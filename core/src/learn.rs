@@ -105,26 +105,20 @@ pub struct Observation {
 }
 
 impl Observation {
-    /// Nothing stated: all zero bytes (`None`s), so that a build clears an
-    /// observation in place rather than copying a template.
-    const EMPTY: Observation = Observation {
-        status: 0,
-        retry_after: None,
-        round_trip: Nanos::ZERO,
-        quotas: [StatedQuota {
-            limit: None,
-            window: None,
-            remaining: None,
-            reset_after: None,
-        }; MAX_WINDOWS],
-        quota_count: 0,
-    };
-
     /// A response with `status` and no rate-limit headers.
     pub const fn status(status: u16) -> Observation {
-        let mut observation = Observation::EMPTY;
-        observation.status = status;
-        observation
+        Observation {
+            status,
+            retry_after: None,
+            round_trip: Nanos::ZERO,
+            quotas: [StatedQuota {
+                limit: None,
+                window: None,
+                remaining: None,
+                reset_after: None,
+            }; MAX_WINDOWS],
+            quota_count: 0,
+        }
     }
 
     /// The same observation with a stated `Retry-After`.
@@ -174,18 +168,11 @@ impl Observation {
     /// assert_eq!(observation.quotas()[0].limit, Some(16));
     /// ```
     pub fn from_info(info: &RateLimitInfo) -> Observation {
-        let mut observation = Observation::status(0);
-        observation.read_info(info);
-        observation
-    }
-
-    /// [`Observation::from_info`] in place.
-    fn read_info(&mut self, info: &RateLimitInfo) {
-        self.status = info.status().unwrap_or(0);
-        self.retry_after = info.retry_after();
+        let mut observation = Observation::status(info.status().unwrap_or(0));
+        observation.retry_after = info.retry_after();
         for quota in info.quotas() {
             if quota.unit == QuotaUnit::Requests {
-                self.push_quota(StatedQuota {
+                observation.push_quota(StatedQuota {
                     limit: quota.limit,
                     window: quota.window,
                     remaining: quota.remaining,
@@ -193,6 +180,7 @@ impl Observation {
                 });
             }
         }
+        observation
     }
 
     /// Whether the server refused for rate (429) or overload (503).
@@ -809,9 +797,10 @@ impl<const CAPABILITIES: u32> Learner<CAPABILITIES> {
 
     /// Learns from a parsed response observed at `now`, `round_trip` after
     /// its request was sent: the same as [`Learner::observe`] of
-    /// [`Observation::from_info`] with that round trip, with the
-    /// observation read where it is built rather than moved (it is a few
-    /// hundred bytes, which a small target copies with a library routine).
+    /// [`Observation::from_info`] with that round trip, with the response
+    /// read where it was parsed rather than moved into an observation (a
+    /// few hundred bytes, which a small target copies with a library
+    /// routine).
     ///
     /// ```
     /// use ratekeeper_core::headers::{ParseOptions, RateLimitInfo};

@@ -233,6 +233,20 @@ impl Statement for crate::headers::Quota {
     }
 }
 
+/// The stated quota with the slowest sustained rate among those read so
+/// far: the one that governs.
+#[derive(Clone, Copy)]
+struct Slowest {
+    /// Its index among the stated quotas.
+    index: usize,
+    /// Its window per request.
+    per_request: u64,
+    limit: u32,
+    window: Nanos,
+    /// The remaining count and reset it states, when it states both.
+    server: Option<(u64, Nanos)>,
+}
+
 /// What [`Learner::observe`] reads of a response besides its quotas.
 struct Response {
     /// Whether the server refused for rate or overload.
@@ -831,13 +845,13 @@ impl<const CAPABILITIES: u32> Learner<CAPABILITIES> {
     /// view attached; `None` when no quota states a limit.
     fn governing<'q, S: Statement + 'q>(
         &mut self,
-        quotas: impl Iterator<Item = &'q S> + Clone,
+        quotas: impl Iterator<Item = &'q S>,
         now: Instant,
     ) -> Option<Policy> {
-        // The slowest so far: its index, window per request, limit, window.
-        // The policy is built once, for the one that governs.
-        let mut best: Option<(usize, u64, u32, Nanos)> = None;
-        for (index, quota) in quotas.clone().enumerate() {
+        // The slowest so far. The policy is built once, for the one that
+        // governs.
+        let mut best: Option<Slowest> = None;
+        for (index, quota) in quotas.enumerate() {
             let Some(limit) = quota.limit().filter(|&l| l > 0) else {
                 continue;
             };
@@ -873,18 +887,26 @@ impl<const CAPABILITIES: u32> Learner<CAPABILITIES> {
                 .as_nanos()
                 .checked_div(u64::from(limit))
                 .unwrap_or(u64::MAX);
-            if best.is_none_or(|(_, slowest, _, _)| per_request > slowest) {
-                best = Some((index, per_request, limit, window));
+            if best.is_none_or(|slowest| per_request > slowest.per_request) {
+                best = Some(Slowest {
+                    index,
+                    per_request,
+                    limit,
+                    window,
+                    server: quota.remaining().zip(quota.reset_after()),
+                });
             }
         }
-        let (index, _, limit, window) = best?;
+        let Slowest {
+            index,
+            limit,
+            window,
+            server,
+            ..
+        } = best?;
         // `limit > 0` and `window > 0` here: the policy is always valid.
         let mut policy = Policy::new(limit, window, PolicySource::Header, now).ok()?;
-        if let Some((Some(remaining), Some(reset_after))) = quotas
-            .clone()
-            .nth(index)
-            .map(|quota| (quota.remaining(), quota.reset_after()))
-        {
+        if let Some((remaining, reset_after)) = server {
             policy = policy.with_server(ServerView {
                 remaining: u32::try_from(remaining).unwrap_or(u32::MAX),
                 reset_after,

@@ -711,6 +711,9 @@ impl<const WORDS: usize> Breaker<WORDS> {
 
     /// Every transition goes through here: it invalidates outstanding
     /// permits and starts the counts afresh.
+    // Inlined: a few stores, cheaper where they are made than the phase
+    // handed to a call.
+    #[inline(always)]
     fn enter(&mut self, phase: Phase) {
         self.phase = phase;
         self.generation = self.generation.wrapping_add(1);

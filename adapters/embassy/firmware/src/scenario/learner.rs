@@ -55,7 +55,9 @@ fn learn(
     })
 }
 
-/// The policy the Close header on a 200 teaches a new learner.
+/// The policy the Close header on a 200 teaches a new learner. Inlined
+/// where the policy is used: returned from a call of its own, the policy
+/// (and the store's copy of it) would cost a block copy routine.
 #[inline(always)]
 pub fn learn_from_close() -> Option<Policy> {
     let mut policy = None;

@@ -316,6 +316,10 @@ impl BackoffConfig {
     /// (only decorrelated jitter looks at it; `None` before the first
     /// retry), drawing randomness from `rng`. Always within the bounds the
     /// [module docs](self) give, so never above the cap.
+    // Inlined, as is `Backoff::next_delay`: where the configuration is
+    // known at compile time (a firmware's constant), only its jitter's
+    // code remains, and the shared draw is one call.
+    #[inline(always)]
     pub fn delay(&self, retry: u32, previous: Option<Nanos>, rng: &mut impl RandomSource) -> Nanos {
         let step = self.step(retry);
         let capped = step.min(self.cap);
@@ -395,6 +399,8 @@ impl Backoff {
     /// Schedules the next retry: the wait before it, never shorter than
     /// `retry_after` (the server's `Retry-After`, as a span from now), or
     /// `None` when no retries are left.
+    // Inlined: see `BackoffConfig::delay`.
+    #[inline(always)]
     pub fn next_delay(&mut self, rng: &mut impl RandomSource, retry_after: Option<Nanos>) -> Option<Nanos> {
         if self.is_exhausted() {
             return None;

@@ -443,28 +443,30 @@ impl<const WORDS: usize> Ring<WORDS> {
         if self.window == 0 {
             return;
         }
-        // Bit `next mod 32` of half `next / 32 mod 2` of word `next / 64`.
-        let word_index = usize::try_from(self.next >> 6).unwrap_or(usize::MAX);
-        let half = usize::try_from((self.next >> 5) & 1).unwrap_or(0);
+        // Bit `next mod 32` of half `next / 32` of the words laid end to end.
+        let half = usize::try_from(self.next >> 5).unwrap_or(usize::MAX);
         let mask = 1u32 << (self.next & 31);
-        let Some(word) = self.bits.get_mut(word_index).and_then(|word| word.get_mut(half)) else {
+        let Some(word) = self.bits.as_flattened_mut().get_mut(half) else {
             return;
         };
+        // The counts cannot leave their range (failures ≤ len ≤ window, a
+        // set bit is a counted failure): wrapping is exact, and cheaper
+        // than saturating on 32-bit targets.
         if self.len >= self.window {
             // Full: the slot being written holds the oldest result.
             if *word & mask != 0 {
-                self.failures = self.failures.saturating_sub(1);
+                self.failures = self.failures.wrapping_sub(1);
             }
         } else {
-            self.len = self.len.saturating_add(1);
+            self.len = self.len.wrapping_add(1);
         }
         if failed {
             *word |= mask;
-            self.failures = self.failures.saturating_add(1);
+            self.failures = self.failures.wrapping_add(1);
         } else {
             *word &= !mask;
         }
-        let next = self.next.saturating_add(1);
+        let next = self.next.wrapping_add(1);
         self.next = if next >= self.window { 0 } else { next };
     }
 }
@@ -709,6 +711,9 @@ impl<const WORDS: usize> Breaker<WORDS> {
 
     /// Every transition goes through here: it invalidates outstanding
     /// permits and starts the counts afresh.
+    // Inlined: a few stores, cheaper where they are made than the phase
+    // handed to a call.
+    #[inline(always)]
     fn enter(&mut self, phase: Phase) {
         self.phase = phase;
         self.generation = self.generation.wrapping_add(1);

@@ -53,6 +53,7 @@
 //! decides exactly as the full learner.
 
 use crate::gcra::Gcra;
+use crate::headers::{QuotaUnit, RateLimitInfo};
 use crate::policy::{Policy, PolicyConfig, PolicySource, ServerView};
 use crate::time::{Instant, Nanos};
 
@@ -166,11 +167,11 @@ impl Observation {
     /// let observation = Observation::from_info(&info).with_round_trip(Nanos::from_millis(40));
     /// assert_eq!(observation.quotas()[0].limit, Some(16));
     /// ```
-    pub fn from_info(info: &crate::headers::RateLimitInfo) -> Observation {
+    pub fn from_info(info: &RateLimitInfo) -> Observation {
         let mut observation = Observation::status(info.status().unwrap_or(0));
         observation.retry_after = info.retry_after();
         for quota in info.quotas() {
-            if quota.unit == crate::headers::QuotaUnit::Requests {
+            if quota.unit == QuotaUnit::Requests {
                 observation.push_quota(StatedQuota {
                     limit: quota.limit,
                     window: quota.window,
@@ -184,8 +185,76 @@ impl Observation {
 
     /// Whether the server refused for rate (429) or overload (503).
     pub const fn is_throttled(&self) -> bool {
-        self.status == 429 || self.status == 503
+        is_throttled(self.status)
     }
+}
+
+/// Whether `status` refuses for rate (429) or overload (503).
+const fn is_throttled(status: u16) -> bool {
+    status == 429 || status == 503
+}
+
+/// A stated quota as the learner reads it: from an [`Observation`], or
+/// from a parsed response where it was parsed.
+trait Statement {
+    fn limit(&self) -> Option<u64>;
+    fn window(&self) -> Option<Nanos>;
+    fn remaining(&self) -> Option<u64>;
+    fn reset_after(&self) -> Option<Nanos>;
+}
+
+impl Statement for StatedQuota {
+    fn limit(&self) -> Option<u64> {
+        self.limit
+    }
+    fn window(&self) -> Option<Nanos> {
+        self.window
+    }
+    fn remaining(&self) -> Option<u64> {
+        self.remaining
+    }
+    fn reset_after(&self) -> Option<Nanos> {
+        self.reset_after
+    }
+}
+
+impl Statement for crate::headers::Quota {
+    fn limit(&self) -> Option<u64> {
+        self.limit
+    }
+    fn window(&self) -> Option<Nanos> {
+        self.window
+    }
+    fn remaining(&self) -> Option<u64> {
+        self.remaining
+    }
+    fn reset_after(&self) -> Option<Nanos> {
+        self.reset_after
+    }
+}
+
+/// The stated quota with the slowest sustained rate among those read so
+/// far: the one that governs.
+#[derive(Clone, Copy)]
+struct Slowest {
+    /// Its index among the stated quotas.
+    index: usize,
+    /// Its window per request.
+    per_request: u64,
+    limit: u32,
+    window: Nanos,
+    /// The remaining count and reset it states, when it states both.
+    server: Option<(u64, Nanos)>,
+}
+
+/// What [`Learner::observe`] reads of a response besides its quotas.
+struct Response {
+    /// Whether the server refused for rate or overload.
+    throttled: bool,
+    /// `Retry-After`, if stated.
+    retry_after: Option<Nanos>,
+    /// From sending to the response.
+    round_trip: Nanos,
 }
 
 /// How the learner behaves. Built from [`LearnerConfig::DEFAULT`] with the
@@ -664,12 +733,27 @@ impl<const CAPABILITIES: u32> Learner<CAPABILITIES> {
 
     /// Learns from one response observed at `now`.
     pub fn observe(&mut self, observation: &Observation, now: Instant) -> Learned {
-        let quotas = observation.quotas();
+        let response = Response {
+            throttled: observation.is_throttled(),
+            retry_after: observation.retry_after,
+            round_trip: observation.round_trip,
+        };
+        self.learn(&response, observation.quotas().iter(), now)
+    }
+
+    /// [`Learner::observe`] of a response's `quotas`, whichever holds them
+    /// (an observation, or a parsed response read in place).
+    fn learn<'q, S: Statement + 'q>(
+        &mut self,
+        response: &Response,
+        quotas: impl Iterator<Item = &'q S> + Clone,
+        now: Instant,
+    ) -> Learned {
         // What a change is judged on: not the whole policy.
         let before = (self.policy.limit(), self.policy.window(), self.policy.source);
         let mut event = LearnEvent::Unchanged;
 
-        if let Some(stated) = self.governing(quotas, now) {
+        if let Some(stated) = self.governing(quotas.clone(), now) {
             event = if before.2 == PolicySource::Header {
                 if (stated.limit(), stated.window()) == (before.0, before.1) {
                     LearnEvent::Unchanged
@@ -681,14 +765,17 @@ impl<const CAPABILITIES: u32> Learner<CAPABILITIES> {
             };
             self.policy = stated;
             if Self::RESET_TRACKING {
-                self.track_reset(now, observation.round_trip);
+                self.track_reset(now, response.round_trip);
             }
         }
 
+        // A spent quota's pause, whichever way the response went: one
+        // reading of the quotas for both.
+        let spent = self.exhausted(quotas, now);
         let mut pause = None;
-        if observation.is_throttled() {
+        if response.throttled {
             self.throttled_in_a_row = self.throttled_in_a_row.saturating_add(1);
-            pause = Some(self.pause_for(observation, quotas, now));
+            pause = Some(self.pause_for(response, spent));
             if Self::HEADERLESS && self.policy.source <= PolicySource::Observed && self.decrease(now) {
                 event = LearnEvent::Decreased;
             } else if event == LearnEvent::Unchanged {
@@ -703,7 +790,7 @@ impl<const CAPABILITIES: u32> Learner<CAPABILITIES> {
             // a reset due sooner needs no pause (and a pause would make
             // every reservation already queued start over).
             let paced = self.gcra(now).emission_interval();
-            if let Some(reset) = self.exhausted(quotas, now).filter(|&reset| reset > paced) {
+            if let Some(reset) = spent.filter(|&reset| reset > paced) {
                 pause = Some(reset);
                 if event == LearnEvent::Unchanged {
                     event = LearnEvent::Exhausted;
@@ -722,18 +809,54 @@ impl<const CAPABILITIES: u32> Learner<CAPABILITIES> {
         }
     }
 
+    /// Learns from a parsed response observed at `now`, `round_trip` after
+    /// its request was sent: the same as [`Learner::observe`] of
+    /// [`Observation::from_info`] with that round trip, with the response
+    /// read where it was parsed rather than moved into an observation (a
+    /// few hundred bytes, which a small target copies with a library
+    /// routine).
+    ///
+    /// ```
+    /// use ratekeeper_core::headers::{ParseOptions, RateLimitInfo};
+    /// use ratekeeper_core::{Instant, Learner, LearnerConfig, Nanos};
+    ///
+    /// let headers: [(&[u8], &[u8]); 1] = [(b"ratelimit", b"limit=16; remaining=14; reset=1")];
+    /// let info = RateLimitInfo::parse(Some(200), headers, &ParseOptions::new());
+    /// let mut learner = Learner::new(LearnerConfig::DEFAULT, Instant::ZERO);
+    /// let learned = learner.observe_info(&info, Nanos::from_millis(40), Instant::ZERO);
+    /// assert_eq!(learned.policy.map(|policy| policy.limit()), Some(16));
+    /// ```
+    pub fn observe_info(&mut self, info: &RateLimitInfo, round_trip: Nanos, now: Instant) -> Learned {
+        let response = Response {
+            throttled: is_throttled(info.status().unwrap_or(0)),
+            retry_after: info.retry_after(),
+            round_trip,
+        };
+        // Every requests quota (as many as an observation keeps, since
+        // `MAX_WINDOWS` is the parser's capacity), read where it was parsed.
+        let requests = info
+            .quotas()
+            .iter()
+            .filter(|quota| quota.unit == QuotaUnit::Requests);
+        self.learn(&response, requests, now)
+    }
+
     /// The stated quota that governs, as a header policy with the server's
     /// view attached; `None` when no quota states a limit.
-    fn governing(&mut self, quotas: &[StatedQuota], now: Instant) -> Option<Policy> {
-        // The slowest so far: its index, window per request, limit, window.
-        // The policy is built once, for the one that governs.
-        let mut best: Option<(usize, u64, u32, Nanos)> = None;
-        for (index, quota) in quotas.iter().enumerate() {
-            let Some(limit) = quota.limit.filter(|&l| l > 0) else {
+    fn governing<'q, S: Statement + 'q>(
+        &mut self,
+        quotas: impl Iterator<Item = &'q S>,
+        now: Instant,
+    ) -> Option<Policy> {
+        // The slowest so far. The policy is built once, for the one that
+        // governs.
+        let mut best: Option<Slowest> = None;
+        for (index, quota) in quotas.enumerate() {
+            let Some(limit) = quota.limit().filter(|&l| l > 0) else {
                 continue;
             };
             let limit = u32::try_from(limit).unwrap_or(u32::MAX);
-            let window = match quota.window {
+            let window = match quota.window() {
                 Some(window) if !window.is_zero() => {
                     self.stated_window = true;
                     window
@@ -742,7 +865,7 @@ impl<const CAPABILITIES: u32> Learner<CAPABILITIES> {
                     // No stated window: a fixed window's reset counts down
                     // from its length, so the longest reset seen is the best
                     // estimate. Round up to whole seconds, since servers do.
-                    if let Some(reset) = quota.reset_after {
+                    if let Some(reset) = quota.reset_after() {
                         self.longest_reset = self.longest_reset.max(reset);
                     }
                     if self.stated_window && self.policy.source == PolicySource::Header {
@@ -764,22 +887,29 @@ impl<const CAPABILITIES: u32> Learner<CAPABILITIES> {
                 .as_nanos()
                 .checked_div(u64::from(limit))
                 .unwrap_or(u64::MAX);
-            if best.is_none_or(|(_, slowest, _, _)| per_request > slowest) {
-                best = Some((index, per_request, limit, window));
+            if best.is_none_or(|slowest| per_request > slowest.per_request) {
+                best = Some(Slowest {
+                    index,
+                    per_request,
+                    limit,
+                    window,
+                    server: quota.remaining().zip(quota.reset_after()),
+                });
             }
         }
-        let (index, _, limit, window) = best?;
+        let Slowest {
+            index,
+            limit,
+            window,
+            server,
+            ..
+        } = best?;
         // `limit > 0` and `window > 0` here: the policy is always valid.
         let mut policy = Policy::new(limit, window, PolicySource::Header, now).ok()?;
-        if let Some(StatedQuota {
-            remaining: Some(remaining),
-            reset_after: Some(reset_after),
-            ..
-        }) = quotas.get(index)
-        {
+        if let Some((remaining, reset_after)) = server {
             policy = policy.with_server(ServerView {
-                remaining: u32::try_from(*remaining).unwrap_or(u32::MAX),
-                reset_after: *reset_after,
+                remaining: u32::try_from(remaining).unwrap_or(u32::MAX),
+                reset_after,
                 observed_at: now,
             });
         }
@@ -876,14 +1006,18 @@ impl<const CAPABILITIES: u32> Learner<CAPABILITIES> {
     /// How long to pause when a stated quota is used up: until the latest
     /// its reset can be, for the governing quota (whose reset is tracked
     /// most closely), or as stated for any other.
-    fn exhausted(&self, quotas: &[StatedQuota], now: Instant) -> Option<Nanos> {
+    fn exhausted<'q, S: Statement + 'q>(
+        &self,
+        quotas: impl Iterator<Item = &'q S>,
+        now: Instant,
+    ) -> Option<Nanos> {
         let mut longest = Nanos::ZERO;
-        for (index, quota) in quotas.iter().enumerate() {
-            if quota.remaining != Some(0) {
+        for (index, quota) in quotas.enumerate() {
+            if quota.remaining() != Some(0) {
                 continue;
             }
             // A spent quota with no reset stated: wait a backoff step.
-            let mut pause = quota.reset_after.unwrap_or(self.config.backoff_base);
+            let mut pause = quota.reset_after().unwrap_or(self.config.backoff_base);
             if Self::RESET_TRACKING && self.governing_index == Some(index) {
                 // The boundary that ends the window the statement was
                 // made in, which may have passed while it travelled.
@@ -898,11 +1032,13 @@ impl<const CAPABILITIES: u32> Learner<CAPABILITIES> {
         (!longest.is_zero()).then_some(longest)
     }
 
-    fn pause_for(&self, observation: &Observation, quotas: &[StatedQuota], now: Instant) -> Nanos {
-        if let Some(retry_after) = observation.retry_after {
+    /// The pause after a refusal: until `Retry-After` when stated, else
+    /// until a `spent` quota's reset, else a backoff.
+    fn pause_for(&self, response: &Response, spent: Option<Nanos>) -> Nanos {
+        if let Some(retry_after) = response.retry_after {
             return retry_after;
         }
-        if let Some(reset) = self.exhausted(quotas, now) {
+        if let Some(reset) = spent {
             return reset;
         }
         let doublings = self.throttled_in_a_row.saturating_sub(1).min(32);

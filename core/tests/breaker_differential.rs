@@ -119,3 +119,43 @@ proptest! {
         }
     }
 }
+
+/// Calls in a closed breaker that trips on its failure rate alone, at a
+/// rate that a mix of results stays under: long runs of results that fill
+/// the window and wrap around it many times over, where the window's count
+/// of failures is what tells the oldest result apart from the others.
+fn closed_runs() -> impl Strategy<Value = (BreakerConfig, Vec<bool>)> {
+    (
+        1u32..=(64 * WORDS as u32),
+        prop_oneof![Just(10_000u16), 5_000u16..=10_000],
+        prop::collection::vec(prop::bool::weighted(0.4), 1..600),
+    )
+        .prop_map(|(window, rate, results)| {
+            (
+                BreakerConfig::failure_rate(rate, window, window, Nanos::from_secs(1)),
+                results,
+            )
+        })
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig::with_cases(10_000))]
+
+    #[test]
+    fn the_window_counts_as_its_model((config, results) in closed_runs()) {
+        let mut breaker = Breaker::<WORDS>::new(config).unwrap();
+        let mut model = breaker_model::Breaker::<WORDS>::new(config).unwrap();
+        let at = Instant::from_nanos(1);
+        for failed in results {
+            let result = if failed { CallResult::Failure } else { CallResult::Success };
+            match (breaker.permit(at), model.permit(at)) {
+                (Ok(permit), Ok(model_permit)) => {
+                    prop_assert_eq!(breaker.record(permit, result, at), model.record(model_permit, result, at));
+                }
+                (Err(rejected), Err(expected)) => prop_assert_eq!(rejected, expected),
+                (real, expected) => prop_assert!(false, "breaker {:?}, model {:?}", real, expected),
+            }
+            prop_assert_eq!(breaker.snapshot(at), model.snapshot(at));
+        }
+    }
+}

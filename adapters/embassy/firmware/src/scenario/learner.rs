@@ -14,10 +14,13 @@
 //! it a spent quota pauses for its reset as stated (a second at most), and
 //! what remains is not spread over that second, the pause covering it.
 
+use core::future::Future;
+use core::task::Poll;
+
 use embassy_time::Instant;
 use ratekeeper_core::{
-    Acquire, Clock, Learned, Learner, LearnerCapabilities, LearnerConfig, Nanos, Observation, Policy,
-    PolicyConfig, PolicySource, Store,
+    Acquire, Clock, Learner, LearnerCapabilities, LearnerConfig, Nanos, Policy, PolicyConfig, PolicySource,
+    Store,
 };
 use ratekeeper_embassy::{EmbassyClock, acquire};
 
@@ -31,28 +34,42 @@ const PAUSED: &str = "api.close.com/api/v1/activity/";
 /// The firmware's learner: the stated limits alone (see the module).
 type CloseLearner = Learner<{ LearnerCapabilities::STATED }>;
 
-/// What a new learner makes of one response: `headers` with `status`. One
-/// copy of the learner's calls serves every observation of the stage.
+/// What a new learner makes of one response, `headers` with `status`:
+/// the policy it learned into `policy`, the pause it asks for, and the
+/// server's `Retry-After`. One copy of the learner's calls serves every
+/// observation of the stage; each result is read where it was built (an
+/// observation, a policy and what a learner learned are larger than a
+/// 32-bit target copies inline at opt-level "z").
 #[inline(never)]
-fn learn(status: u16, headers: &[(&'static [u8], &'static [u8])]) -> (Learned, Option<Nanos>) {
+fn learn(
+    status: u16,
+    headers: &[(&'static [u8], &'static [u8])],
+    policy: &mut Option<Policy>,
+) -> (Option<Nanos>, Option<Nanos>) {
     let now = EmbassyClock.now();
-    let (observation, retry_after) = headers::read(status, headers, |info| {
-        (Observation::from_info(info), info.retry_after())
-    });
-    let learned = CloseLearner::with_capabilities(LearnerConfig::DEFAULT, now).observe(&observation, now);
-    (learned, retry_after)
+    headers::read(status, headers, |info| {
+        let learned =
+            CloseLearner::with_capabilities(LearnerConfig::DEFAULT, now).observe_info(info, Nanos::ZERO, now);
+        *policy = learned.policy;
+        (learned.pause, info.retry_after())
+    })
 }
 
-/// The policy the Close header on a 200 teaches a new learner.
+/// The policy the Close header on a 200 teaches a new learner. Inlined
+/// where the policy is used: returned from a call of its own, the policy
+/// (and the store's copy of it) would cost a block copy routine.
+#[inline(always)]
 pub fn learn_from_close() -> Option<Policy> {
-    learn(200, &headers::CLOSE).0.policy
+    let mut policy = None;
+    learn(200, &headers::CLOSE, &mut policy);
+    policy
 }
 
 /// A 429 with `Retry-After: 1`: the pause it sets on the bucket, and the
 /// server's `Retry-After`.
 fn throttled() -> (Option<Nanos>, Option<Nanos>) {
-    let (learned, retry_after) = learn(429, &headers::TOO_MANY);
-    let paused = learned.pause.filter(|&pause| STORE.pause(PAUSED, pause).is_ok());
+    let (pause, retry_after) = learn(429, &headers::TOO_MANY, &mut None);
+    let paused = pause.filter(|&pause| STORE.pause(PAUSED, pause).is_ok());
     (paused, retry_after)
 }
 
@@ -74,7 +91,16 @@ pub async fn run(report: &mut Report) {
     let gcra = PolicyConfig::DEFAULT
         .default_policy(EmbassyClock.now())
         .to_gcra(&PolicyConfig::DEFAULT);
-    let [kind, wait] = outcome(acquire(&STORE, PAUSED, &Acquire::reserve(gcra, MAX_WAIT)).await);
+    // Read where the acquire answers, by reference (as the limiter stage
+    // does): moving a decision out of the await would cost a block copy
+    // routine.
+    let reserve = Acquire::reserve(gcra, MAX_WAIT);
+    let mut acquire = core::pin::pin!(acquire(&STORE, PAUSED, &reserve));
+    let [kind, wait] = core::future::poll_fn(|cx| match acquire.as_mut().poll(cx) {
+        Poll::Ready(decision) => Poll::Ready(outcome(decision)),
+        Poll::Pending => Poll::Pending,
+    })
+    .await;
     // The pause began at or after `paused_at`: waking before its end
     // would show as less than Retry-After since then.
     let since_pause = nanos(paused_at.elapsed());

@@ -5,7 +5,7 @@ use core::cell::RefCell;
 
 use embassy_sync::blocking_mutex::Mutex;
 use embassy_sync::blocking_mutex::raw::RawMutex;
-use ratekeeper_core::{Acquire, Clock, Decision, Instant, Nanos, Policy, Store};
+use ratekeeper_core::{Acquire, Clock, Decision, Instant, Nanos, Policy, PolicySource, ServerView, Store};
 
 use crate::EmbassyClock;
 use crate::bucket::{Bucket, key_hash};
@@ -52,17 +52,63 @@ impl core::fmt::Display for FixedStoreError {
 
 impl core::error::Error for FixedStoreError {}
 
+/// A key's policy, kept in its parts: written from them one by one, in
+/// one place, and built again from them when read, never copied whole,
+/// since a policy is larger than a 32-bit target copies inline at
+/// opt-level "z", and a copy of it would cost firmware a block copy
+/// routine. A limit of zero, which no policy has, marks a vacant slot.
 #[derive(Debug)]
 #[cfg_attr(feature = "defmt", derive(defmt::Format))]
 struct PolicySlot {
     key: u32,
-    policy: Policy,
+    limit: u32,
+    window: Nanos,
+    source: PolicySource,
+    learned_at: Instant,
+    server: Option<ServerView>,
+}
+
+impl PolicySlot {
+    /// A slot holding no policy.
+    const VACANT: PolicySlot = PolicySlot {
+        key: 0,
+        limit: 0,
+        window: Nanos::ZERO,
+        source: PolicySource::Default,
+        learned_at: Instant::ZERO,
+        server: None,
+    };
+
+    /// The slot of key hash `key` holding `policy`.
+    fn new(key: u32, policy: &Policy) -> PolicySlot {
+        PolicySlot {
+            key,
+            limit: policy.limit(),
+            window: policy.window(),
+            source: policy.source,
+            learned_at: policy.learned_at,
+            server: policy.server,
+        }
+    }
+
+    /// Whether the slot holds the policy of key hash `key`.
+    const fn holds(&self, key: u32) -> bool {
+        self.key == key && self.limit != 0
+    }
+
+    /// The policy held, if any: the parts came from a policy, so they make
+    /// one again.
+    fn policy(&self) -> Option<Policy> {
+        let mut policy = Policy::new(self.limit, self.window, self.source, self.learned_at).ok()?;
+        policy.server = self.server;
+        Some(policy)
+    }
 }
 
 #[derive(Debug)]
 struct Tables<const BUCKETS: usize, const POLICIES: usize> {
     buckets: heapless::Vec<Bucket, BUCKETS>,
-    policies: heapless::Vec<PolicySlot, POLICIES>,
+    policies: [PolicySlot; POLICIES],
 }
 
 /// A [`Store`] of at most `BUCKETS` buckets and `POLICIES` policies, in
@@ -135,7 +181,7 @@ impl<M: RawMutex, const BUCKETS: usize, const POLICIES: usize, C: Clock> FixedSt
             clock,
             tables: Mutex::new(RefCell::new(Tables {
                 buckets: heapless::Vec::new(),
-                policies: heapless::Vec::new(),
+                policies: [PolicySlot::VACANT; POLICIES],
             })),
         }
     }
@@ -250,8 +296,8 @@ impl<M: RawMutex, const BUCKETS: usize, const POLICIES: usize, C: Clock> Store
             Ok(tables
                 .policies
                 .iter()
-                .find(|slot| slot.key == hash)
-                .map(|slot| slot.policy))
+                .find(|slot| slot.holds(hash))
+                .and_then(PolicySlot::policy))
         })
     }
 
@@ -260,15 +306,15 @@ impl<M: RawMutex, const BUCKETS: usize, const POLICIES: usize, C: Clock> Store
         self.tables.lock(|tables| {
             let mut tables = tables.try_borrow_mut().map_err(|_| FixedStoreError::Busy)?;
             let policies = &mut tables.policies;
-            match policies.iter_mut().find(|slot| slot.key == hash) {
-                Some(slot) => slot.policy = *policy,
-                None => policies
-                    .push(PolicySlot {
-                        key: hash,
-                        policy: *policy,
-                    })
-                    .map_err(|_| FixedStoreError::PoliciesFull { capacity: POLICIES })?,
-            }
+            // The key's own slot, or else a vacant one.
+            let index = policies
+                .iter()
+                .position(|slot| slot.holds(hash))
+                .or_else(|| policies.iter().position(|slot| slot.limit == 0));
+            let slot = index
+                .and_then(|index| policies.get_mut(index))
+                .ok_or(FixedStoreError::PoliciesFull { capacity: POLICIES })?;
+            *slot = PolicySlot::new(hash, policy);
             Ok(())
         })
     }
@@ -278,7 +324,7 @@ impl<M: RawMutex, const BUCKETS: usize, const POLICIES: usize, C: Clock> Store
 mod tests {
     use embassy_sync::blocking_mutex::raw::{CriticalSectionRawMutex, NoopRawMutex};
     use proptest::prelude::*;
-    use ratekeeper_core::{BucketState, DenialCause, Gcra, ManualClock, PolicySource};
+    use ratekeeper_core::{BucketState, DenialCause, Gcra, ManualClock, PolicyConfig};
 
     use super::*;
 
@@ -396,6 +442,80 @@ mod tests {
             full.to_string(),
             "all 8 bucket slots are in use by buckets that still matter"
         );
+    }
+
+    /// A policy of any limit, window and source, with or without the
+    /// server's view.
+    fn any_policy() -> impl Strategy<Value = Policy> {
+        let source = prop_oneof![
+            Just(PolicySource::Default),
+            Just(PolicySource::Observed),
+            Just(PolicySource::Configured),
+            Just(PolicySource::Header),
+        ];
+        let server = proptest::option::of((any::<u32>(), any::<u64>(), any::<u64>()).prop_map(
+            |(remaining, reset, observed)| ServerView {
+                remaining,
+                reset_after: Nanos::from_nanos(reset),
+                observed_at: Instant::from_nanos(observed),
+            },
+        ));
+        (
+            prop_oneof![Just(1u32), Just(u32::MAX), 1..=u32::MAX],
+            1..=u64::MAX,
+            source,
+            any::<u64>(),
+            server,
+        )
+            .prop_map(|(limit, window, source, learned_at, server)| {
+                let mut policy = Policy::new(
+                    limit,
+                    Nanos::from_nanos(window),
+                    source,
+                    Instant::from_nanos(learned_at),
+                )
+                .unwrap_or(PolicyConfig::DEFAULT.default_policy(Instant::ZERO));
+                policy.server = server;
+                policy
+            })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(10_000))]
+
+        /// The policy table against the one it was (a list that grows, each
+        /// key's policy replaced in place): the same answers to every write
+        /// and read, the same policies read back, field for field.
+        #[test]
+        fn policies_are_kept_as_by_a_growing_list(
+            steps in proptest::collection::vec((0..5usize, proptest::option::of(any_policy())), 1..24),
+        ) {
+            let store = TestStore::<1>::new(ManualClock::new());
+            let mut model: std::vec::Vec<(&str, Policy)> = std::vec::Vec::new();
+            for (key, write) in steps {
+                let key = KEYS[key];
+                match write {
+                    Some(policy) => {
+                        let expected = match model.iter().position(|(k, _)| *k == key) {
+                            Some(index) => {
+                                model[index].1 = policy;
+                                Ok(())
+                            }
+                            None if model.len() < 2 => {
+                                model.push((key, policy));
+                                Ok(())
+                            }
+                            None => Err(FixedStoreError::PoliciesFull { capacity: 2 }),
+                        };
+                        prop_assert_eq!(store.set_policy(key, &policy), expected);
+                    }
+                    None => {
+                        let expected = model.iter().find(|(k, _)| *k == key).map(|(_, p)| *p);
+                        prop_assert_eq!(store.policy(key), Ok(expected));
+                    }
+                }
+            }
+        }
     }
 
     #[test]

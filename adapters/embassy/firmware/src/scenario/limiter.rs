@@ -365,8 +365,9 @@ fn slept_through(report: &mut Report, [kind, wait]: [u64; 2], start: Instant) {
     report.verify(&[kind, wait, u64::from(slept_ms >= wait_ms)]);
 }
 
-/// An embassy-time duration in nanoseconds.
+/// An embassy-time duration in nanoseconds: whole milliseconds at the
+/// firmware's 1 kHz ticks, so one product.
 #[cfg_attr(not(feature = "learner"), allow(dead_code))]
 pub(super) fn nanos(duration: Duration) -> Nanos {
-    Nanos::from_micros(duration.as_micros())
+    Nanos::from_millis(millis(duration))
 }

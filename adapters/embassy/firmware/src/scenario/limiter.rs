@@ -251,7 +251,7 @@ fn decide_exactly(report: &mut Report, from: usize, gcra: Gcra) -> usize {
     next
 }
 
-/// The values observed by a run of steps, and where each check's end.
+/// The values observed by a run of steps, and where each check ends.
 struct Observed {
     values: [u64; 10],
     len: usize,

@@ -85,6 +85,10 @@ macro_rules! awaited_outcome {
     }};
 }
 
+// For the other stages' acquires, by path: `super::limiter::awaited_outcome!`.
+#[allow(unused_imports)]
+pub(super) use awaited_outcome;
+
 /// What one step of the stage does, to the key the step names.
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Op {

@@ -235,45 +235,41 @@ impl Gcra {
         let wait = ready.wrapping_sub(now);
         // Beyond the horizon (584 years) the TAT cannot be stored.
         let new_tat = base.checked_add(cost_ns);
-        let admitted = new_tat.filter(|_| wait <= max_wait);
-        // What is left: after the request, from when it goes; or, refused,
-        // at `at`.
-        let ahead = match admitted {
-            Some(new_tat) => new_tat.wrapping_sub(ready),
-            None => base.wrapping_sub(at),
+        let admitted = new_tat.is_some() && wait <= max_wait;
+        // Admitted, the bucket runs to the new TAT from when the request
+        // goes; refused, to the TAT as it stands from `at`. One span, one
+        // division, whichever it is.
+        let (end, from) = if admitted {
+            (base.wrapping_add(cost_ns), ready)
+        } else {
+            (base, at)
         };
-        let remaining = units(tolerance.saturating_sub(ahead), interval);
-        match admitted {
-            Some(new_tat) => Decision::Allowed(Allowed {
-                tat: Instant::from_nanos(new_tat),
+        let remaining = units(tolerance.saturating_sub(end.wrapping_sub(from)), interval);
+        let reset_after = Nanos::from_nanos(end.wrapping_sub(now));
+        if admitted {
+            return Decision::Allowed(Allowed {
+                tat: Instant::from_nanos(end),
                 wait: Nanos::from_nanos(wait),
                 remaining,
-                reset_after: Nanos::from_nanos(new_tat.wrapping_sub(now)),
-            }),
-            None => {
-                // Past the horizon the bucket counts as exhausted for good,
-                // and "retry after" says never, so no caller spins on a
-                // refusal that waiting cannot lift.
-                let retry_after = Nanos::from_nanos(if new_tat.is_none() { u64::MAX } else { wait });
-                let reset_after = Nanos::from_nanos(base.wrapping_sub(now));
-                Decision::Denied(if pause_left == 0 {
-                    Denied {
-                        retry_after,
-                        remaining,
-                        reset_after,
-                        cause: DenialCause::Limit,
-                    }
-                } else {
-                    // Nothing is available before the pause ends.
-                    Denied {
-                        retry_after,
-                        remaining: 0,
-                        reset_after,
-                        cause: DenialCause::Paused,
-                    }
-                })
-            }
+                reset_after,
+            });
         }
+        // Past the horizon the bucket counts as exhausted for good, and
+        // "retry after" says never, so no caller spins on a refusal that
+        // waiting cannot lift.
+        let retry_after = Nanos::from_nanos(if new_tat.is_none() { u64::MAX } else { wait });
+        let paused = pause_left != 0;
+        Decision::Denied(Denied {
+            retry_after,
+            // Nothing is available before the pause ends.
+            remaining: if paused { 0 } else { remaining },
+            reset_after,
+            cause: if paused {
+                DenialCause::Paused
+            } else {
+                DenialCause::Limit
+            },
+        })
     }
 
     /// How much cost the bucket holds at `now` given its stored TAT,

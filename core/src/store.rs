@@ -92,6 +92,31 @@ impl Acquire {
         self.cost = cost;
         self
     }
+
+    /// The decision of [`BucketState::decide`] at `now` for a bucket given
+    /// as nanoseconds on the store's clock, `0` standing for "no TAT" and
+    /// "not paused" (neither is after any `now`, so `0` decides exactly as
+    /// `None`): for stores that keep a bucket in words rather than in a
+    /// [`BucketState`]. When admitted, the bucket to store is the
+    /// decision's TAT with the pause as it was.
+    ///
+    /// ```
+    /// use ratekeeper_core::{Acquire, BucketState, Gcra, Instant, Nanos};
+    ///
+    /// let request = Acquire::reserve(Gcra::new(Nanos::from_millis(100), 1).unwrap(), Nanos::from_secs(5));
+    /// let now = Instant::from_nanos(7);
+    /// let state = BucketState { tat: Some(Instant::from_nanos(50_000_000)), paused_until: None };
+    /// assert_eq!(request.decide_nanos(50_000_000, 0, now), state.decide(&request, now).0);
+    /// ```
+    pub fn decide_nanos(&self, tat: u64, paused_until: u64, now: Instant) -> Decision {
+        self.gcra.decide_paused(
+            tat,
+            paused_until,
+            now.as_nanos(),
+            self.cost,
+            self.max_wait.as_nanos(),
+        )
+    }
 }
 
 /// One bucket's whole state: its TAT and the end of its pause.

@@ -104,7 +104,13 @@ impl Nanos {
 
     /// Whole milliseconds, rounding up: the right choice for "wait at least".
     pub const fn as_millis_ceil(self) -> u64 {
-        self.0.div_ceil(NANOS_PER_MILLI)
+        // `⌈n / d⌉ = (n − 1) / d + 1` for `n > 0`: one division, and no
+        // remainder to work out (shorter code on 32-bit targets). The
+        // quotient is below `u64::MAX`, so the `+ 1` is exact.
+        match self.0.checked_sub(1) {
+            Some(less) => (less / NANOS_PER_MILLI).wrapping_add(1),
+            None => 0,
+        }
     }
 
     /// Whole seconds, rounding down.
@@ -409,5 +415,26 @@ mod tests {
         let d = Duration::new(3, 7);
         assert_eq!(Nanos::from(d).to_duration(), d);
         assert_eq!(Duration::from(Nanos::from_millis(2)), Duration::from_millis(2));
+    }
+
+    use proptest::strategy::Strategy as _;
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(10_000))]
+
+        /// Rounding up to the millisecond by one division is rounding up
+        /// by division and remainder, as it was: on whole milliseconds,
+        /// one off them, and anywhere up to the horizon.
+        #[test]
+        fn millis_ceil_is_div_ceil(
+            nanos in proptest::prop_oneof![
+                0..u64::MAX,
+                (0..u64::MAX / NANOS_PER_MILLI, 0..3u64).prop_map(|(ms, ns)| (ms * NANOS_PER_MILLI + ns).saturating_sub(1)),
+                (u64::MAX - 3 * NANOS_PER_MILLI)..=u64::MAX,
+                proptest::strategy::Just(0),
+            ],
+        ) {
+            proptest::prop_assert_eq!(Nanos::from_nanos(nanos).as_millis_ceil(), nanos.div_ceil(NANOS_PER_MILLI));
+        }
     }
 }

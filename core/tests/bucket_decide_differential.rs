@@ -4,6 +4,10 @@
 //! decision then turned into spans from now and into a refusal by the
 //! pause.
 //!
+//! The same cases are decided against the form the rule had before a
+//! refusal and an admission came to share one division of their span by
+//! the interval, kept verbatim too.
+//!
 //! Cases are drawn near the boundaries where the two forms could part: a
 //! pause ending just before, at or after now; a wait equal to the pause
 //! left, one more or one less; a TAT around the pause's end; costs of 0, 1,
@@ -120,6 +124,111 @@ fn previous_decide(state: &BucketState, request: &Acquire, now: Instant) -> (Dec
     }
 }
 
+/// `BucketState::decide` as it was before the refusal and the admission
+/// shared one division: the rule of `Gcra::decide_paused` verbatim, on the
+/// state's nanoseconds (`0` for `None`).
+fn two_branch_decide(
+    state: &BucketState,
+    request: &Acquire,
+    now: Instant,
+) -> (Decision, Option<BucketState>) {
+    let decision = two_branch_decide_paused(
+        &request.gcra,
+        state.tat.map_or(0, Instant::as_nanos),
+        state.paused_until.map_or(0, Instant::as_nanos),
+        now.as_nanos(),
+        request.cost,
+        request.max_wait.as_nanos(),
+    );
+    let next = match decision {
+        Decision::Allowed(allowed) => Some(BucketState {
+            tat: Some(allowed.tat),
+            paused_until: state.paused_until,
+        }),
+        _ => None,
+    };
+    (decision, next)
+}
+
+fn two_branch_decide_paused(
+    gcra: &Gcra,
+    tat: u64,
+    paused_until: u64,
+    now: u64,
+    cost: u32,
+    max_wait: u64,
+) -> Decision {
+    if cost > gcra.burst() {
+        return Decision::Impossible {
+            cost,
+            burst: gcra.burst(),
+        };
+    }
+    let interval = gcra.emission_interval().as_nanos();
+    let tolerance = gcra.tolerance().as_nanos();
+    // `now ≤ at ≤ base ≤ new_tat`, and `at ≤ ready ≤ new_tat`, so every
+    // difference of two of them is exact.
+    let at = paused_until.max(now);
+    let pause_left = at.wrapping_sub(now);
+    // A TAT in the past is a full bucket; so is no TAT at all.
+    let base = tat.max(at);
+    // `cost ≤ B`, so `n·T ≤ T·B = τ`, which fits: exact.
+    let cost_ns = interval.wrapping_mul(u64::from(cost));
+    let ready = if cost == 0 {
+        // A read goes at once (at the pause's end), changing nothing: a
+        // reservation queue may have run the TAT far ahead; that is no
+        // reason to refuse a question.
+        at
+    } else {
+        // The earliest instant at which `new_tat − t ≤ τ` holds:
+        // `base + n·T − τ = base − (τ − n·T)`, never below zero; or the
+        // pause's end, if later.
+        base.saturating_sub(tolerance.wrapping_sub(cost_ns)).max(at)
+    };
+    let wait = ready.wrapping_sub(now);
+    // Beyond the horizon (584 years) the TAT cannot be stored.
+    let new_tat = base.checked_add(cost_ns);
+    let admitted = new_tat.filter(|_| wait <= max_wait);
+    // What is left: after the request, from when it goes; or, refused,
+    // at `at`.
+    let ahead = match admitted {
+        Some(new_tat) => new_tat.wrapping_sub(ready),
+        None => base.wrapping_sub(at),
+    };
+    let remaining = units(tolerance.saturating_sub(ahead), interval);
+    match admitted {
+        Some(new_tat) => Decision::Allowed(Allowed {
+            tat: Instant::from_nanos(new_tat),
+            wait: Nanos::from_nanos(wait),
+            remaining,
+            reset_after: Nanos::from_nanos(new_tat.wrapping_sub(now)),
+        }),
+        None => {
+            // Past the horizon the bucket counts as exhausted for good,
+            // and "retry after" says never, so no caller spins on a
+            // refusal that waiting cannot lift.
+            let retry_after = Nanos::from_nanos(if new_tat.is_none() { u64::MAX } else { wait });
+            let reset_after = Nanos::from_nanos(base.wrapping_sub(now));
+            Decision::Denied(if pause_left == 0 {
+                Denied {
+                    retry_after,
+                    remaining,
+                    reset_after,
+                    cause: DenialCause::Limit,
+                }
+            } else {
+                // Nothing is available before the pause ends.
+                Denied {
+                    retry_after,
+                    remaining: 0,
+                    reset_after,
+                    cause: DenialCause::Paused,
+                }
+            })
+        }
+    }
+}
+
 /// A `u64` that is often an edge: 0, 1, small, around 2^32, near the top.
 fn edgy_u64() -> impl Strategy<Value = u64> {
     prop_oneof![
@@ -213,6 +322,13 @@ proptest! {
     #[test]
     fn bucket_decide_is_identical_to_the_previous_form((state, request, now) in case()) {
         prop_assert_eq!(state.decide(&request, now), previous_decide(&state, &request, now));
+    }
+
+    /// Admission and refusal sharing one division decide every case
+    /// exactly as the two branches did.
+    #[test]
+    fn bucket_decide_is_identical_to_the_two_branch_form((state, request, now) in case()) {
+        prop_assert_eq!(state.decide(&request, now), two_branch_decide(&state, &request, now));
     }
 
     /// Without a pause, `Gcra::decide` is the rule it always was.

@@ -151,8 +151,13 @@ fn ticks_ceil(span: Nanos) -> Duration {
     // Every usual tick rate divides a second into whole nanoseconds: then
     // `⌈span · hz / 10^9⌉ = ⌈span / (10^9 / hz)⌉`, in `u64` (the branch is
     // decided at compile time; the 128-bit form costs 32-bit targets code).
+    // `⌈n / d⌉ = (n − 1) / d + 1` for `n > 0`: one division, and no
+    // remainder to work out.
     if NANOS_PER_SEC.is_multiple_of(hz) {
-        return Duration::from_ticks(span.as_nanos().div_ceil(NANOS_PER_SEC / hz));
+        return Duration::from_ticks(match span.as_nanos().checked_sub(1) {
+            Some(less) => less / (NANOS_PER_SEC / hz) + 1,
+            None => 0,
+        });
     }
     let ticks = (u128::from(span.as_nanos()) * u128::from(hz)).div_ceil(u128::from(NANOS_PER_SEC));
     Duration::from_ticks(u64::try_from(ticks).unwrap_or(u64::MAX))
@@ -268,6 +273,27 @@ mod tests {
                 _ => Err(counts[1].to_le_bytes()[0]),
             };
             proptest::prop_assert_eq!(rebuilt(decision), decision);
+        }
+    }
+
+    use proptest::strategy::Strategy as _;
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(10_000))]
+
+        /// Ticks rounded up by one division are the ticks rounded up by
+        /// division and remainder, as they were, at the mock driver's
+        /// 1 MHz: on whole ticks, one off them, and up to the horizon.
+        #[test]
+        fn ticks_ceil_is_div_ceil(
+            nanos in proptest::prop_oneof![
+                0..u64::MAX,
+                (0..u64::MAX / 1_000, 0..3u64).prop_map(|(ticks, ns)| (ticks * 1_000 + ns).saturating_sub(1)),
+                (u64::MAX - 3_000)..=u64::MAX,
+                proptest::strategy::Just(0),
+            ],
+        ) {
+            proptest::prop_assert_eq!(ticks_ceil(Nanos::from_nanos(nanos)).as_ticks(), nanos.div_ceil(1_000));
         }
     }
 

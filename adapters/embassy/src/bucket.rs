@@ -31,6 +31,7 @@
 //! A pause already over when the bucket is written is dropped: a pause in
 //! the past is the same as none.
 
+#[cfg(test)]
 use ratekeeper_core::{BucketState, Instant};
 
 const NANOS_PER_MILLI: u64 = 1_000_000;
@@ -84,55 +85,95 @@ pub(crate) struct Bucket {
 }
 
 impl Bucket {
-    /// No bucket: its state is [`BucketState::EMPTY`].
+    /// No bucket: no TAT, not paused (the state [`BucketState::EMPTY`]),
+    /// held by no key.
     pub(crate) const VACANT: Bucket = Bucket {
         tat: 0,
         key: 0,
         pause: NOT_PAUSED,
     };
 
-    /// The bucket of key hash `key` holding `state`, written at `now`.
-    pub(crate) fn new(key: u32, state: &BucketState, now: Instant) -> Bucket {
-        let mut tat = state.tat.map_or(0, Instant::as_nanos);
-        let pause = match state.paused_until.filter(|until| *until > now) {
-            None => NOT_PAUSED,
-            Some(until) => {
-                // `until > now ≥ 0`, so `⌈until / 1 ms⌉ = (until − 1) / 1 ms
-                // + 1`, exactly; capped at the last whole millisecond first.
-                let last = until.as_nanos().min(LAST_MILLI * NANOS_PER_MILLI);
-                let mut end_ms = skip_not_paused(last.wrapping_sub(1) / NANOS_PER_MILLI + 1);
-                // `end_ms ≤ LAST_MILLI`, so the product is exact.
-                let end = end_ms.wrapping_mul(NANOS_PER_MILLI);
-                tat = tat.max(end);
-                // `⌊tat / 1 ms⌋ − end_ms ≥ 2³²` exactly when `tat − end ≥
-                // 2³² ms` (`end` is a whole millisecond at or before `tat`):
-                // only then is the TAT's millisecond worked out.
-                if tat.wrapping_sub(end) >= PAUSE_WRAP * NANOS_PER_MILLI {
-                    end_ms = skip_not_paused(tat / NANOS_PER_MILLI - (PAUSE_WRAP - 1));
-                }
-                low_32(end_ms)
+    /// The bucket of key hash `key` holding the TAT `tat` and a pause until
+    /// `paused_until`, written at `now`: all in nanoseconds on the store's
+    /// clock, `0` standing for "no TAT" and "not paused", as for
+    /// [`Acquire::decide_nanos`](ratekeeper_core::Acquire::decide_nanos).
+    pub(crate) fn new(key: u32, tat: u64, paused_until: u64, now: u64) -> Bucket {
+        let mut tat = tat;
+        let pause = if paused_until <= now {
+            NOT_PAUSED
+        } else {
+            // `paused_until > now ≥ 0`, so `⌈until / 1 ms⌉ = (until − 1) /
+            // 1 ms + 1`, exactly; capped at the last whole millisecond first.
+            let last = paused_until.min(LAST_MILLI * NANOS_PER_MILLI);
+            let mut end_ms = skip_not_paused(last.wrapping_sub(1) / NANOS_PER_MILLI + 1);
+            // `end_ms ≤ LAST_MILLI`, so the product is exact.
+            let end = end_ms.wrapping_mul(NANOS_PER_MILLI);
+            tat = tat.max(end);
+            // `⌊tat / 1 ms⌋ − end_ms ≥ 2³²` exactly when `tat − end ≥
+            // 2³² ms` (`end` is a whole millisecond at or before `tat`):
+            // only then is the TAT's millisecond worked out.
+            if tat.wrapping_sub(end) >= PAUSE_WRAP * NANOS_PER_MILLI {
+                end_ms = skip_not_paused(tat / NANOS_PER_MILLI - (PAUSE_WRAP - 1));
             }
+            low_32(end_ms)
         };
         Bucket { tat, key, pause }
     }
 
+    /// Whether this bucket is the one of key hash `key`. A vacant bucket
+    /// is no key's: every bucket written keeps a TAT above zero (see
+    /// [`Bucket::is_stale`]), a vacant one has none.
+    pub(crate) const fn holds(&self, key: u32) -> bool {
+        self.key == key && self.tat != 0
+    }
+
     /// The key hash this bucket belongs to.
+    #[cfg(test)]
     pub(crate) const fn key(&self) -> u32 {
         self.key
     }
 
+    /// Whether this slot holds no bucket.
+    pub(crate) const fn is_vacant(&self) -> bool {
+        self.tat == 0
+    }
+
+    /// The TAT in nanoseconds, `0` for none.
+    pub(crate) const fn tat(&self) -> u64 {
+        self.tat
+    }
+
+    /// The end of the pause in nanoseconds, `0` for none.
+    pub(crate) fn paused_until(&self) -> u64 {
+        if self.pause == NOT_PAUSED {
+            return 0;
+        }
+        let tat_ms = self.tat / NANOS_PER_MILLI;
+        // The encoding keeps `0 ≤ tat_ms − end_ms < 2³²`, so the
+        // difference of the low 32 bits is the whole difference.
+        let behind = u64::from(low_32(tat_ms).wrapping_sub(self.pause));
+        tat_ms.saturating_sub(behind).saturating_mul(NANOS_PER_MILLI)
+    }
+
     /// The state held, as the core's [`BucketState`].
+    #[cfg(test)]
     pub(crate) fn state(&self) -> BucketState {
-        let tat = (self.tat != 0).then_some(Instant::from_nanos(self.tat));
-        let paused_until = (self.pause != NOT_PAUSED).then(|| {
-            let tat_ms = self.tat / NANOS_PER_MILLI;
-            // The encoding keeps `0 ≤ tat_ms − end_ms < 2³²`, so the
-            // difference of the low 32 bits is the whole difference.
-            let behind = u64::from(low_32(tat_ms).wrapping_sub(self.pause));
-            let end_ms = tat_ms.saturating_sub(behind);
-            Instant::from_nanos(end_ms.saturating_mul(NANOS_PER_MILLI))
-        });
-        BucketState { tat, paused_until }
+        let some = |nanos: u64| (nanos != 0).then_some(Instant::from_nanos(nanos));
+        BucketState {
+            tat: some(self.tat),
+            paused_until: (self.pause != NOT_PAUSED).then_some(Instant::from_nanos(self.paused_until())),
+        }
+    }
+
+    /// The bucket of key hash `key` holding `state`, written at `now`.
+    #[cfg(test)]
+    pub(crate) fn from_state(key: u32, state: &BucketState, now: Instant) -> Bucket {
+        Bucket::new(
+            key,
+            state.tat.map_or(0, Instant::as_nanos),
+            state.paused_until.map_or(0, Instant::as_nanos),
+            now.as_nanos(),
+        )
     }
 
     /// Whether forgetting this bucket at `now` changes nothing: its TAT and
@@ -141,8 +182,8 @@ impl Bucket {
     /// The encoding keeps a paused bucket's TAT at or after its pause's
     /// end (and above zero), so a TAT in the past means the pause is over
     /// too: one comparison, no decoding.
-    pub(crate) fn is_stale(&self, now: Instant) -> bool {
-        self.tat <= now.as_nanos()
+    pub(crate) const fn is_stale(&self, now: u64) -> bool {
+        self.tat <= now
     }
 }
 
@@ -188,17 +229,17 @@ mod tests {
 
     #[test]
     fn an_empty_state_round_trips() {
-        let bucket = Bucket::new(7, &BucketState::EMPTY, Instant::ZERO);
+        let bucket = Bucket::from_state(7, &BucketState::EMPTY, Instant::ZERO);
         assert_eq!(bucket.state(), BucketState::EMPTY);
         assert_eq!(bucket.key(), 7);
-        assert!(bucket.is_stale(Instant::ZERO));
+        assert!(bucket.is_stale(0));
     }
 
     #[test]
     fn a_pause_is_rounded_up_to_the_millisecond() {
         let now = Instant::from_nanos(5);
         let state = BucketState::EMPTY.paused_for(now, Nanos::from_nanos(2 * MS));
-        let decoded = Bucket::new(0, &state, now).state();
+        let decoded = Bucket::from_state(0, &state, now).state();
         assert_eq!(decoded.paused_until, Some(Instant::from_nanos(3 * MS)));
         // The TAT is raised to the pause's end, which decides the same.
         assert_eq!(decoded.tat, Some(Instant::from_nanos(3 * MS)));
@@ -207,7 +248,7 @@ mod tests {
     #[test]
     fn a_pause_over_is_dropped() {
         let state = BucketState::EMPTY.paused_for(Instant::ZERO, Nanos::from_millis(1));
-        let bucket = Bucket::new(0, &state, Instant::from_nanos(MS));
+        let bucket = Bucket::from_state(0, &state, Instant::from_nanos(MS));
         assert_eq!(bucket.state().paused_until, None);
     }
 
@@ -219,7 +260,7 @@ mod tests {
             tat: None,
             paused_until: Some(end),
         };
-        let decoded = Bucket::new(0, &state, Instant::ZERO).state();
+        let decoded = Bucket::from_state(0, &state, Instant::ZERO).state();
         assert_eq!(decoded.paused_until, Some(end + Nanos::from_millis(1)));
     }
 
@@ -229,7 +270,7 @@ mod tests {
             tat: Some(Instant::MAX),
             paused_until: Some(Instant::MAX),
         };
-        let decoded = Bucket::new(0, &state, Instant::ZERO).state();
+        let decoded = Bucket::from_state(0, &state, Instant::ZERO).state();
         assert_eq!(decoded.tat, Some(Instant::MAX));
         assert_eq!(decoded.paused_until, Some(Instant::from_nanos(LAST_MILLI * MS)));
     }
@@ -337,8 +378,8 @@ mod tests {
                 _ => BucketState { tat, paused_until: until },
             };
             let now = if near.is_some() { state.paused_until.unwrap_or(written).saturating_sub(Nanos::from_nanos(1)) } else { written };
-            prop_assert_eq!(Bucket::new(3, &state, now), previous_new(3, &state, now));
-            prop_assert_eq!(Bucket::new(3, &state, written), previous_new(3, &state, written));
+            prop_assert_eq!(Bucket::from_state(3, &state, now), previous_new(3, &state, now));
+            prop_assert_eq!(Bucket::from_state(3, &state, written), previous_new(3, &state, written));
         }
 
         /// The decisive property: a stored bucket decides exactly as its
@@ -351,7 +392,7 @@ mod tests {
             request in request(),
         ) {
             let original = on_the_millisecond(state);
-            let stored = Bucket::new(1, &original, written).state();
+            let stored = Bucket::from_state(1, &original, written).state();
             let far_from_tat = match (original.tat, original.paused_until) {
                 (Some(tat), Some(until)) => tat.saturating_duration_since(until).as_millis_floor() >= PAUSE_WRAP - 2,
                 _ => false,
@@ -364,7 +405,7 @@ mod tests {
                 prop_assert_eq!(decision, expected);
                 // The next states may differ in form (an expired pause, a
                 // raised TAT) but must be stored alike.
-                let store = |state: Option<BucketState>| state.map(|s| Bucket::new(1, &s, now));
+                let store = |state: Option<BucketState>| state.map(|s| Bucket::from_state(1, &s, now));
                 prop_assert_eq!(store(next), store(expected_next));
             }
         }
@@ -373,11 +414,11 @@ mod tests {
         /// state: no TAT or pause still to come.
         #[test]
         fn staleness_is_the_decoded_states(state in state(), written in instant(), later in instant()) {
-            let bucket = Bucket::new(1, &state, written);
+            let bucket = Bucket::from_state(1, &state, written);
             for now in [written, later] {
                 let decoded = bucket.state();
                 let stale = !decoded.is_paused(now) && decoded.tat.is_none_or(|tat| tat <= now);
-                prop_assert_eq!(bucket.is_stale(now), stale);
+                prop_assert_eq!(bucket.is_stale(now.as_nanos()), stale);
             }
         }
 
@@ -385,7 +426,7 @@ mod tests {
         /// TAT only ever moves up to the pause's end.
         #[test]
         fn the_encoding_only_ever_admits_less(state in state(), written in instant()) {
-            let stored = Bucket::new(1, &state, written).state();
+            let stored = Bucket::from_state(1, &state, written).state();
             if let Some(until) = state.paused_until.filter(|until| *until > written) {
                 let stored_until = stored.paused_until.unwrap_or(Instant::ZERO);
                 let horizon = Instant::from_nanos(LAST_MILLI * MS);

@@ -1,11 +1,11 @@
 //! [`FixedStore`]: buckets and policies in fixed-size tables behind an
 //! `embassy_sync` blocking mutex.
 
-use core::cell::RefCell;
+use core::cell::Cell;
 
 use embassy_sync::blocking_mutex::Mutex;
 use embassy_sync::blocking_mutex::raw::RawMutex;
-use ratekeeper_core::{Acquire, Clock, Decision, Instant, Nanos, Policy, Store};
+use ratekeeper_core::{Acquire, Clock, Decision, Instant, Nanos, Policy, PolicySource, ServerView, Store};
 
 use crate::EmbassyClock;
 use crate::bucket::{Bucket, key_hash};
@@ -27,9 +27,9 @@ pub enum FixedStoreError {
         /// The store's policy capacity.
         capacity: usize,
     },
-    /// The tables were already borrowed: the store was called from inside
-    /// one of its own calls, which this crate never does. Reported rather
-    /// than panicking.
+    /// The tables were already in use by another call of the store. Never
+    /// returned: every call reads and writes its slots in place, in one
+    /// lock, and calls nothing that could call the store again.
     Busy,
 }
 
@@ -52,17 +52,73 @@ impl core::fmt::Display for FixedStoreError {
 
 impl core::error::Error for FixedStoreError {}
 
+/// A key's policy, kept in its parts: written from them one by one, in
+/// one place, and built again from them when read, never copied whole,
+/// since a policy is larger than a 32-bit target copies inline at
+/// opt-level "z", and a copy of it would cost firmware a block copy
+/// routine. A limit of zero, which no policy has, marks a vacant slot.
+/// Each part is a `Cell`, read and written inside the store's lock.
 #[derive(Debug)]
-#[cfg_attr(feature = "defmt", derive(defmt::Format))]
 struct PolicySlot {
-    key: u32,
-    policy: Policy,
+    key: Cell<u32>,
+    limit: Cell<u32>,
+    window: Cell<Nanos>,
+    source: Cell<PolicySource>,
+    learned_at: Cell<Instant>,
+    server: Cell<Option<ServerView>>,
 }
 
+impl PolicySlot {
+    /// A slot holding no policy.
+    const fn vacant() -> PolicySlot {
+        PolicySlot {
+            key: Cell::new(0),
+            limit: Cell::new(0),
+            window: Cell::new(Nanos::ZERO),
+            source: Cell::new(PolicySource::Default),
+            learned_at: Cell::new(Instant::ZERO),
+            server: Cell::new(None),
+        }
+    }
+
+    /// Makes the slot hold `policy`, of key hash `key`.
+    fn set(&self, key: u32, policy: &Policy) {
+        self.key.set(key);
+        self.limit.set(policy.limit());
+        self.window.set(policy.window());
+        self.source.set(policy.source);
+        self.learned_at.set(policy.learned_at);
+        self.server.set(policy.server);
+    }
+
+    /// Whether the slot holds the policy of key hash `key`.
+    fn holds(&self, key: u32) -> bool {
+        self.key.get() == key && self.limit.get() != 0
+    }
+
+    /// The policy held, if any: the parts came from a policy, so they make
+    /// one again.
+    fn policy(&self) -> Option<Policy> {
+        let mut policy = Policy::new(
+            self.limit.get(),
+            self.window.get(),
+            self.source.get(),
+            self.learned_at.get(),
+        )
+        .ok()?;
+        policy.server = self.server.get();
+        Some(policy)
+    }
+}
+
+/// The store's tables, in `Cell`s: the lock makes each call exclusive, and
+/// a call reads and writes slots in place, so no borrow needs tracking.
 #[derive(Debug)]
 struct Tables<const BUCKETS: usize, const POLICIES: usize> {
-    buckets: heapless::Vec<Bucket, BUCKETS>,
-    policies: heapless::Vec<PolicySlot, POLICIES>,
+    /// The buckets; a vacant slot holds [`Bucket::VACANT`]. Slots are
+    /// taken in order, so the buckets written fill a prefix of the table.
+    buckets: [Cell<Bucket>; BUCKETS],
+    policies: [PolicySlot; POLICIES],
 }
 
 /// A [`Store`] of at most `BUCKETS` buckets and `POLICIES` policies, in
@@ -110,7 +166,7 @@ struct Tables<const BUCKETS: usize, const POLICIES: usize> {
 /// [`NoopRawMutex`]: embassy_sync::blocking_mutex::raw::NoopRawMutex
 pub struct FixedStore<M: RawMutex, const BUCKETS: usize, const POLICIES: usize, C = EmbassyClock> {
     clock: C,
-    tables: Mutex<M, RefCell<Tables<BUCKETS, POLICIES>>>,
+    tables: Mutex<M, Tables<BUCKETS, POLICIES>>,
 }
 
 impl<M: RawMutex, const BUCKETS: usize, const POLICIES: usize, C> core::fmt::Debug
@@ -133,10 +189,10 @@ impl<M: RawMutex, const BUCKETS: usize, const POLICIES: usize, C: Clock> FixedSt
     pub const fn new(clock: C) -> Self {
         FixedStore {
             clock,
-            tables: Mutex::new(RefCell::new(Tables {
-                buckets: heapless::Vec::new(),
-                policies: heapless::Vec::new(),
-            })),
+            tables: Mutex::new(Tables {
+                buckets: [const { Cell::new(Bucket::VACANT) }; BUCKETS],
+                policies: [const { PolicySlot::vacant() }; POLICIES],
+            }),
         }
     }
 
@@ -147,8 +203,13 @@ impl<M: RawMutex, const BUCKETS: usize, const POLICIES: usize, C: Clock> FixedSt
 
     /// How many bucket slots are in use, stale ones included.
     pub fn len(&self) -> usize {
-        self.tables
-            .lock(|tables| tables.try_borrow().map_or(0, |t| t.buckets.len()))
+        self.tables.lock(|tables| {
+            tables
+                .buckets
+                .iter()
+                .filter(|slot| !slot.get().is_vacant())
+                .count()
+        })
     }
 
     /// Whether no bucket slot is in use.
@@ -167,24 +228,32 @@ impl<M: RawMutex, const BUCKETS: usize, const POLICIES: usize, C: Clock> FixedSt
     fn change(&self, key: &str, change: Change<'_>) -> Result<Decision, FixedStoreError> {
         let hash = key_hash(key);
         self.tables.lock(|tables| {
-            let mut tables = tables.try_borrow_mut().map_err(|_| FixedStoreError::Busy)?;
             let now = self.clock.now();
-            let buckets = &mut tables.buckets;
-            let slot = buckets.iter().position(|b| b.key() == hash);
-            // A new key decides from a vacant bucket, whose state is
-            // `BucketState::EMPTY` (decoded, rather than copied from a
-            // 32-byte constant: smaller code).
-            let state = slot
-                .and_then(|index| buckets.get(index))
-                .copied()
-                .unwrap_or(Bucket::VACANT)
-                .state();
+            let slots = &tables.buckets;
+            let slot = slots.iter().find(|slot| slot.get().holds(hash));
+            // A new key decides from a vacant bucket. The decision is made
+            // on the bucket's own words, with no state decoded in between.
+            let bucket = slot.map_or(Bucket::VACANT, Cell::get);
+            let tat = bucket.tat();
+            let paused_until = bucket.paused_until();
             let (decision, next) = match change {
-                Change::Acquire(request) => state.decide(request, now),
-                Change::Pause(span) => (PAUSED, Some(state.paused_for(now, span))),
+                Change::Acquire(request) => {
+                    let decision = request.decide_nanos(tat, paused_until, now);
+                    let next = match &decision {
+                        Decision::Allowed(allowed) => Some((allowed.tat.as_nanos(), paused_until)),
+                        _ => None,
+                    };
+                    (decision, next)
+                }
+                // A pause only ever grows.
+                Change::Pause(span) => (
+                    PAUSED,
+                    Some((tat, paused_until.max(now.saturating_add(span).as_nanos()))),
+                ),
             };
-            if let Some(next) = next {
-                store_bucket(buckets, slot, Bucket::new(hash, &next, now), now)?;
+            if let Some((tat, paused_until)) = next {
+                let now = now.as_nanos();
+                store_bucket(slots, slot, Bucket::new(hash, tat, paused_until, now), now)?;
             }
             Ok(decision)
         })
@@ -204,30 +273,36 @@ enum Change<'a> {
 /// nothing: [`Store::pause`] drops it.
 const PAUSED: Decision = Decision::Impossible { cost: 0, burst: 0 };
 
-/// Writes `bucket` into `slot` (the key's bucket), or for a new key into a
-/// free slot or over a stale bucket; a new bucket that is stale already is
-/// not stored, since storing it would change nothing (e.g. a zero-length
-/// pause).
-fn store_bucket<const BUCKETS: usize>(
-    buckets: &mut heapless::Vec<Bucket, BUCKETS>,
-    slot: Option<usize>,
+/// Writes `bucket` into `slot` (the key's bucket), or for a new key into
+/// the first vacant slot, else over the first stale bucket; a new bucket
+/// that is stale already is not stored, since storing it would change
+/// nothing (e.g. a zero-length pause).
+fn store_bucket(
+    slots: &[Cell<Bucket>],
+    slot: Option<&Cell<Bucket>>,
     bucket: Bucket,
-    now: Instant,
+    now: u64,
 ) -> Result<(), FixedStoreError> {
-    if let Some(existing) = slot.and_then(|index| buckets.get_mut(index)) {
-        *existing = bucket;
+    if let Some(slot) = slot {
+        slot.set(bucket);
         return Ok(());
     }
     if bucket.is_stale(now) {
         return Ok(());
     }
-    if let Err(bucket) = buckets.push(bucket) {
-        match buckets.iter_mut().find(|b| b.is_stale(now)) {
-            Some(stale) => *stale = bucket,
-            None => return Err(FixedStoreError::BucketsFull { capacity: BUCKETS }),
+    let free = slots
+        .iter()
+        .find(|slot| slot.get().is_vacant())
+        .or_else(|| slots.iter().find(|slot| slot.get().is_stale(now)));
+    match free {
+        Some(free) => {
+            free.set(bucket);
+            Ok(())
         }
+        None => Err(FixedStoreError::BucketsFull {
+            capacity: slots.len(),
+        }),
     }
-    Ok(())
 }
 
 impl<M: RawMutex, const BUCKETS: usize, const POLICIES: usize, C: Clock> Store
@@ -246,29 +321,25 @@ impl<M: RawMutex, const BUCKETS: usize, const POLICIES: usize, C: Clock> Store
     fn policy(&self, key: &str) -> Result<Option<Policy>, FixedStoreError> {
         let hash = key_hash(key);
         self.tables.lock(|tables| {
-            let tables = tables.try_borrow().map_err(|_| FixedStoreError::Busy)?;
             Ok(tables
                 .policies
                 .iter()
-                .find(|slot| slot.key == hash)
-                .map(|slot| slot.policy))
+                .find(|slot| slot.holds(hash))
+                .and_then(PolicySlot::policy))
         })
     }
 
     fn set_policy(&self, key: &str, policy: &Policy) -> Result<(), FixedStoreError> {
         let hash = key_hash(key);
         self.tables.lock(|tables| {
-            let mut tables = tables.try_borrow_mut().map_err(|_| FixedStoreError::Busy)?;
-            let policies = &mut tables.policies;
-            match policies.iter_mut().find(|slot| slot.key == hash) {
-                Some(slot) => slot.policy = *policy,
-                None => policies
-                    .push(PolicySlot {
-                        key: hash,
-                        policy: *policy,
-                    })
-                    .map_err(|_| FixedStoreError::PoliciesFull { capacity: POLICIES })?,
-            }
+            let policies = &tables.policies;
+            // The key's own slot, or else a vacant one.
+            let slot = policies
+                .iter()
+                .find(|slot| slot.holds(hash))
+                .or_else(|| policies.iter().find(|slot| slot.limit.get() == 0))
+                .ok_or(FixedStoreError::PoliciesFull { capacity: POLICIES })?;
+            slot.set(hash, policy);
             Ok(())
         })
     }
@@ -278,7 +349,7 @@ impl<M: RawMutex, const BUCKETS: usize, const POLICIES: usize, C: Clock> Store
 mod tests {
     use embassy_sync::blocking_mutex::raw::{CriticalSectionRawMutex, NoopRawMutex};
     use proptest::prelude::*;
-    use ratekeeper_core::{BucketState, DenialCause, Gcra, ManualClock, PolicySource};
+    use ratekeeper_core::{BucketState, DenialCause, Gcra, ManualClock, PolicyConfig};
 
     use super::*;
 
@@ -396,6 +467,210 @@ mod tests {
             full.to_string(),
             "all 8 bucket slots are in use by buckets that still matter"
         );
+    }
+
+    /// A policy of any limit, window and source, with or without the
+    /// server's view.
+    fn any_policy() -> impl Strategy<Value = Policy> {
+        let source = prop_oneof![
+            Just(PolicySource::Default),
+            Just(PolicySource::Observed),
+            Just(PolicySource::Configured),
+            Just(PolicySource::Header),
+        ];
+        let server = proptest::option::of((any::<u32>(), any::<u64>(), any::<u64>()).prop_map(
+            |(remaining, reset, observed)| ServerView {
+                remaining,
+                reset_after: Nanos::from_nanos(reset),
+                observed_at: Instant::from_nanos(observed),
+            },
+        ));
+        (
+            prop_oneof![Just(1u32), Just(u32::MAX), 1..=u32::MAX],
+            1..=u64::MAX,
+            source,
+            any::<u64>(),
+            server,
+        )
+            .prop_map(|(limit, window, source, learned_at, server)| {
+                let mut policy = Policy::new(
+                    limit,
+                    Nanos::from_nanos(window),
+                    source,
+                    Instant::from_nanos(learned_at),
+                )
+                .unwrap_or(PolicyConfig::DEFAULT.default_policy(Instant::ZERO));
+                policy.server = server;
+                policy
+            })
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(10_000))]
+
+        /// The policy table against the one it was (a list that grows, each
+        /// key's policy replaced in place): the same answers to every write
+        /// and read, the same policies read back, field for field.
+        #[test]
+        fn policies_are_kept_as_by_a_growing_list(
+            steps in proptest::collection::vec((0..5usize, proptest::option::of(any_policy())), 1..24),
+        ) {
+            let store = TestStore::<1>::new(ManualClock::new());
+            let mut model: std::vec::Vec<(&str, Policy)> = std::vec::Vec::new();
+            for (key, write) in steps {
+                let key = KEYS[key];
+                match write {
+                    Some(policy) => {
+                        let expected = match model.iter().position(|(k, _)| *k == key) {
+                            Some(index) => {
+                                model[index].1 = policy;
+                                Ok(())
+                            }
+                            None if model.len() < 2 => {
+                                model.push((key, policy));
+                                Ok(())
+                            }
+                            None => Err(FixedStoreError::PoliciesFull { capacity: 2 }),
+                        };
+                        prop_assert_eq!(store.set_policy(key, &policy), expected);
+                    }
+                    None => {
+                        let expected = model.iter().find(|(k, _)| *k == key).map(|(_, p)| *p);
+                        prop_assert_eq!(store.policy(key), Ok(expected));
+                    }
+                }
+            }
+        }
+    }
+
+    /// The store as it was, kept as the model of the one above: buckets in
+    /// a growing list, each decided through a decoded [`BucketState`] and
+    /// encoded again.
+    struct PreviousStore {
+        buckets: std::vec::Vec<Bucket>,
+        capacity: usize,
+    }
+
+    impl PreviousStore {
+        fn change(
+            &mut self,
+            key: &str,
+            change: Change<'_>,
+            now: Instant,
+        ) -> Result<Decision, FixedStoreError> {
+            let hash = key_hash(key);
+            let slot = self.buckets.iter().position(|b| b.key() == hash);
+            let state = slot.map_or(Bucket::VACANT, |index| self.buckets[index]).state();
+            let (decision, next) = match change {
+                Change::Acquire(request) => state.decide(request, now),
+                Change::Pause(span) => (PAUSED, Some(state.paused_for(now, span))),
+            };
+            if let Some(next) = next {
+                let bucket = Bucket::from_state(hash, &next, now);
+                match slot {
+                    Some(index) => self.buckets[index] = bucket,
+                    None if bucket.is_stale(now.as_nanos()) => {}
+                    None if self.buckets.len() < self.capacity => self.buckets.push(bucket),
+                    None => match self.buckets.iter_mut().find(|b| b.is_stale(now.as_nanos())) {
+                        Some(stale) => *stale = bucket,
+                        None => {
+                            return Err(FixedStoreError::BucketsFull {
+                                capacity: self.capacity,
+                            });
+                        }
+                    },
+                }
+            }
+            Ok(decision)
+        }
+    }
+
+    /// Any instant, often near the horizon or near another.
+    fn edgy_nanos() -> impl Strategy<Value = u64> {
+        prop_oneof![
+            0..u64::MAX,
+            0..1u64 << 40,
+            u64::MAX - (1 << 40)..=u64::MAX,
+            Just(0u64),
+            Just(u64::MAX)
+        ]
+    }
+
+    #[derive(Clone, Debug)]
+    enum AnyStep {
+        Acquire {
+            key: u8,
+            interval: u64,
+            burst: u32,
+            cost: u32,
+            max_wait: u64,
+        },
+        Pause {
+            key: u8,
+            span: u64,
+        },
+        Set {
+            now: u64,
+        },
+    }
+
+    fn any_step() -> impl Strategy<Value = AnyStep> {
+        prop_oneof![
+            (
+                0..6u8,
+                prop_oneof![1..u64::MAX / 8, 1..1u64 << 36],
+                1..4u32,
+                0..5u32,
+                edgy_nanos()
+            )
+                .prop_map(|(key, interval, burst, cost, max_wait)| AnyStep::Acquire {
+                    key,
+                    interval,
+                    burst,
+                    cost,
+                    max_wait
+                }),
+            (0..6u8, edgy_nanos()).prop_map(|(key, span)| AnyStep::Pause { key, span }),
+            edgy_nanos().prop_map(|now| AnyStep::Set { now }),
+        ]
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig::with_cases(10_000))]
+
+        /// Bit for bit the store it was: every answer, every slot's
+        /// bucket and the count of slots in use, after any steps at any
+        /// instants and with any parameters.
+        #[test]
+        fn the_store_is_the_one_it_was(steps in proptest::collection::vec(any_step(), 1..40)) {
+            let store = TestStore::<4>::new(ManualClock::new());
+            let mut model = PreviousStore { buckets: std::vec::Vec::new(), capacity: 4 };
+            for step in steps {
+                let now = store.clock().now();
+                let (got, expected) = match step {
+                    AnyStep::Acquire { key, interval, burst, cost, max_wait } => {
+                        let gcra = Gcra::new(Nanos::from_nanos(interval), burst).unwrap_or(Gcra::SLOWEST);
+                        let request = Acquire::reserve(gcra, Nanos::from_nanos(max_wait)).with_cost(cost);
+                        let key = KEYS[usize::from(key)];
+                        (store.acquire(key, &request), model.change(key, Change::Acquire(&request), now))
+                    }
+                    AnyStep::Pause { key, span } => {
+                        let key = KEYS[usize::from(key)];
+                        let span = Nanos::from_nanos(span);
+                        (store.pause(key, span).map(|()| PAUSED), model.change(key, Change::Pause(span), now))
+                    }
+                    AnyStep::Set { now } => {
+                        store.clock().set(Instant::from_nanos(now));
+                        continue;
+                    }
+                };
+                prop_assert_eq!(got, expected);
+                let table: std::vec::Vec<Bucket> = store.tables.lock(|t| t.buckets.iter().map(Cell::get).collect());
+                prop_assert_eq!(&table[..model.buckets.len()], &model.buckets[..]);
+                prop_assert!(table[model.buckets.len()..].iter().all(|b| *b == Bucket::VACANT));
+                prop_assert_eq!(store.len(), model.buckets.len());
+            }
+        }
     }
 
     #[test]

@@ -26,7 +26,7 @@ pub async fn run(report: &mut Report) {
             let wait = Duration::from_millis(black_box(65));
             Timer::after(wait).await;
             report.note(format_args!(
-                "fifth request: wait {} ms, slept {} ms",
+                "acquire: wait {} ms, slept {} ms",
                 millis(wait),
                 millis(start.elapsed())
             ));

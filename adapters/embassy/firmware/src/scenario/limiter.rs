@@ -9,7 +9,7 @@
 
 use embassy_sync::blocking_mutex::raw::CriticalSectionRawMutex;
 use embassy_time::{Delay, Duration, Instant, Timer};
-use ratekeeper_core::{Acquire, Clock, Decision, DenialCause, Gcra, Nanos, PolicyConfig, Store};
+use ratekeeper_core::{Acquire, Decision, DenialCause, Gcra, Nanos, PolicyConfig, Store};
 use ratekeeper_embassy::{EmbassyClock, FixedStore, FixedStoreError, acquire, acquire_with_delay, key_hash};
 
 use super::{checks, millis};
@@ -28,7 +28,10 @@ const FILL_KEYS: usize = 9;
 
 /// Fill key `i` (from 0).
 const fn fill_key(i: usize) -> &'static str {
-    FILL_PATHS.split_at(FILL_PATHS.len() - (FILL_KEYS - 1) + i).0
+    match FILL_PATHS.split_at_checked(FILL_PATHS.len() - (FILL_KEYS - 1) + i) {
+        Some((key, _)) => key,
+        None => FILL_PATHS,
+    }
 }
 // Distinct keys must not share a bucket: proven at compile time.
 const _: () = {
@@ -82,52 +85,208 @@ macro_rules! awaited_outcome {
     }};
 }
 
-/// [`slept_through`] of `$acquire`, an acquire started at `$start`.
-macro_rules! slept {
-    ($acquire:expr, $start:expr) => {
-        slept_through(awaited_outcome!($acquire), $start)
-    };
+// For the other stages' acquires, by path: `super::limiter::awaited_outcome!`.
+#[allow(unused_imports)]
+pub(super) use awaited_outcome;
+
+/// What one step of the stage does, to the key the step names.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Op {
+    /// A check (the reservation's request, waiting for nothing): its
+    /// [`outcome_of`].
+    Check,
+    /// A reservation: its [`outcome_of`].
+    Reserve,
+    /// A 429's pause of [`PAUSE`]: whether it was set.
+    Pause,
+    /// A check on each of the eight fill keys: how many were admitted.
+    Fill,
+    /// A reservation that sleeps on the `Timer`: its [`outcome_of`], and
+    /// whether it slept at least its wait.
+    Timer,
+    /// The same on an `embedded_hal_async` delay.
+    Delay,
+    /// A wait of [`STALE`] on the timer: every bucket admitted before it
+    /// no longer matters after it.
+    Stale,
+}
+
+/// One step: what it does, to which key ([`key`]), and whether it is the
+/// last step of a check, whose values are then checked together.
+#[derive(Clone, Copy)]
+struct Step {
+    op: Op,
+    key: u8,
+    ends_check: bool,
+}
+
+const fn step(op: Op, key: u8, ends_check: bool) -> Step {
+    Step { op, key, ends_check }
+}
+
+/// The keys the steps name by index.
+const SEARCH_KEY: u8 = 0;
+const LEADS_KEY: u8 = 1;
+const NINTH_KEY: u8 = 2;
+
+/// The steps of the stage, in order, one table run by one loop: each kind
+/// of call is made from one place, whatever the number of times it is
+/// made. Consecutive steps that neither sleep nor wait run in one critical
+/// section, where the SysTick cannot advance, so that they all see the
+/// same now and their expectations can be exact.
+const STEPS: [Step; 18] = [
+    // Four reservations on a fresh bucket wait exactly 0, T, 2T and 3T;
+    // then a check is refused for exactly 4T.
+    step(Op::Reserve, SEARCH_KEY, false),
+    step(Op::Reserve, SEARCH_KEY, false),
+    step(Op::Reserve, SEARCH_KEY, false),
+    step(Op::Reserve, SEARCH_KEY, true),
+    step(Op::Check, SEARCH_KEY, true),
+    // The fifth request sleeps on the timer until its slot; woken in it,
+    // the next slot is at most T away (or here already, had the host held
+    // QEMU up for longer than T).
+    step(Op::Timer, SEARCH_KEY, true),
+    step(Op::Check, SEARCH_KEY, true),
+    // The same on a `DelayNs`, for HALs without Embassy.
+    step(Op::Delay, SEARCH_KEY, true),
+    // A 429 pauses the lead endpoint: a check is refused for exactly the
+    // pause, reservations queue behind it at the bucket's rate, and the
+    // third sleeps through it.
+    step(Op::Pause, LEADS_KEY, false),
+    step(Op::Check, LEADS_KEY, true),
+    step(Op::Reserve, LEADS_KEY, false),
+    step(Op::Reserve, LEADS_KEY, true),
+    step(Op::Timer, LEADS_KEY, true),
+    // Eight buckets that matter fill the store; a ninth key is an error
+    // until one of them no longer matters. Waiting one interval lets every
+    // bucket so far go stale, making room for new keys.
+    step(Op::Stale, 0, false),
+    step(Op::Fill, 0, true),
+    step(Op::Check, NINTH_KEY, true),
+    // Once the fill keys have gone stale, the ninth key gets its slot.
+    step(Op::Stale, 0, false),
+    step(Op::Check, NINTH_KEY, true),
+];
+
+/// The key of index `index` in the steps.
+fn key(index: u8) -> &'static str {
+    match index {
+        SEARCH_KEY => SEARCH,
+        LEADS_KEY => LEADS,
+        _ => fill_key(FILL_KEYS - 1),
+    }
 }
 
 pub async fn run(report: &mut Report) {
     report.stage(checks::LIMITER);
     sizes(report);
-    // One reservation at the policy's pace is all that is kept across the
-    // waits; checks are the same request with no wait.
-    let reserve = Acquire::reserve(policy(report), MAX_WAIT);
-    exact_reservations(report, &reserve);
-    {
-        // The fifth request sleeps on the timer until its slot.
-        let start = EmbassyClock.now();
-        let observed = slept!(acquire(&STORE, SEARCH, &reserve), start);
-        timer_slept(report, &observed, start, &reserve);
+    // The policy's pace is all that is kept across the waits.
+    let gcra = policy(report);
+    let mut next = 0;
+    while let Some(step) = STEPS.get(next) {
+        match step.op {
+            Op::Timer | Op::Delay => {
+                let start = Instant::now();
+                let request = Acquire::reserve(gcra, MAX_WAIT);
+                let key = key(step.key);
+                let outcome = if step.op == Op::Timer {
+                    awaited_outcome!(acquire(&STORE, key, &request))
+                } else {
+                    let mut delay = Delay;
+                    awaited_outcome!(acquire_with_delay(&STORE, &mut delay, key, &request))
+                };
+                slept_through(report, outcome, start);
+                next += 1;
+            }
+            Op::Stale => {
+                Timer::after(STALE).await;
+                next += 1;
+            }
+            _ => next = decide_exactly(report, next, gcra),
+        }
     }
-    {
-        // The same on an `embedded_hal_async` delay, for HALs without Embassy.
-        let start = EmbassyClock.now();
-        let mut delay = Delay;
-        let observed = slept!(acquire_with_delay(&STORE, &mut delay, SEARCH, &reserve), start);
-        report.verify(&observed);
-    }
-    {
-        // A 429 pauses the lead endpoint: checks are refused for exactly the
-        // pause, reservations queue behind it at the bucket's rate.
-        paused(report, &reserve);
-        let start = EmbassyClock.now();
-        let observed = slept!(acquire(&STORE, LEADS, &reserve), start);
-        report.verify(&observed);
-    }
-    // Eight buckets that matter fill the store; a ninth key is an error
-    // until one of them no longer matters. Waiting one interval lets every
-    // bucket so far go stale, making room for new keys.
-    Timer::after(STALE).await;
-    fill(report, &reserve);
-    Timer::after(STALE).await;
-    report.verify(&outcome_of(&STORE.acquire(fill_key(8), &check(&reserve))));
     report.note(format_args!(
         "limiter stage done at {} ms",
         millis(Instant::now().duration_since(Instant::MIN))
     ));
+}
+
+/// Runs the steps from `STEPS[from]` on that neither sleep nor wait, in
+/// one critical section, then makes the checks they end; returns the index
+/// of the step after them.
+#[inline(never)]
+fn decide_exactly(report: &mut Report, from: usize, gcra: Gcra) -> usize {
+    let mut observed = Observed {
+        values: [0; 10],
+        len: 0,
+        ends: 0,
+    };
+    let next = critical_section::with(|_| {
+        let mut next = from;
+        while let Some(step) = STEPS.get(next) {
+            let max_wait = if step.op == Op::Reserve {
+                MAX_WAIT
+            } else {
+                Nanos::ZERO
+            };
+            let request = Acquire::reserve(gcra, max_wait);
+            let key = key(step.key);
+            match step.op {
+                Op::Check | Op::Reserve => observed.push(&outcome_of(&STORE.acquire(key, &request))),
+                Op::Pause => observed.push(&[u64::from(STORE.pause(key, PAUSE).is_ok())]),
+                Op::Fill => {
+                    let filled = (0..FILL_KEYS - 1)
+                        .filter(|&i| {
+                            outcome_of(&STORE.acquire(fill_key(i), &request))[0] == checks::OUTCOME_ALLOWED
+                        })
+                        .count();
+                    observed.push(&[filled as u64]);
+                }
+                Op::Timer | Op::Delay | Op::Stale => break,
+            }
+            if step.ends_check {
+                observed.end_check();
+            }
+            next += 1;
+        }
+        next
+    });
+    observed.check(report);
+    next
+}
+
+/// The values observed by a run of steps, and where each check ends.
+struct Observed {
+    values: [u64; 10],
+    len: usize,
+    /// Bit `i` set: a check ends with value `i`.
+    ends: u16,
+}
+
+impl Observed {
+    fn push(&mut self, values: &[u64]) {
+        for &value in values {
+            if let Some(slot) = self.values.get_mut(self.len) {
+                *slot = value;
+            }
+            self.len += 1;
+        }
+    }
+
+    fn end_check(&mut self) {
+        self.ends |= 1 << (self.len - 1);
+    }
+
+    /// Makes the checks, in order.
+    fn check(&self, report: &mut Report) {
+        let mut from = 0;
+        for end in 0..self.len {
+            if self.ends & (1 << end) != 0 {
+                report.verify(self.values.get(from..=end).unwrap_or_default());
+                from = end + 1;
+            }
+        }
+    }
 }
 
 /// Longer than one interval: every bucket admitted before it is stale after.
@@ -159,7 +318,7 @@ fn policy(report: &mut Report) -> Gcra {
         16,
         Nanos::from_secs(1),
         ratekeeper_core::PolicySource::Configured,
-        EmbassyClock.now(),
+        ratekeeper_core::Clock::now(&EmbassyClock),
     )
     .ok();
     let stored = policy.is_some_and(|p| STORE.set_policy(SEARCH, &p).is_ok());
@@ -168,75 +327,6 @@ fn policy(report: &mut Report) -> Gcra {
     let gcra = read_back.map_or(Gcra::SLOWEST, |p| p.to_gcra(&PolicyConfig::default()));
     report.verify(&[gcra.emission_interval().as_nanos()]);
     gcra
-}
-
-/// Four reservations on a fresh bucket, then a check (a reservation that
-/// waits for nothing).
-fn exact_reservations(report: &mut Report, reserve: &Acquire) {
-    let mut observed = [0; 10];
-    critical_section::with(|_| {
-        let check = check(reserve);
-        for (i, slot) in observed.chunks_exact_mut(2).enumerate() {
-            let request = if i < 4 { reserve } else { &check };
-            slot.copy_from_slice(&outcome_of(&STORE.acquire(SEARCH, request)));
-        }
-    });
-    let (waits, refusal) = observed.split_at(8);
-    report.verify(waits);
-    report.verify(refusal);
-}
-
-/// What the fifth request waited and slept; then, woken in its slot, the
-/// next slot is at most T away (or here already, had the host held QEMU up
-/// for longer than T).
-fn timer_slept(report: &mut Report, observed: &[u64; 3], start: ratekeeper_core::Instant, reserve: &Acquire) {
-    report.note(format_args!(
-        "fifth request: wait {} ms, slept {} ms",
-        Nanos::from_nanos(observed[1]).as_millis_ceil(),
-        EmbassyClock
-            .now()
-            .saturating_duration_since(start)
-            .as_millis_floor()
-    ));
-    report.verify(observed);
-    report.verify(&outcome_of(&STORE.acquire(SEARCH, &check(reserve))));
-}
-
-/// The pause's exact refusals and queue.
-fn paused(report: &mut Report, reserve: &Acquire) {
-    let mut observed = [0; 7];
-    critical_section::with(|_| {
-        observed[0] = u64::from(STORE.pause(LEADS, PAUSE).is_ok());
-        let check = check(reserve);
-        for (i, slot) in observed[1..].chunks_exact_mut(2).enumerate() {
-            let request = if i == 0 { &check } else { reserve };
-            slot.copy_from_slice(&outcome_of(&STORE.acquire(LEADS, request)));
-        }
-    });
-    let (refusal, queued) = observed.split_at(3);
-    report.verify(refusal);
-    report.verify(queued);
-}
-
-/// Eight keys fill the store, a ninth finds it full.
-fn fill(report: &mut Report, reserve: &Acquire) {
-    let check = check(reserve);
-    let (filled, full) = critical_section::with(|_| {
-        let filled = (0..8)
-            .filter(|&i| outcome_of(&STORE.acquire(fill_key(i), &check))[0] == checks::OUTCOME_ALLOWED)
-            .count();
-        (filled, outcome_of(&STORE.acquire(fill_key(8), &check)))
-    });
-    report.verify(&[filled as u64]);
-    report.verify(&full);
-}
-
-/// The check of `reserve`: the same request, admitted now or not at all.
-fn check(reserve: &Acquire) -> Acquire {
-    Acquire {
-        max_wait: Nanos::ZERO,
-        ..*reserve
-    }
 }
 
 /// [`outcome_of`] a store call's result taken by value.
@@ -264,16 +354,24 @@ pub(super) fn outcome_of(decision: &Result<Decision, FixedStoreError>) -> [u64; 
     }
 }
 
-/// The outcome of an acquire that slept since `start`, and whether it
-/// slept at least its wait (both on the timer's clock, in nanoseconds).
+/// Checks an acquire that slept since `start`: its outcome, and whether it
+/// slept at least its wait. The timer counts whole milliseconds, so it
+/// slept at least `wait` nanoseconds exactly when it slept at least
+/// `⌈wait / 1 ms⌉` milliseconds.
 #[inline(never)]
-fn slept_through([kind, wait]: [u64; 2], start: ratekeeper_core::Instant) -> [u64; 3] {
-    let slept = EmbassyClock.now().saturating_duration_since(start).as_nanos();
-    [kind, wait, u64::from(slept >= wait)]
+fn slept_through(report: &mut Report, [kind, wait]: [u64; 2], start: Instant) {
+    let wait_ms = Nanos::from_nanos(wait).as_millis_ceil();
+    let slept_ms = millis(start.elapsed());
+    report.note(format_args!(
+        "acquire: wait {} ms, slept {} ms",
+        wait_ms, slept_ms
+    ));
+    report.verify(&[kind, wait, u64::from(slept_ms >= wait_ms)]);
 }
 
-/// An embassy-time duration in nanoseconds.
+/// An embassy-time duration in nanoseconds: whole milliseconds at the
+/// firmware's 1 kHz ticks, so one product.
 #[cfg_attr(not(feature = "learner"), allow(dead_code))]
 pub(super) fn nanos(duration: Duration) -> Nanos {
-    Nanos::from_micros(duration.as_micros())
+    Nanos::from_millis(millis(duration))
 }

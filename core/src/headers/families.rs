@@ -1000,7 +1000,13 @@ impl<'a, const F: u32> Reader<'a, '_, F> {
     /// A reset value in any form; `unit` for a bare number, `None` for the
     /// magnitude rule.
     fn reset(&self, raw: &[u8], unit: Option<ResetUnit>) -> Read<Nanos> {
-        let text = trim(raw);
+        // A number is trimmed as it is read: only the other forms' tests
+        // need the text trimmed first.
+        let text = if F & Families::ALL_FORMS != 0 {
+            trim(raw)
+        } else {
+            raw
+        };
         // A form not selected is not looked for: its text is then no number
         // either, and malformed as it would be with the form's reader.
         if F & (Families::HTTP_DATE | Families::JS_DATE) != 0
@@ -1145,7 +1151,13 @@ impl<'a, const F: u32> Reader<'a, '_, F> {
             let Some((header, raw)) = self.singleton(Field::RetryAfter(precedence)) else {
                 continue;
             };
-            let text = trim(raw);
+            // A delay is trimmed as it is read: only the date test needs the
+            // text trimmed first.
+            let text = if F & (Families::HTTP_DATE | Families::JS_DATE) != 0 {
+                trim(raw)
+            } else {
+                raw
+            };
             // A date, in a form not selected, is malformed as a delay.
             let read = if F & (Families::HTTP_DATE | Families::JS_DATE) != 0
                 && text.first().is_some_and(u8::is_ascii_alphabetic)

@@ -58,9 +58,9 @@ pub async fn acquire<S: Store + ?Sized>(
 }
 
 /// [`acquire`] for HALs without Embassy: the same decision, with the wait
-/// slept on `delay`, in whole milliseconds and then the nanoseconds left
-/// (`delay_ms` takes at most about 49 days at a time, so longer waits are
-/// slept in several calls).
+/// slept on `delay` by `delay_ns` alone: in one call when it is at most
+/// 4.294 s (the most whole milliseconds a `u32` of nanoseconds holds),
+/// else in calls of 4.294 s and then one of what is left.
 ///
 /// ```
 /// use core::pin::pin;
@@ -129,18 +129,23 @@ fn rebuilt<E>(decision: Result<Decision, E>) -> Result<Decision, E> {
     })
 }
 
-/// Sleeps exactly `span` on `delay`.
+/// The longest span [`sleep`] asks of one `delay_ns` call: the most whole
+/// milliseconds a `u32` of nanoseconds holds (4.294 s).
+const SLEEP_CHUNK_NS: u64 = 4_294_000_000;
+
+/// Sleeps exactly `span` on `delay`, in calls of `delay_ns`: of
+/// [`SLEEP_CHUNK_NS`] each while more is left, then one of what is left.
+/// Every call but the last is whole milliseconds, so a millisecond timer
+/// rounds up the last alone. One way of waiting, so one await to pay for
+/// in firmware.
 async fn sleep<D: DelayNs + ?Sized>(delay: &mut D, span: Nanos) {
-    let mut millis = span.as_millis_floor();
-    while millis > 0 {
-        let chunk = u32::try_from(millis).unwrap_or(u32::MAX);
-        delay.delay_ms(chunk).await;
-        millis = millis.saturating_sub(u64::from(chunk));
-    }
-    // Below one millisecond: always fits a u32.
-    let rest = span.as_nanos() % 1_000_000;
-    if rest > 0 {
-        delay.delay_ns(u32::try_from(rest).unwrap_or(u32::MAX)).await;
+    let mut left = span.as_nanos();
+    while left > 0 {
+        let chunk = left.min(SLEEP_CHUNK_NS);
+        // `chunk ≤ SLEEP_CHUNK_NS < 2³²`: the cast and the difference are
+        // exact.
+        delay.delay_ns(chunk as u32).await;
+        left = left.wrapping_sub(chunk);
     }
 }
 
@@ -213,7 +218,7 @@ mod tests {
         assert!(delay.calls.is_empty(), "the first request goes at once");
         let decision = ready(acquire_with_delay(&store, &mut delay, "k", &request)).unwrap();
         assert_eq!(decision.allowed().unwrap().wait, Nanos::from_nanos(1_500_000_007));
-        assert_eq!(delay.calls, [('m', 1_500), ('n', 7)]);
+        assert_eq!(delay.calls, [('n', 1_500_000_007)]);
     }
 
     #[test]
@@ -238,10 +243,62 @@ mod tests {
             clock: &clock,
             calls: std::vec::Vec::new(),
         };
-        let span = Nanos::from_millis(u64::from(u32::MAX) + 5) + Nanos::from_nanos(3);
+        let span = Nanos::from_millis(2 * 4_294 + 5) + Nanos::from_nanos(3);
         ready(sleep(&mut delay, span));
-        assert_eq!(delay.calls, [('m', u32::MAX), ('m', 5), ('n', 3)]);
+        assert_eq!(
+            delay.calls,
+            [('n', 4_294_000_000), ('n', 4_294_000_000), ('n', 5_000_003)]
+        );
         assert_eq!(clock.now().since_origin(), span);
+        delay.calls.clear();
+        ready(sleep(&mut delay, Nanos::from_nanos(SLEEP_CHUNK_NS)));
+        assert_eq!(delay.calls, [('n', 4_294_000_000)]);
+        delay.calls.clear();
+        ready(sleep(&mut delay, Nanos::ZERO));
+        assert!(delay.calls.is_empty());
+    }
+
+    /// `sleep` as it was (whole milliseconds by `delay_ms`, at most
+    /// `u32::MAX` at a time, then the nanoseconds left by `delay_ns`): the
+    /// model the one above must match in the time it sleeps.
+    async fn previous_sleep<D: DelayNs + ?Sized>(delay: &mut D, span: Nanos) {
+        let mut millis = span.as_millis_floor();
+        while millis > 0 {
+            let chunk = u32::try_from(millis).unwrap_or(u32::MAX);
+            delay.delay_ms(chunk).await;
+            millis -= u64::from(chunk);
+        }
+        let rest = span.as_nanos() % 1_000_000;
+        if rest > 0 {
+            delay.delay_ns(u32::try_from(rest).unwrap()).await;
+        }
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(10_000))]
+
+        /// The same time slept as before, to the nanosecond, in calls of
+        /// whole milliseconds but the last, none of them empty.
+        #[test]
+        fn sleeps_as_long_as_before(
+            nanos in proptest::prop_oneof![
+                0..1u64 << 40,
+                (0..1u64 << 20).prop_map(|ms| ms * 1_000_000),
+                (0..256u64, 0..3u64).prop_map(|(n, d)| (n * SLEEP_CHUNK_NS + d).saturating_sub(1)),
+            ],
+        ) {
+            let span = Nanos::from_nanos(nanos);
+            let (now, before) = (ManualClock::new(), ManualClock::new());
+            let mut delay = Recorder { clock: &now, calls: std::vec::Vec::new() };
+            let mut model = Recorder { clock: &before, calls: std::vec::Vec::new() };
+            ready(sleep(&mut delay, span));
+            ready(previous_sleep(&mut model, span));
+            proptest::prop_assert_eq!(now.now(), before.now());
+            proptest::prop_assert_eq!(now.now().since_origin(), span);
+            let (last, whole) = delay.calls.split_last().map_or((None, &[][..]), |(l, w)| (Some(l), w));
+            proptest::prop_assert!(whole.iter().all(|&(kind, ns)| kind == 'n' && u64::from(ns) == SLEEP_CHUNK_NS));
+            proptest::prop_assert!(last.is_none_or(|&(kind, ns)| kind == 'n' && ns > 0 && u64::from(ns) <= SLEEP_CHUNK_NS));
+        }
     }
 
     proptest::proptest! {

@@ -9,7 +9,7 @@
 
 use embassy_time::{Duration, Timer};
 use embedded_hal_async::delay::DelayNs;
-use ratekeeper_core::{Acquire, Allowed, Decision, Denied, Nanos, Store};
+use ratekeeper_core::{Acquire, Decision, Nanos, Store};
 
 /// Decides `request` on `key` and, when it is admitted after a wait,
 /// sleeps that wait with `embassy_time::Timer`. Returns the store's
@@ -54,13 +54,13 @@ pub async fn acquire<S: Store + ?Sized>(
             .unwrap_or(embassy_time::Instant::MAX);
         Timer::at(deadline).await;
     }
-    rebuilt(decision)
+    decision
 }
 
 /// [`acquire`] for HALs without Embassy: the same decision, with the wait
-/// slept on `delay`, in whole milliseconds and then the nanoseconds left
-/// (`delay_ms` takes at most about 49 days at a time, so longer waits are
-/// slept in several calls).
+/// slept on `delay` by `delay_ns` alone: in one call when it is at most
+/// 4.294 s (the most whole milliseconds a `u32` of nanoseconds holds),
+/// else in calls of 4.294 s and then one of what is left.
 ///
 /// ```
 /// use core::pin::pin;
@@ -104,43 +104,26 @@ where
     if let Ok(Decision::Allowed(allowed)) = &decision {
         sleep(delay, allowed.wait).await;
     }
-    rebuilt(decision)
+    decision
 }
 
-/// `decision`, built again field by field rather than copied whole: a
-/// decision is larger than a 32-bit target copies inline at opt-level
-/// "z", and a copy of it would cost firmware a block copy routine.
-#[inline(always)]
-fn rebuilt<E>(decision: Result<Decision, E>) -> Result<Decision, E> {
-    Ok(match decision? {
-        Decision::Allowed(allowed) => Decision::Allowed(Allowed {
-            tat: allowed.tat,
-            wait: allowed.wait,
-            remaining: allowed.remaining,
-            reset_after: allowed.reset_after,
-        }),
-        Decision::Denied(denied) => Decision::Denied(Denied {
-            retry_after: denied.retry_after,
-            remaining: denied.remaining,
-            reset_after: denied.reset_after,
-            cause: denied.cause,
-        }),
-        Decision::Impossible { cost, burst } => Decision::Impossible { cost, burst },
-    })
-}
+/// The longest span [`sleep`] asks of one `delay_ns` call: the most whole
+/// milliseconds a `u32` of nanoseconds holds (4.294 s).
+const SLEEP_CHUNK_NS: u64 = 4_294_000_000;
 
-/// Sleeps exactly `span` on `delay`.
+/// Sleeps exactly `span` on `delay`, in calls of `delay_ns`: of
+/// [`SLEEP_CHUNK_NS`] each while more is left, then one of what is left.
+/// Every call but the last is whole milliseconds, so a millisecond timer
+/// rounds up the last alone. One way of waiting, so one await to pay for
+/// in firmware.
 async fn sleep<D: DelayNs + ?Sized>(delay: &mut D, span: Nanos) {
-    let mut millis = span.as_millis_floor();
-    while millis > 0 {
-        let chunk = u32::try_from(millis).unwrap_or(u32::MAX);
-        delay.delay_ms(chunk).await;
-        millis = millis.saturating_sub(u64::from(chunk));
-    }
-    // Below one millisecond: always fits a u32.
-    let rest = span.as_nanos() % 1_000_000;
-    if rest > 0 {
-        delay.delay_ns(u32::try_from(rest).unwrap_or(u32::MAX)).await;
+    let mut left = span.as_nanos();
+    while left > 0 {
+        let chunk = left.min(SLEEP_CHUNK_NS);
+        // `chunk ≤ SLEEP_CHUNK_NS < 2³²`: the cast and the difference are
+        // exact.
+        delay.delay_ns(chunk as u32).await;
+        left = left.wrapping_sub(chunk);
     }
 }
 
@@ -169,7 +152,7 @@ mod tests {
     use core::task::{Context, Poll, Waker};
 
     use embassy_sync::blocking_mutex::raw::NoopRawMutex;
-    use ratekeeper_core::{Clock, DenialCause, Gcra, ManualClock};
+    use ratekeeper_core::{Clock, Gcra, ManualClock};
 
     use super::*;
     use crate::FixedStore;
@@ -213,7 +196,7 @@ mod tests {
         assert!(delay.calls.is_empty(), "the first request goes at once");
         let decision = ready(acquire_with_delay(&store, &mut delay, "k", &request)).unwrap();
         assert_eq!(decision.allowed().unwrap().wait, Nanos::from_nanos(1_500_000_007));
-        assert_eq!(delay.calls, [('m', 1_500), ('n', 7)]);
+        assert_eq!(delay.calls, [('n', 1_500_000_007)]);
     }
 
     #[test]
@@ -238,41 +221,61 @@ mod tests {
             clock: &clock,
             calls: std::vec::Vec::new(),
         };
-        let span = Nanos::from_millis(u64::from(u32::MAX) + 5) + Nanos::from_nanos(3);
+        let span = Nanos::from_millis(2 * 4_294 + 5) + Nanos::from_nanos(3);
         ready(sleep(&mut delay, span));
-        assert_eq!(delay.calls, [('m', u32::MAX), ('m', 5), ('n', 3)]);
+        assert_eq!(
+            delay.calls,
+            [('n', 4_294_000_000), ('n', 4_294_000_000), ('n', 5_000_003)]
+        );
         assert_eq!(clock.now().since_origin(), span);
+        delay.calls.clear();
+        ready(sleep(&mut delay, Nanos::from_nanos(SLEEP_CHUNK_NS)));
+        assert_eq!(delay.calls, [('n', 4_294_000_000)]);
+        delay.calls.clear();
+        ready(sleep(&mut delay, Nanos::ZERO));
+        assert!(delay.calls.is_empty());
+    }
+
+    /// `sleep` as it was (whole milliseconds by `delay_ms`, at most
+    /// `u32::MAX` at a time, then the nanoseconds left by `delay_ns`): the
+    /// model the one above must match in the time it sleeps.
+    async fn previous_sleep<D: DelayNs + ?Sized>(delay: &mut D, span: Nanos) {
+        let mut millis = span.as_millis_floor();
+        while millis > 0 {
+            let chunk = u32::try_from(millis).unwrap_or(u32::MAX);
+            delay.delay_ms(chunk).await;
+            millis -= u64::from(chunk);
+        }
+        let rest = span.as_nanos() % 1_000_000;
+        if rest > 0 {
+            delay.delay_ns(u32::try_from(rest).unwrap()).await;
+        }
     }
 
     proptest::proptest! {
         #![proptest_config(proptest::prelude::ProptestConfig::with_cases(10_000))]
 
-        /// Rebuilding a decision field by field gives back the same
-        /// decision, whatever it is.
+        /// The same time slept as before, to the nanosecond, in calls of
+        /// whole milliseconds but the last, none of them empty.
         #[test]
-        fn a_rebuilt_decision_is_the_same(
-            words in proptest::prelude::any::<[u64; 3]>(),
-            counts in proptest::prelude::any::<[u32; 2]>(),
-            kind in 0..5u8,
+        fn sleeps_as_long_as_before(
+            nanos in proptest::prop_oneof![
+                0..1u64 << 40,
+                (0..1u64 << 20).prop_map(|ms| ms * 1_000_000),
+                (0..256u64, 0..3u64).prop_map(|(n, d)| (n * SLEEP_CHUNK_NS + d).saturating_sub(1)),
+            ],
         ) {
-            let [a, b, c] = words.map(Nanos::from_nanos);
-            let decision: Result<Decision, u8> = match kind {
-                0 => Ok(Decision::Allowed(Allowed {
-                    tat: ratekeeper_core::Instant::from_nanos(words[0]),
-                    wait: b,
-                    remaining: counts[0],
-                    reset_after: c,
-                })),
-                1 | 2 => Ok(Decision::Denied(Denied {
-                    retry_after: a,
-                    remaining: counts[0],
-                    reset_after: b,
-                    cause: if kind == 1 { DenialCause::Limit } else { DenialCause::Paused },
-                })),
-                3 => Ok(Decision::Impossible { cost: counts[0], burst: counts[1] }),
-                _ => Err(counts[1].to_le_bytes()[0]),
-            };
-            proptest::prop_assert_eq!(rebuilt(decision), decision);
+            let span = Nanos::from_nanos(nanos);
+            let (now, before) = (ManualClock::new(), ManualClock::new());
+            let mut delay = Recorder { clock: &now, calls: std::vec::Vec::new() };
+            let mut model = Recorder { clock: &before, calls: std::vec::Vec::new() };
+            ready(sleep(&mut delay, span));
+            ready(previous_sleep(&mut model, span));
+            proptest::prop_assert_eq!(now.now(), before.now());
+            proptest::prop_assert_eq!(now.now().since_origin(), span);
+            let (last, whole) = delay.calls.split_last().map_or((None, &[][..]), |(l, w)| (Some(l), w));
+            proptest::prop_assert!(whole.iter().all(|&(kind, ns)| kind == 'n' && u64::from(ns) == SLEEP_CHUNK_NS));
+            proptest::prop_assert!(last.is_none_or(|&(kind, ns)| kind == 'n' && ns > 0 && u64::from(ns) <= SLEEP_CHUNK_NS));
         }
     }
 

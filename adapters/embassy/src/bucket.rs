@@ -105,17 +105,21 @@ impl Bucket {
             // `paused_until > now ≥ 0`, so `⌈until / 1 ms⌉ = (until − 1) /
             // 1 ms + 1`, exactly; capped at the last whole millisecond first.
             let last = paused_until.min(LAST_MILLI * NANOS_PER_MILLI);
-            let mut end_ms = skip_not_paused(last.wrapping_sub(1) / NANOS_PER_MILLI + 1);
+            let end_ms = skip_not_paused(last.wrapping_sub(1) / NANOS_PER_MILLI + 1);
             // `end_ms ≤ LAST_MILLI`, so the product is exact.
             let end = end_ms.wrapping_mul(NANOS_PER_MILLI);
             tat = tat.max(end);
             // `⌊tat / 1 ms⌋ − end_ms ≥ 2³²` exactly when `tat − end ≥
             // 2³² ms` (`end` is a whole millisecond at or before `tat`):
-            // only then is the TAT's millisecond worked out.
+            // only then is the TAT's millisecond worked out, and the pause
+            // moved to end `2³² − 1` ms before it. Its low 32 bits are those
+            // of the TAT's millisecond plus one, and when they read as "not
+            // paused", one millisecond later: `1`.
             if tat.wrapping_sub(end) >= PAUSE_WRAP * NANOS_PER_MILLI {
-                end_ms = skip_not_paused(tat / NANOS_PER_MILLI - (PAUSE_WRAP - 1));
+                low_32(tat / NANOS_PER_MILLI).wrapping_add(1).max(1)
+            } else {
+                low_32(end_ms)
             }
-            low_32(end_ms)
         };
         Bucket { tat, key, pause }
     }
@@ -151,8 +155,10 @@ impl Bucket {
         let tat_ms = self.tat / NANOS_PER_MILLI;
         // The encoding keeps `0 ≤ tat_ms − end_ms < 2³²`, so the
         // difference of the low 32 bits is the whole difference.
+        // So `behind ≤ tat_ms`, and the end, at or before the TAT, is in
+        // range: both steps are exact.
         let behind = u64::from(low_32(tat_ms).wrapping_sub(self.pause));
-        tat_ms.saturating_sub(behind).saturating_mul(NANOS_PER_MILLI)
+        tat_ms.wrapping_sub(behind).wrapping_mul(NANOS_PER_MILLI)
     }
 
     /// The state held, as the core's [`BucketState`].
@@ -193,13 +199,10 @@ const fn low_32(value: u64) -> u32 {
 }
 
 /// `end_ms`, one later if its low 32 bits would read as "not paused".
-/// `LAST_MILLI`'s low bits are not zero, so the result stays in range.
+/// `LAST_MILLI`'s low bits are not zero, so an `end_ms` at most
+/// `LAST_MILLI` stays in range: the sum is exact.
 const fn skip_not_paused(end_ms: u64) -> u64 {
-    if low_32(end_ms) == NOT_PAUSED {
-        end_ms.saturating_add(1)
-    } else {
-        end_ms
-    }
+    end_ms.wrapping_add((low_32(end_ms) == NOT_PAUSED) as u64)
 }
 
 #[cfg(test)]
@@ -262,6 +265,20 @@ mod tests {
         };
         let decoded = Bucket::from_state(0, &state, Instant::ZERO).state();
         assert_eq!(decoded.paused_until, Some(end + Nanos::from_millis(1)));
+    }
+
+    #[test]
+    fn a_pause_moved_up_to_the_tat_skips_the_not_paused_value() {
+        // The TAT's millisecond ends in 32 one bits, and the pause lies more
+        // than 2³² ms before it: moved to 2³² − 1 ms before the TAT, its low
+        // bits would read 0.
+        let state = BucketState {
+            tat: Some(Instant::from_nanos(((5 << 32) - 1) * MS + 123)),
+            paused_until: Some(Instant::from_nanos(10 * MS)),
+        };
+        let bucket = Bucket::from_state(0, &state, Instant::ZERO);
+        assert_eq!(bucket, previous_new(0, &state, Instant::ZERO));
+        assert_eq!(bucket.pause, 1);
     }
 
     #[test]

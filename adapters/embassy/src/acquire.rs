@@ -9,7 +9,7 @@
 
 use embassy_time::{Duration, Timer};
 use embedded_hal_async::delay::DelayNs;
-use ratekeeper_core::{Acquire, Decision, Nanos, Store};
+use ratekeeper_core::{Acquire, Allowed, Decision, Denied, Nanos, Store};
 
 /// Decides `request` on `key` and, when it is admitted after a wait,
 /// sleeps that wait with `embassy_time::Timer`. Returns the store's
@@ -54,7 +54,7 @@ pub async fn acquire<S: Store + ?Sized>(
             .unwrap_or(embassy_time::Instant::MAX);
         Timer::at(deadline).await;
     }
-    decision
+    rebuilt(decision)
 }
 
 /// [`acquire`] for HALs without Embassy: the same decision, with the wait
@@ -104,7 +104,29 @@ where
     if let Ok(Decision::Allowed(allowed)) = &decision {
         sleep(delay, allowed.wait).await;
     }
-    decision
+    rebuilt(decision)
+}
+
+/// `decision`, built again field by field rather than copied whole: a
+/// decision is larger than a 32-bit target copies inline at opt-level
+/// "z", and a copy of it would cost firmware a block copy routine.
+#[inline(always)]
+fn rebuilt<E>(decision: Result<Decision, E>) -> Result<Decision, E> {
+    Ok(match decision? {
+        Decision::Allowed(allowed) => Decision::Allowed(Allowed {
+            tat: allowed.tat,
+            wait: allowed.wait,
+            remaining: allowed.remaining,
+            reset_after: allowed.reset_after,
+        }),
+        Decision::Denied(denied) => Decision::Denied(Denied {
+            retry_after: denied.retry_after,
+            remaining: denied.remaining,
+            reset_after: denied.reset_after,
+            cause: denied.cause,
+        }),
+        Decision::Impossible { cost, burst } => Decision::Impossible { cost, burst },
+    })
 }
 
 /// The longest span [`sleep`] asks of one `delay_ns` call: the most whole
@@ -152,7 +174,7 @@ mod tests {
     use core::task::{Context, Poll, Waker};
 
     use embassy_sync::blocking_mutex::raw::NoopRawMutex;
-    use ratekeeper_core::{Clock, Gcra, ManualClock};
+    use ratekeeper_core::{Clock, DenialCause, Gcra, ManualClock};
 
     use super::*;
     use crate::FixedStore;
@@ -276,6 +298,38 @@ mod tests {
             let (last, whole) = delay.calls.split_last().map_or((None, &[][..]), |(l, w)| (Some(l), w));
             proptest::prop_assert!(whole.iter().all(|&(kind, ns)| kind == 'n' && u64::from(ns) == SLEEP_CHUNK_NS));
             proptest::prop_assert!(last.is_none_or(|&(kind, ns)| kind == 'n' && ns > 0 && u64::from(ns) <= SLEEP_CHUNK_NS));
+        }
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(10_000))]
+
+        /// Rebuilding a decision field by field gives back the same
+        /// decision, whatever it is.
+        #[test]
+        fn a_rebuilt_decision_is_the_same(
+            words in proptest::prelude::any::<[u64; 3]>(),
+            counts in proptest::prelude::any::<[u32; 2]>(),
+            kind in 0..5u8,
+        ) {
+            let [a, b, c] = words.map(Nanos::from_nanos);
+            let decision: Result<Decision, u8> = match kind {
+                0 => Ok(Decision::Allowed(Allowed {
+                    tat: ratekeeper_core::Instant::from_nanos(words[0]),
+                    wait: b,
+                    remaining: counts[0],
+                    reset_after: c,
+                })),
+                1 | 2 => Ok(Decision::Denied(Denied {
+                    retry_after: a,
+                    remaining: counts[0],
+                    reset_after: b,
+                    cause: if kind == 1 { DenialCause::Limit } else { DenialCause::Paused },
+                })),
+                3 => Ok(Decision::Impossible { cost: counts[0], burst: counts[1] }),
+                _ => Err(counts[1].to_le_bytes()[0]),
+            };
+            proptest::prop_assert_eq!(rebuilt(decision), decision);
         }
     }
 

@@ -236,9 +236,7 @@ fn decide_exactly(report: &mut Report, from: usize, gcra: Gcra) -> usize {
                 Op::Pause => observed.push(&[u64::from(STORE.pause(key, PAUSE).is_ok())]),
                 Op::Fill => {
                     let filled = (0..FILL_KEYS - 1)
-                        .filter(|&i| {
-                            outcome_of(&STORE.acquire(fill_key(i), &request))[0] == checks::OUTCOME_ALLOWED
-                        })
+                        .filter(|&i| matches!(STORE.acquire(fill_key(i), &request), Ok(Decision::Allowed(_))))
                         .count();
                     observed.push(&[filled as u64]);
                 }

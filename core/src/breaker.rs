@@ -33,7 +33,9 @@
 //! The failure-rate window is a ring of bits in `WORDS` 64-bit words, a
 //! const-generic capacity: `Breaker<1>` (the default) remembers up to 64
 //! calls, `Breaker<4>` up to 256. No allocation, and the whole breaker is a
-//! few dozen bytes.
+//! few dozen bytes. A breaker on consecutive failures alone needs no
+//! window: `Breaker<0>` keeps none, and the code that fills one is left
+//! out of a firmware's flash.
 //!
 //! The breaker does not read a clock: every operation takes `now` from the
 //! caller's [`Clock`], so tests drive it with a [`ManualClock`].

@@ -700,7 +700,10 @@ impl<const WORDS: usize> Breaker<WORDS> {
         }
         let rate = u64::from(self.config.failure_rate_bp);
         let calls = u64::from(self.ring.len);
-        rate > 0
+        // A breaker without a window has no failure rate (its configuration
+        // was refused): known at compile time.
+        Self::CAPACITY > 0
+            && rate > 0
             && self.ring.len >= self.config.min_calls
             && u64::from(self.ring.failures).saturating_mul(10_000) >= rate.saturating_mul(calls)
     }
@@ -720,7 +723,10 @@ impl<const WORDS: usize> Breaker<WORDS> {
         self.phase = phase;
         self.generation = self.generation.wrapping_add(1);
         self.consecutive = 0;
-        self.ring.clear();
+        // Without a window, the ring stays empty: nothing to clear.
+        if WORDS > 0 {
+            self.ring.clear();
+        }
     }
 }
 

@@ -33,7 +33,9 @@
 //! The failure-rate window is a ring of bits in `WORDS` 64-bit words, a
 //! const-generic capacity: `Breaker<1>` (the default) remembers up to 64
 //! calls, `Breaker<4>` up to 256. No allocation, and the whole breaker is a
-//! few dozen bytes.
+//! few dozen bytes. A breaker on consecutive failures alone needs no
+//! window: `Breaker<0>` keeps none, and the code that fills one is left
+//! out of a firmware's flash.
 //!
 //! The breaker does not read a clock: every operation takes `now` from the
 //! caller's [`Clock`], so tests drive it with a [`ManualClock`].
@@ -698,7 +700,10 @@ impl<const WORDS: usize> Breaker<WORDS> {
         }
         let rate = u64::from(self.config.failure_rate_bp);
         let calls = u64::from(self.ring.len);
-        rate > 0
+        // A breaker without a window has no failure rate (its configuration
+        // was refused): known at compile time.
+        Self::CAPACITY > 0
+            && rate > 0
             && self.ring.len >= self.config.min_calls
             && u64::from(self.ring.failures).saturating_mul(10_000) >= rate.saturating_mul(calls)
     }
@@ -718,7 +723,10 @@ impl<const WORDS: usize> Breaker<WORDS> {
         self.phase = phase;
         self.generation = self.generation.wrapping_add(1);
         self.consecutive = 0;
-        self.ring.clear();
+        // Without a window, the ring stays empty: nothing to clear.
+        if WORDS > 0 {
+            self.ring.clear();
+        }
     }
 }
 

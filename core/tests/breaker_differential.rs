@@ -73,51 +73,81 @@ proptest! {
 
     #[test]
     fn the_breaker_answers_as_its_model((config, start, events) in scenario()) {
-        let mut breaker = Breaker::<WORDS>::new(config).unwrap();
-        let mut model = breaker_model::Breaker::<WORDS>::new(config).unwrap();
-        let mut now = start;
-        let mut held: Vec<(Permit, breaker_model::Permit)> = Vec::new();
-        for event in events {
-            let at = Instant::from_nanos(now);
-            match event {
-                Event::Permit => match (breaker.permit(at), model.permit(at)) {
-                    (Ok(permit), Ok(model_permit)) => {
-                        prop_assert_eq!(permit.is_probe(), model_permit.is_probe());
-                        held.push((permit, model_permit));
-                    }
-                    (Err(rejected), Err(expected)) => prop_assert_eq!(rejected, expected),
-                    (real, expected) => prop_assert!(false, "breaker {:?}, model {:?}", real, expected),
-                },
-                Event::Record { slot, failed } => {
-                    if held.is_empty() {
-                        continue;
-                    }
-                    let (permit, model_permit) = held.swap_remove(slot % held.len());
-                    let result = if failed { CallResult::Failure } else { CallResult::Success };
-                    prop_assert_eq!(breaker.record(permit, result, at), model.record(model_permit, result, at));
-                }
-                Event::Release { slot } => {
-                    if held.is_empty() {
-                        continue;
-                    }
-                    let (permit, model_permit) = held.swap_remove(slot % held.len());
-                    breaker.release(permit);
-                    model.release(model_permit);
-                }
-                Event::Advance(step) => now = now.saturating_add(step),
-                Event::Reset => {
-                    breaker.reset();
-                    model.reset();
-                }
-                Event::ForceOpen => {
-                    breaker.force_open();
-                    model.force_open();
-                }
-            }
-            let at = Instant::from_nanos(now);
-            prop_assert_eq!(breaker.snapshot(at), model.snapshot(at));
-        }
+        answers_as_its_model::<WORDS>(config, start, events)?;
     }
+
+    /// Without a window (`Breaker<0>`): only consecutive failures can trip
+    /// it (a failure rate is refused).
+    #[test]
+    fn a_breaker_without_a_window_answers_as_its_model((config, start, events) in scenario()) {
+        answers_as_its_model::<0>(config, start, events)?;
+    }
+}
+
+/// Runs `events` through a breaker and its model from `start`, answer for
+/// answer.
+fn answers_as_its_model<const W: usize>(
+    config: BreakerConfig,
+    start: u64,
+    events: Vec<Event>,
+) -> Result<(), TestCaseError> {
+    // The model does not validate: only a configuration the breaker
+    // takes is compared (without a window, one with no failure rate).
+    let Ok(mut breaker) = Breaker::<W>::new(config) else {
+        prop_assert!(W == 0 && config.failure_rate_bp() > 0, "refused: {:?}", config);
+        return Ok(());
+    };
+    let mut model = breaker_model::Breaker::<W>::new(config).unwrap();
+    let mut now = start;
+    let mut held: Vec<(Permit, breaker_model::Permit)> = Vec::new();
+    for event in events {
+        let at = Instant::from_nanos(now);
+        match event {
+            Event::Permit => match (breaker.permit(at), model.permit(at)) {
+                (Ok(permit), Ok(model_permit)) => {
+                    prop_assert_eq!(permit.is_probe(), model_permit.is_probe());
+                    held.push((permit, model_permit));
+                }
+                (Err(rejected), Err(expected)) => prop_assert_eq!(rejected, expected),
+                (real, expected) => prop_assert!(false, "breaker {:?}, model {:?}", real, expected),
+            },
+            Event::Record { slot, failed } => {
+                if held.is_empty() {
+                    continue;
+                }
+                let (permit, model_permit) = held.swap_remove(slot % held.len());
+                let result = if failed {
+                    CallResult::Failure
+                } else {
+                    CallResult::Success
+                };
+                prop_assert_eq!(
+                    breaker.record(permit, result, at),
+                    model.record(model_permit, result, at)
+                );
+            }
+            Event::Release { slot } => {
+                if held.is_empty() {
+                    continue;
+                }
+                let (permit, model_permit) = held.swap_remove(slot % held.len());
+                breaker.release(permit);
+                model.release(model_permit);
+            }
+            Event::Advance(step) => now = now.saturating_add(step),
+            Event::Reset => {
+                breaker.reset();
+                model.reset();
+            }
+            Event::ForceOpen => {
+                breaker.force_open();
+                model.force_open();
+            }
+        }
+        let at = Instant::from_nanos(now);
+        prop_assert_eq!(breaker.snapshot(at), model.snapshot(at));
+    }
+    Ok(())
 }
 
 /// Calls in a closed breaker that trips on its failure rate alone, at a

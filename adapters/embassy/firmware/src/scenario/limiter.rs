@@ -319,7 +319,9 @@ fn policy(report: &mut Report) -> Gcra {
         ratekeeper_core::Clock::now(&EmbassyClock),
     )
     .ok();
-    let stored = policy.as_ref().is_some_and(|p| STORE.set_policy(SEARCH, p).is_ok());
+    let stored = policy
+        .as_ref()
+        .is_some_and(|p| STORE.set_policy(SEARCH, p).is_ok());
     // Read where the store answered, by reference: a policy is larger than
     // a 32-bit target copies cheaply, and each move of it costs code.
     let answer = STORE.policy(SEARCH);

@@ -1339,17 +1339,23 @@ impl<'a, const F: u32> Reader<'a, '_, F> {
         let mut dictionary_header = None;
         let mut semicolons = false;
         let mut item_count = 0usize;
-        for (field, wanted) in [(Field::RateLimitPolicy, policies), (Field::RateLimit, rate_limit)] {
-            if !wanted {
+        // Pass 0 reads the policies, pass 1 `RateLimit`: bits of `wanted`.
+        let wanted = u8::from(policies) | (u8::from(rate_limit) << 1);
+        for pass in 0..2u8 {
+            if (wanted >> pass) & 1 == 0 {
                 continue;
             }
-            let policy = field.bit() == Field::RateLimitPolicy.bit();
+            let policy = pass == 0;
+            let field = if policy {
+                Field::RateLimitPolicy
+            } else {
+                Field::RateLimit
+            };
             for index in 0..self.entry_count {
                 let Some(&Some(entry)) = self.entries.get(index) else {
                     continue;
                 };
-                // The two fields have bits of their own: cheaper to compare.
-                if entry.field.bit() != field.bit() {
+                if entry.field != field {
                     continue;
                 }
                 let mut parts = Parts::new(entry.value);

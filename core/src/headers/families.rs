@@ -680,6 +680,7 @@ struct Policy<'a> {
 impl Policy<'_> {
     /// Whether the policy has the join key of `owner` and `name` (or, with
     /// no name, of `quota`): a limit with that key is joined to it.
+    #[inline]
     fn keyed<const F: u32>(&self, owner: Owner, name: Option<&[u8]>, quota: u64) -> bool {
         same_owner::<F>(self.owner, owner)
             && match (self.name, name) {
@@ -1319,6 +1320,7 @@ impl<'a, const F: u32> Reader<'a, '_, F> {
     /// is ambiguous when any is: then the last is too (two with one key
     /// and different windows are both marked, and a third differs from
     /// one of them).
+    #[inline]
     fn join(&mut self, owner: Owner, name: Option<&[u8]>, quota: u64) -> Option<usize> {
         let mut joined = None;
         for (at, policy) in self.policies.iter_mut().take(self.policy_count).enumerate() {
@@ -1574,7 +1576,21 @@ impl<'a, const F: u32> Reader<'a, '_, F> {
             quota.reset_after = item.reset_after;
             // The last policy of the item's name (marking every one joined):
             // an item always has a name, so no unnamed policy is joined.
-            let mut joined = self.join(Owner::Ietf, name, 0);
+            let mut joined = if full(F) {
+                // The full parser compares names alone, faster on a host.
+                let mut last = None;
+                for (at, policy) in self.policies.iter_mut().take(self.policy_count).enumerate() {
+                    if same_owner::<F>(policy.owner, Owner::Ietf)
+                        && matches!((policy.name, name), (Some(a), Some(b)) if a == b)
+                    {
+                        policy.joined = true;
+                        last = Some(at);
+                    }
+                }
+                last
+            } else {
+                self.join(Owner::Ietf, name, 0)
+            };
             if joined.is_none() && item_count == 1 && named_policies == 1 {
                 joined = only_named;
                 self.warn(header, WarningKind::PolicyNameMismatch);

@@ -1075,6 +1075,16 @@ impl<'a, const F: u32> Reader<'a, '_, F> {
                 slot.remaining = quota.remaining;
                 slot.reset_after = quota.reset_after;
                 slot.window = quota.window;
+                // The governing quota chosen as quotas come, as
+                // [`governing`] chooses it over them all: the first of the
+                // most restrictive.
+                let governs = match self.info.governing_quota() {
+                    Some(current) => more_restrictive(&quota, current),
+                    None => true,
+                };
+                if governs {
+                    self.info.governing = Some(self.info.quota_count);
+                }
                 self.info.quota_count = self.info.quota_count.saturating_add(1);
             }
             Some(slot) => {
@@ -1140,7 +1150,9 @@ impl<'a, const F: u32> Reader<'a, '_, F> {
         if F & POLICY_FAMILIES != 0 {
             self.resolve_unjoined_policies();
         }
-        self.info.governing = governing(self.info.quotas());
+        if full(F) {
+            self.info.governing = governing(self.info.quotas());
+        }
     }
 
     #[inline(never)]

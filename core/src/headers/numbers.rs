@@ -13,14 +13,19 @@ const NANOS_PER_SEC: u64 = 1_000_000_000;
 
 /// A non-negative decimal number as written: the whole part and the first
 /// nine digits of the fraction, as nanoseconds of one unit.
+///
+/// The flag comes first (`repr(C)`): a [`NumberError`] beside it in a
+/// `Result` then shares no byte with the whole part, which a 32-bit target
+/// would otherwise take apart and put together again at every use.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(C)]
 pub(crate) struct Decimal {
-    /// The whole part, `u64::MAX` when it did not fit (see `saturated`).
-    pub(crate) whole: u64,
-    /// The fraction in billionths; digits past the ninth are dropped.
-    pub(crate) billionths: u32,
     /// Whether the whole part overflowed `u64` and was saturated.
     pub(crate) saturated: bool,
+    /// The fraction in billionths; digits past the ninth are dropped.
+    pub(crate) billionths: u32,
+    /// The whole part, `u64::MAX` when it did not fit (see `saturated`).
+    pub(crate) whole: u64,
 }
 
 /// Why a field is not a number.

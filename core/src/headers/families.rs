@@ -678,6 +678,18 @@ struct Policy<'a> {
 }
 
 impl Policy<'_> {
+    /// Whether the policy has the join key of `owner` and `name` (or, with
+    /// no name, of `quota`): a limit with that key is joined to it.
+    #[inline]
+    fn keyed<const F: u32>(&self, owner: Owner, name: Option<&[u8]>, quota: u64) -> bool {
+        same_owner::<F>(self.owner, owner)
+            && match (self.name, name) {
+                (Some(a), Some(b)) => same::<F>(a, b),
+                (None, None) => self.quota == quota,
+                _ => false,
+            }
+    }
+
     const NONE: Policy<'static> = Policy {
         owner: Owner::Ietf,
         name: None,
@@ -698,11 +710,6 @@ struct Item<'a> {
     remaining: u64,
     reset_after: Option<Nanos>,
     header: u16,
-}
-
-/// Whether two optional names are both present and the same.
-fn same_name_option<const F: u32>(a: Option<&[u8]>, b: Option<&[u8]>) -> bool {
-    matches!((a, b), (Some(a), Some(b)) if same::<F>(a, b))
 }
 
 /// Whether `a` and `b` are the same bytes: the standard comparison in the
@@ -1068,6 +1075,16 @@ impl<'a, const F: u32> Reader<'a, '_, F> {
                 slot.remaining = quota.remaining;
                 slot.reset_after = quota.reset_after;
                 slot.window = quota.window;
+                // The governing quota chosen as quotas come, as
+                // [`governing`] chooses it over them all: the first of the
+                // most restrictive.
+                let governs = match self.info.governing_quota() {
+                    Some(current) => more_restrictive(&quota, current),
+                    None => true,
+                };
+                if governs {
+                    self.info.governing = Some(self.info.quota_count);
+                }
                 self.info.quota_count = self.info.quota_count.saturating_add(1);
             }
             Some(slot) => {
@@ -1133,7 +1150,9 @@ impl<'a, const F: u32> Reader<'a, '_, F> {
         if F & POLICY_FAMILIES != 0 {
             self.resolve_unjoined_policies();
         }
-        self.info.governing = governing(self.info.quotas());
+        if full(F) {
+            self.info.governing = governing(self.info.quotas());
+        }
     }
 
     #[inline(never)]
@@ -1180,13 +1199,9 @@ impl<'a, const F: u32> Reader<'a, '_, F> {
         // makes both ambiguous (draft-06: `10;w=1, 10;w=60` is invalid).
         let mut ambiguous = false;
         for existing in self.policies.iter_mut().take(self.policy_count) {
-            let same_key = same_owner::<F>(existing.owner, policy.owner)
-                && match (existing.name, policy.name) {
-                    (Some(a), Some(b)) => same::<F>(a, b),
-                    (None, None) => existing.quota == policy.quota,
-                    _ => false,
-                };
-            if same_key && existing.window != policy.window {
+            if existing.keyed::<F>(policy.owner, policy.name, policy.quota)
+                && existing.window != policy.window
+            {
                 existing.ambiguous = true;
                 ambiguous = true;
             }
@@ -1312,23 +1327,32 @@ impl<'a, const F: u32> Reader<'a, '_, F> {
         }
     }
 
-    /// Joins an unnamed limit to the policy with the same quota value.
-    fn join_by_quota(&mut self, owner: Owner, limit: Option<u64>, header: u16) -> Option<Nanos> {
-        let limit = limit?;
-        let mut window = None;
-        let mut ambiguous = false;
-        for policy in self.policies.iter_mut().take(self.policy_count) {
-            if same_owner::<F>(policy.owner, owner) && policy.name.is_none() && policy.quota == limit {
+    /// Joins a limit to the policies of `owner` with its join key (see
+    /// [`Policy::keyed`]), marking every one joined: the last of them. It
+    /// is ambiguous when any is: then the last is too (two with one key
+    /// and different windows are both marked, and a third differs from
+    /// one of them).
+    #[inline]
+    fn join(&mut self, owner: Owner, name: Option<&[u8]>, quota: u64) -> Option<usize> {
+        let mut joined = None;
+        for (at, policy) in self.policies.iter_mut().take(self.policy_count).enumerate() {
+            if policy.keyed::<F>(owner, name, quota) {
                 policy.joined = true;
-                ambiguous |= policy.ambiguous;
-                window = policy.window;
+                joined = Some(at);
             }
         }
-        if ambiguous {
+        joined
+    }
+
+    /// Joins an unnamed limit to the policy with the same quota value.
+    fn join_by_quota(&mut self, owner: Owner, limit: Option<u64>, header: u16) -> Option<Nanos> {
+        let at = self.join(owner, None, limit?)?;
+        let policy = self.policies.get(at)?;
+        if policy.ambiguous {
             self.warn(header, WarningKind::AmbiguousPolicy);
             return None;
         }
-        window
+        policy.window
     }
 
     /// `RateLimit-Policy` (`policies`: its policies, every one first) and
@@ -1339,17 +1363,23 @@ impl<'a, const F: u32> Reader<'a, '_, F> {
         let mut dictionary_header = None;
         let mut semicolons = false;
         let mut item_count = 0usize;
-        for (field, wanted) in [(Field::RateLimitPolicy, policies), (Field::RateLimit, rate_limit)] {
-            if !wanted {
+        // Pass 0 reads the policies, pass 1 `RateLimit`: bits of `wanted`.
+        let wanted = u8::from(policies) | (u8::from(rate_limit) << 1);
+        for pass in 0..2u8 {
+            if (wanted >> pass) & 1 == 0 {
                 continue;
             }
-            let policy = field.bit() == Field::RateLimitPolicy.bit();
+            let policy = pass == 0;
+            let field = if policy {
+                Field::RateLimitPolicy
+            } else {
+                Field::RateLimit
+            };
             for index in 0..self.entry_count {
                 let Some(&Some(entry)) = self.entries.get(index) else {
                     continue;
                 };
-                // The two fields have bits of their own: cheaper to compare.
-                if entry.field.bit() != field.bit() {
+                if entry.field != field {
                     continue;
                 }
                 let mut parts = Parts::new(entry.value);
@@ -1556,14 +1586,23 @@ impl<'a, const F: u32> Reader<'a, '_, F> {
             let mut quota = Quota::new(Format::IetfList, QuotaUnit::Requests);
             quota.remaining = Some(item.remaining);
             quota.reset_after = item.reset_after;
-            // The last policy of the item's name (marking every one joined).
-            let mut joined = None;
-            for (at, policy) in self.policies.iter_mut().take(self.policy_count).enumerate() {
-                if same_owner::<F>(policy.owner, Owner::Ietf) && same_name_option::<F>(policy.name, name) {
-                    policy.joined = true;
-                    joined = Some(at);
+            // The last policy of the item's name (marking every one joined):
+            // an item always has a name, so no unnamed policy is joined.
+            let mut joined = if full(F) {
+                // The full parser compares names alone, faster on a host.
+                let mut last = None;
+                for (at, policy) in self.policies.iter_mut().take(self.policy_count).enumerate() {
+                    if same_owner::<F>(policy.owner, Owner::Ietf)
+                        && matches!((policy.name, name), (Some(a), Some(b)) if a == b)
+                    {
+                        policy.joined = true;
+                        last = Some(at);
+                    }
                 }
-            }
+                last
+            } else {
+                self.join(Owner::Ietf, name, 0)
+            };
             if joined.is_none() && item_count == 1 && named_policies == 1 {
                 joined = only_named;
                 self.warn(header, WarningKind::PolicyNameMismatch);

@@ -13,14 +13,19 @@ const NANOS_PER_SEC: u64 = 1_000_000_000;
 
 /// A non-negative decimal number as written: the whole part and the first
 /// nine digits of the fraction, as nanoseconds of one unit.
+///
+/// The flag comes first (`repr(C)`): a [`NumberError`] beside it in a
+/// `Result` then shares no byte with the whole part, which a 32-bit target
+/// would otherwise take apart and put together again at every use.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(C)]
 pub(crate) struct Decimal {
-    /// The whole part, `u64::MAX` when it did not fit (see `saturated`).
-    pub(crate) whole: u64,
-    /// The fraction in billionths; digits past the ninth are dropped.
-    pub(crate) billionths: u32,
     /// Whether the whole part overflowed `u64` and was saturated.
     pub(crate) saturated: bool,
+    /// The fraction in billionths; digits past the ninth are dropped.
+    pub(crate) billionths: u32,
+    /// The whole part, `u64::MAX` when it did not fit (see `saturated`).
+    pub(crate) whole: u64,
 }
 
 /// Why a field is not a number.
@@ -66,11 +71,21 @@ impl Decimal {
 /// `a × b` as a 128-bit number: (high word, low word). In 32-bit halves,
 /// because `u128` arithmetic costs kilobytes of code on 32-bit targets.
 pub(crate) fn widening_mul(a: u64, b: u64) -> (u64, u64) {
-    const LOW: u64 = 0xFFFF_FFFF;
-    // Counts are nearly always small: one multiplication then.
+    // Counts are nearly always small: one multiplication then, on a 64-bit
+    // target. A 32-bit one multiplies in halves anyway, and its overflow
+    // test would cost as much code as the partial products below.
+    #[cfg(target_pointer_width = "64")]
     if let Some(product) = a.checked_mul(b) {
         return (0, product);
     }
+    widening_mul_in_halves(a, b)
+}
+
+/// [`widening_mul`] without its shortcut: the product of four partial
+/// products of 32-bit halves, for every `a` and `b`.
+#[inline]
+fn widening_mul_in_halves(a: u64, b: u64) -> (u64, u64) {
+    const LOW: u64 = 0xFFFF_FFFF;
     let (a_high, a_low) = (a >> 32, a & LOW);
     let (b_high, b_low) = (b >> 32, b & LOW);
     // Each partial product of two 32-bit halves fits a u64, and so does
@@ -360,6 +375,8 @@ mod tests {
             for b in samples {
                 let product = u128::from(a) * u128::from(b);
                 assert_eq!(widening_mul(a, b), ((product >> 64) as u64, product as u64));
+                // What a 32-bit target computes, small products included.
+                assert_eq!(widening_mul_in_halves(a, b), widening_mul(a, b));
                 for divisor in samples {
                     let expected = match product.checked_div(u128::from(divisor)) {
                         Some(q) => u64::try_from(q).unwrap_or(u64::MAX),
@@ -417,6 +434,19 @@ mod tests {
             ],
         ) {
             proptest::prop_assert_eq!(parse_decimal_one_loop(&text), parse_decimal_two_loops(&text));
+        }
+
+        /// The product in halves (a 32-bit target's only form) is the
+        /// exact 128-bit product, small or large.
+        #[test]
+        fn products_in_halves_are_exact(
+            a in proptest::prop_oneof![0u64..=1_000_000_000_000, proptest::prelude::any::<u64>()],
+            b in proptest::prop_oneof![0u64..=1_000_000_000_000, proptest::prelude::any::<u64>()],
+        ) {
+            let product = u128::from(a) * u128::from(b);
+            let expected = ((product >> 64) as u64, product as u64);
+            proptest::prop_assert_eq!(widening_mul_in_halves(a, b), expected);
+            proptest::prop_assert_eq!(widening_mul(a, b), expected);
         }
     }
 

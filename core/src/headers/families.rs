@@ -1430,16 +1430,7 @@ impl<'a, const F: u32> Reader<'a, '_, F> {
                 }
             }
         }
-        if let Some(header) = dictionary_header
-            && (dictionary.limit.is_some() || dictionary.remaining.is_some())
-        {
-            if semicolons || self.close_profile {
-                dictionary.format = Format::Close;
-            }
-            dictionary.window = self.join_by_quota(Owner::Ietf, dictionary.limit, header);
-            self.push_quota(dictionary, header);
-        }
-        self.resolve_items(item_count);
+        self.finish_rate_limit(dictionary, dictionary_header, semicolons, item_count);
     }
 
     /// [`Reader::read_dictionary_key`] with the key read by [`Key::of`].
@@ -1511,6 +1502,22 @@ impl<'a, const F: u32> Reader<'a, '_, F> {
                 }
             }
         }
+        self.finish_rate_limit(dictionary, dictionary_header, semicolons, item_count);
+    }
+
+    /// The end shared by both readers of `RateLimit`: the Dictionary
+    /// quota read from `dictionary_header` (in the Close form when its
+    /// members were `;`-separated or the host is Close's), joined with its
+    /// policy and kept when it states a limit or what remains; then the
+    /// first `item_count` List items, resolved.
+    #[inline(always)]
+    fn finish_rate_limit(
+        &mut self,
+        mut dictionary: Quota,
+        dictionary_header: Option<u16>,
+        semicolons: bool,
+        item_count: usize,
+    ) {
         if let Some(header) = dictionary_header
             && (dictionary.limit.is_some() || dictionary.remaining.is_some())
         {

@@ -141,40 +141,29 @@ pub(crate) fn parse_decimal(raw: &[u8]) -> Result<Decimal, NumberError> {
     parse_decimal_one_loop(raw)
 }
 
-/// [`parse_decimal`] with one checked loop over the digits: the smallest
-/// on a 32-bit target.
-#[cfg_attr(target_pointer_width = "64", allow(dead_code))]
-pub(crate) fn parse_decimal_one_loop(raw: &[u8]) -> Result<Decimal, NumberError> {
+/// The sign of a decimal and what follows it, blanks trimmed: the start
+/// shared by both readers of [`parse_decimal`].
+#[inline(always)]
+fn sign_and_digits(raw: &[u8]) -> (bool, &[u8]) {
     let text = super::structured::trim(raw);
-    let (negative, unsigned) = match text.split_first() {
+    match text.split_first() {
         Some((b'-', rest)) => (true, rest),
         Some((b'+', rest)) => (false, rest),
         _ => (false, text),
-    };
-    let mut decimal = Decimal {
-        whole: 0,
-        billionths: 0,
-        saturated: false,
-    };
-    let mut rest = unsigned;
-    while let Some((&byte, after)) = rest.split_first() {
-        let digit = byte.wrapping_sub(b'0');
-        if digit > 9 {
-            break;
-        }
-        decimal.whole = match decimal
-            .whole
-            .checked_mul(10)
-            .and_then(|w| w.checked_add(u64::from(digit)))
-        {
-            Some(w) => w,
-            None => {
-                decimal.saturated = true;
-                u64::MAX
-            }
-        };
-        rest = after;
     }
+}
+
+/// The end shared by both readers of [`parse_decimal`]: `decimal` holds
+/// the whole part read from `unsigned`, and `rest` is what follows it
+/// (`.` and the fraction, or nothing); a sign of `-` is refused last, so
+/// that a malformed number reads as invalid whatever its sign.
+#[inline(always)]
+fn finish_decimal(
+    mut decimal: Decimal,
+    rest: &[u8],
+    unsigned: &[u8],
+    negative: bool,
+) -> Result<Decimal, NumberError> {
     if rest.len() == unsigned.len() {
         return Err(NumberError::Invalid);
     }
@@ -200,16 +189,43 @@ pub(crate) fn parse_decimal_one_loop(raw: &[u8]) -> Result<Decimal, NumberError>
     Ok(decimal)
 }
 
+/// [`parse_decimal`] with one checked loop over the digits: the smallest
+/// on a 32-bit target.
+#[cfg_attr(target_pointer_width = "64", allow(dead_code))]
+pub(crate) fn parse_decimal_one_loop(raw: &[u8]) -> Result<Decimal, NumberError> {
+    let (negative, unsigned) = sign_and_digits(raw);
+    let mut decimal = Decimal {
+        whole: 0,
+        billionths: 0,
+        saturated: false,
+    };
+    let mut rest = unsigned;
+    while let Some((&byte, after)) = rest.split_first() {
+        let digit = byte.wrapping_sub(b'0');
+        if digit > 9 {
+            break;
+        }
+        decimal.whole = match decimal
+            .whole
+            .checked_mul(10)
+            .and_then(|w| w.checked_add(u64::from(digit)))
+        {
+            Some(w) => w,
+            None => {
+                decimal.saturated = true;
+                u64::MAX
+            }
+        };
+        rest = after;
+    }
+    finish_decimal(decimal, rest, unsigned, negative)
+}
+
 /// [`parse_decimal`] with an unchecked loop for up to nineteen digits and
 /// a checked one past them: the fastest on a 64-bit host.
 #[cfg_attr(not(target_pointer_width = "64"), allow(dead_code))]
 pub(crate) fn parse_decimal_two_loops(raw: &[u8]) -> Result<Decimal, NumberError> {
-    let text = super::structured::trim(raw);
-    let (negative, unsigned) = match text.split_first() {
-        Some((b'-', rest)) => (true, rest),
-        Some((b'+', rest)) => (false, rest),
-        _ => (false, text),
-    };
+    let (negative, unsigned) = sign_and_digits(raw);
     let mut decimal = Decimal {
         whole: 0,
         billionths: 0,
@@ -245,29 +261,7 @@ pub(crate) fn parse_decimal_two_loops(raw: &[u8]) -> Result<Decimal, NumberError
         }
         rest = after;
     }
-    if rest.len() == unsigned.len() {
-        return Err(NumberError::Invalid);
-    }
-    if let Some((&byte, fraction)) = rest.split_first() {
-        if byte != b'.' || fraction.is_empty() {
-            return Err(NumberError::Invalid);
-        }
-        let mut scale = 100_000_000u32;
-        for &byte in fraction {
-            let digit = byte.wrapping_sub(b'0');
-            if digit > 9 {
-                return Err(NumberError::Invalid);
-            }
-            decimal.billionths = decimal
-                .billionths
-                .saturating_add(u32::from(digit).saturating_mul(scale));
-            scale /= 10;
-        }
-    }
-    if negative {
-        return Err(NumberError::Negative);
-    }
-    Ok(decimal)
+    finish_decimal(decimal, rest, unsigned, negative)
 }
 
 /// A Go `time.Duration` string as OpenAI sends it (`12ms`, `1s`, `6m0s`,

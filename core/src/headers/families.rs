@@ -1078,9 +1078,12 @@ impl<'a, const F: u32> Reader<'a, '_, F> {
                 // The governing quota chosen as quotas come, as
                 // [`governing`] chooses it over them all: the first of the
                 // most restrictive.
-                let governs = match self.info.governing_quota() {
-                    Some(current) => more_restrictive(&quota, current),
-                    None => true,
+                // Compared where it was copied to: the copy's registers are
+                // then free for the comparison.
+                let count = usize::from(self.info.quota_count);
+                let governs = match (self.info.quotas.get(count), self.info.governing_quota()) {
+                    (Some(quota), Some(current)) => more_restrictive(quota, current),
+                    _ => true,
                 };
                 if governs {
                     self.info.governing = Some(self.info.quota_count);
@@ -1921,28 +1924,28 @@ pub(super) fn governing(quotas: &[Quota]) -> Option<u8> {
 
 /// Whether `a` should govern rather than `b`.
 fn more_restrictive(a: &Quota, b: &Quota) -> bool {
-    use core::cmp::Ordering;
     let requests = |q: &Quota| q.unit == QuotaUnit::Requests;
     if requests(a) != requests(b) {
         return requests(a);
     }
     match (a.remaining, b.remaining) {
-        (Some(_), None) => return true,
-        (None, _) => return false,
+        (Some(_), None) => true,
+        (None, _) => false,
         (Some(ra), Some(rb)) => {
             // Compare ra/la with rb/lb by cross-multiplying; an unknown
             // limit counts as "all that is left", share 1.
             let la = a.limit.unwrap_or(ra).max(1);
             let lb = b.limit.unwrap_or(rb).max(1);
-            let share = widening_mul(ra, lb).cmp(&widening_mul(rb, la));
-            match share.then(ra.cmp(&rb)) {
-                Ordering::Less => return true,
-                Ordering::Greater => return false,
-                Ordering::Equal => {}
-            }
+            let (a_high, a_low) = widening_mul(ra, lb);
+            let (b_high, b_low) = widening_mul(rb, la);
+            // The smaller share governs, then the fewer remaining, then the
+            // later reset: `b`'s reset goes on `a`'s side, so that a later
+            // reset of `a` makes `a`'s side the smaller. One comparison of
+            // tuples, where orderings compared in turn cost more code.
+            (a_high, a_low, ra, b.reset_after.map_or(0, Nanos::as_nanos))
+                < (b_high, b_low, rb, a.reset_after.map_or(0, Nanos::as_nanos))
         }
     }
-    a.reset_after.unwrap_or(Nanos::ZERO) > b.reset_after.unwrap_or(Nanos::ZERO)
 }
 
 #[cfg(test)]
@@ -2007,5 +2010,67 @@ mod tests {
             },
         >();
         check::<{ Families::ALL }>();
+    }
+
+    /// The form [`more_restrictive`] had before its comparisons became one
+    /// comparison of tuples: the model it is checked against.
+    fn more_restrictive_in_turn(a: &Quota, b: &Quota) -> bool {
+        use core::cmp::Ordering;
+        let requests = |q: &Quota| q.unit == QuotaUnit::Requests;
+        if requests(a) != requests(b) {
+            return requests(a);
+        }
+        match (a.remaining, b.remaining) {
+            (Some(_), None) => return true,
+            (None, _) => return false,
+            (Some(ra), Some(rb)) => {
+                let la = a.limit.unwrap_or(ra).max(1);
+                let lb = b.limit.unwrap_or(rb).max(1);
+                let share = widening_mul(ra, lb).cmp(&widening_mul(rb, la));
+                match share.then(ra.cmp(&rb)) {
+                    Ordering::Less => return true,
+                    Ordering::Greater => return false,
+                    Ordering::Equal => {}
+                }
+            }
+        }
+        a.reset_after.unwrap_or(Nanos::ZERO) > b.reset_after.unwrap_or(Nanos::ZERO)
+    }
+
+    /// Small figures (so that shares and resets tie often) or any.
+    fn figure() -> impl proptest::strategy::Strategy<Value = Option<u64>> {
+        proptest::option::of(proptest::prop_oneof![0u64..=4, proptest::prelude::any::<u64>()])
+    }
+
+    fn quota() -> impl proptest::strategy::Strategy<Value = Quota> {
+        use proptest::strategy::Strategy;
+        (
+            proptest::prop_oneof![
+                proptest::strategy::Just(QuotaUnit::Requests),
+                proptest::strategy::Just(QuotaUnit::Tokens),
+                proptest::strategy::Just(QuotaUnit::Other),
+            ],
+            figure(),
+            figure(),
+            figure(),
+        )
+            .prop_map(|(unit, limit, remaining, reset)| Quota {
+                limit,
+                remaining,
+                reset_after: reset.map(Nanos::from_nanos),
+                ..Quota::new(Format::IetfList, unit)
+            })
+    }
+
+    proptest::proptest! {
+        #![proptest_config(proptest::prelude::ProptestConfig::with_cases(10_000))]
+
+        /// One comparison of tuples chooses as the comparisons in turn did.
+        #[test]
+        fn more_restrictive_matches_comparisons_in_turn(a in quota(), b in quota()) {
+            proptest::prop_assert_eq!(more_restrictive(&a, &b), more_restrictive_in_turn(&a, &b));
+            proptest::prop_assert_eq!(more_restrictive(&b, &a), more_restrictive_in_turn(&b, &a));
+            proptest::prop_assert_eq!(more_restrictive(&a, &a), more_restrictive_in_turn(&a, &a));
+        }
     }
 }

@@ -702,6 +702,10 @@ impl Policy<'_> {
     };
 }
 
+/// No policies: all zero bytes, so a build clears them at once rather
+/// than policy by policy, as it does for an array built from one.
+const NO_POLICIES: [Policy<'static>; POLICY_CAPACITY] = [Policy::NONE; POLICY_CAPACITY];
+
 #[derive(Clone, Copy, Debug)]
 struct Item<'a> {
     /// Always a name: an item's bare item is one.
@@ -816,7 +820,7 @@ where
     // The arrays live apart from the reader, which borrows them: built in
     // the reader, they were built elsewhere and moved in.
     let mut entries = [None; ENTRY_CAPACITY];
-    let mut policies = [Policy::NONE; POLICY_CAPACITY];
+    let mut policies = NO_POLICIES;
     let mut items = [None; ITEM_CAPACITY];
     let mut reader = Reader::<F> {
         entries: &mut entries,
@@ -1742,7 +1746,7 @@ impl<'a, const F: u32> Reader<'a, '_, F> {
         let mut parts = Parts::new(raw);
         let first = parts.next_member()?;
         let limit = self.count(header, first.text())?;
-        let mut policies = [Policy::NONE; POLICY_CAPACITY];
+        let mut policies = NO_POLICIES;
         let mut policy_count = 0usize;
         // The limit itself may carry its window (`10;window=60`, polli-00).
         if let Ok(policy) = self.read_policy(owner, first, &mut parts, header)

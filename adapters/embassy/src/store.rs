@@ -65,7 +65,12 @@ struct PolicySlot {
     window: Cell<Nanos>,
     source: Cell<PolicySource>,
     learned_at: Cell<Instant>,
-    server: Cell<Option<ServerView>>,
+    /// The server's view, in its parts too: whether there is one, then
+    /// its figures (meaningless when there is none).
+    has_server: Cell<bool>,
+    server_remaining: Cell<u32>,
+    server_reset_after: Cell<Nanos>,
+    server_observed_at: Cell<Instant>,
 }
 
 impl PolicySlot {
@@ -77,7 +82,10 @@ impl PolicySlot {
             window: Cell::new(Nanos::ZERO),
             source: Cell::new(PolicySource::Default),
             learned_at: Cell::new(Instant::ZERO),
-            server: Cell::new(None),
+            has_server: Cell::new(false),
+            server_remaining: Cell::new(0),
+            server_reset_after: Cell::new(Nanos::ZERO),
+            server_observed_at: Cell::new(Instant::ZERO),
         }
     }
 
@@ -88,7 +96,12 @@ impl PolicySlot {
         self.window.set(policy.window());
         self.source.set(policy.source);
         self.learned_at.set(policy.learned_at);
-        self.server.set(policy.server);
+        self.has_server.set(policy.server.is_some());
+        if let Some(server) = &policy.server {
+            self.server_remaining.set(server.remaining);
+            self.server_reset_after.set(server.reset_after);
+            self.server_observed_at.set(server.observed_at);
+        }
     }
 
     /// Whether the slot holds the policy of key hash `key`.
@@ -106,7 +119,13 @@ impl PolicySlot {
             self.learned_at.get(),
         )
         .ok()?;
-        policy.server = self.server.get();
+        if self.has_server.get() {
+            policy.server = Some(ServerView {
+                remaining: self.server_remaining.get(),
+                reset_after: self.server_reset_after.get(),
+                observed_at: self.server_observed_at.get(),
+            });
+        }
         Some(policy)
     }
 }

@@ -310,7 +310,9 @@ const STORE_BUCKET_BYTES: usize =
 /// endpoint's pacing, from the policy read back from the store.
 fn policy(report: &mut Report) -> Gcra {
     #[cfg(feature = "learner")]
-    let policy = super::learner::learn_from_close();
+    let mut policy = None;
+    #[cfg(feature = "learner")]
+    super::learner::learn_from_close(&mut policy);
     #[cfg(not(feature = "learner"))]
     let policy = ratekeeper_core::Policy::new(
         16,

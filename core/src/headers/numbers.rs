@@ -189,17 +189,12 @@ fn finish_decimal(
     Ok(decimal)
 }
 
-/// [`parse_decimal`] with one checked loop over the digits: the smallest
-/// on a 32-bit target.
-#[cfg_attr(target_pointer_width = "64", allow(dead_code))]
-pub(crate) fn parse_decimal_one_loop(raw: &[u8]) -> Result<Decimal, NumberError> {
-    let (negative, unsigned) = sign_and_digits(raw);
-    let mut decimal = Decimal {
-        whole: 0,
-        billionths: 0,
-        saturated: false,
-    };
-    let mut rest = unsigned;
+/// Reads the digits at the start of `rest` into `decimal.whole`, on from
+/// what it holds, saturating (and saying so) past `u64::MAX`; returns what
+/// follows them. The checked loop shared by both readers of
+/// [`parse_decimal`].
+#[inline(always)]
+fn checked_digits<'a>(decimal: &mut Decimal, mut rest: &'a [u8]) -> &'a [u8] {
     while let Some((&byte, after)) = rest.split_first() {
         let digit = byte.wrapping_sub(b'0');
         if digit > 9 {
@@ -218,6 +213,20 @@ pub(crate) fn parse_decimal_one_loop(raw: &[u8]) -> Result<Decimal, NumberError>
         };
         rest = after;
     }
+    rest
+}
+
+/// [`parse_decimal`] with one checked loop over the digits: the smallest
+/// on a 32-bit target.
+#[cfg_attr(target_pointer_width = "64", allow(dead_code))]
+pub(crate) fn parse_decimal_one_loop(raw: &[u8]) -> Result<Decimal, NumberError> {
+    let (negative, unsigned) = sign_and_digits(raw);
+    let mut decimal = Decimal {
+        whole: 0,
+        billionths: 0,
+        saturated: false,
+    };
+    let rest = checked_digits(&mut decimal, unsigned);
     finish_decimal(decimal, rest, unsigned, negative)
 }
 
@@ -243,24 +252,7 @@ pub(crate) fn parse_decimal_two_loops(raw: &[u8]) -> Result<Decimal, NumberError
             rest = after;
         }
     }
-    while let Some((&byte, after)) = rest.split_first() {
-        let digit = byte.wrapping_sub(b'0');
-        if digit > 9 {
-            break;
-        }
-        match decimal
-            .whole
-            .checked_mul(10)
-            .and_then(|w| w.checked_add(u64::from(digit)))
-        {
-            Some(w) => decimal.whole = w,
-            None => {
-                decimal.whole = u64::MAX;
-                decimal.saturated = true;
-            }
-        }
-        rest = after;
-    }
+    let rest = checked_digits(&mut decimal, rest);
     finish_decimal(decimal, rest, unsigned, negative)
 }
 

@@ -11,27 +11,39 @@
 //!
 //! What is left is counted so that it is never more than the server has:
 //! requests are numbered as they are let through, and a window's budget
-//! is the last number the server takes. The probe's answer, `remaining =
-//! r` for probe `p`, says up to `p + r`. A later answer for request `n`,
-//! stating `r`, says the server had then counted at most `limit - r`
-//! requests; of ours, it had surely counted `n` itself and every request
-//! of the window answered before `n` was let through (they were answered
-//! before `n` was sent). Every other request of ours may still be on its
-//! way, so the server takes up to `since - 1 + r + (answered before n) + 1`.
-//! Each answer gives such a lower bound, whatever order requests reach the
-//! server in, and the highest one is kept. Each answer also gives an upper
-//! bound, whoever else spends the same window: no more than `r` after the
-//! requests already let through; the lowest is kept, and wins. Further:
+//! is the last number the server takes. An answer to request `n` stating
+//! `remaining = r` says the server, when it counted `n`, would take `r`
+//! more; neither a fixed window's reset nor a sliding window's oldest
+//! request leaving takes any of them back. Of ours, the ones it may count
+//! after `n` are those let through after `n` and those *uncertain* at
+//! `n`: let through before `n` and not answered when `n` was let through
+//! (still on their way, they may reach the server after `n` does,
+//! stragglers of an earlier window included; a request that ended
+//! without an answer stays uncertain until the window after its own, as
+//! it may still arrive). So the server takes every number up to `n + r -
+//! (uncertain at n)`. Each answer gives such a lower bound, whatever
+//! order requests reach the server in, and the highest one is kept. Each
+//! answer also gives an upper bound, whoever else spends the same window:
+//! no more than `r` after the requests already let through; the lowest is
+//! kept, and wins. Further:
 //!
 //! - answers to requests let through before the window's probe are about
-//!   an earlier window, and are not taken;
+//!   an earlier window and its reset, and are not taken;
 //! - a 429 or 503 ends the budget until the window's reset;
 //! - only a window that resets within [`LONGEST_SPENT_WINDOW`] is spent at
 //!   once: an hour's quota (GitHub's 5,000) sent in one burst would meet
 //!   limits the server does not state (secondary, abuse), so it is paced;
 //! - a sliding window's `remaining` is free now, and its reset frees only
 //!   what the probe then finds stated: nothing is assumed of the next
-//!   window.
+//!   window;
+//! - the window ends at the reset stated by the answer whose bound is
+//!   spent (by then the server has freed something that bound did not
+//!   count), never sooner: not at an earlier answer's reset, which a
+//!   sliding window may have freed into what a later answer counted as
+//!   left, nor at the boundary the learner tracks across fixed windows
+//!   (a sliding window spent in one burst looks like a fixed one);
+//! - a request the store lets through after an answer began a window (or
+//!   paused the bucket) keeps to that window, probe or not.
 //!
 //! With a shared store the gate paces with the fleet's GCRA instead: other
 //! instances spend the same `remaining`, and spending it here would spend
@@ -80,6 +92,16 @@ pub(crate) enum Step {
     Pace { probe: bool },
 }
 
+/// A request let through and not answered.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct InFlight {
+    /// Requests that were let through before it and not yet answered when
+    /// it was: the server may count them after it.
+    uncertain: u64,
+    /// It ended without an answer; it may still reach the server.
+    released: bool,
+}
+
 /// One bucket's budget and the requests in flight on it.
 #[derive(Debug)]
 pub(crate) struct Budgeting {
@@ -93,12 +115,8 @@ pub(crate) struct Budgeting {
     /// The admission number of the latest probe: answers to earlier
     /// requests are about an earlier window.
     latest_probe: u64,
-    /// Requests sent and not yet answered, by admission number, with how
-    /// many of the window's requests were answered when each was let
-    /// through.
-    in_flight: BTreeMap<u64, u64>,
-    /// Answers to the current window's requests so far.
-    window_answers: u64,
+    /// Requests sent and not yet answered, by admission number.
+    in_flight: BTreeMap<u64, InFlight>,
     /// Whether any response came back yet.
     answered: bool,
     paused_until: Instant,
@@ -114,7 +132,6 @@ impl Budgeting {
             probe_pacing: false,
             latest_probe: 0,
             in_flight: BTreeMap::new(),
-            window_answers: 0,
             answered: false,
             paused_until: now,
             admitted: 0,
@@ -124,7 +141,11 @@ impl Budgeting {
     /// Counts one request in flight; returns its admission number.
     pub(crate) fn enter(&mut self) -> u64 {
         self.admitted = self.admitted.saturating_add(1);
-        self.in_flight.insert(self.admitted, self.window_answers);
+        let request = InFlight {
+            uncertain: self.in_flight.len() as u64,
+            released: false,
+        };
+        self.in_flight.insert(self.admitted, request);
         self.admitted
     }
 
@@ -157,17 +178,41 @@ impl Budgeting {
         }
     }
 
-    /// A request that [`Step::Pace`] sent to the store was let through
-    /// (`admitted`) or gave up waiting; returns its admission number.
-    pub(crate) fn paced(&mut self, probe: bool, admitted: bool) -> Option<u64> {
+    /// A request that [`Step::Pace`] sent to the store gave up waiting
+    /// (or was dropped) before it was let through.
+    pub(crate) fn gave_up_pacing(&mut self, probe: bool) {
         if probe {
             self.probe_pacing = false;
         }
-        if !admitted {
-            return None;
+    }
+
+    /// The store let a request that [`Step::Pace`] sent to it through at
+    /// `now`: its admission number, or `None` when it must ask
+    /// [`Budgeting::step`] again. While it waited for the store, an answer
+    /// may have begun a window whose budget it must keep to (an answer
+    /// from before the window's end that came after it), or paused the
+    /// bucket; the store's pace is no licence past either.
+    pub(crate) fn paced(&mut self, probe: bool, now: Instant) -> Option<u64> {
+        self.gave_up_pacing(probe);
+        if self.spend_stated {
+            if self.paused_until > now {
+                return None;
+            }
+            if let Some(budget) = self.budget.filter(|budget| now < budget.until) {
+                if budget.refused || self.admitted >= budget.last.min(budget.cap) {
+                    return None;
+                }
+                // Within the window's budget: an ordinary request of it.
+                return Some(self.enter());
+            }
         }
         let seq = self.enter();
         if probe {
+            // Requests that ended without an answer before the previous
+            // probe are no longer counted as possibly on their way.
+            let previous = self.latest_probe;
+            self.in_flight
+                .retain(|&admitted, request| !request.released || admitted >= previous);
             self.probe = Some(seq);
             self.latest_probe = seq;
         }
@@ -176,7 +221,14 @@ impl Budgeting {
 
     /// Request `seq` ended without a response.
     pub(crate) fn release(&mut self, seq: u64) {
-        self.in_flight.remove(&seq);
+        // It may still reach the server: uncertain for later requests while
+        // there is a budget to spend (without one nothing is counted).
+        match self.in_flight.get_mut(&seq) {
+            Some(request) if self.spend_stated && self.budget.is_some() => request.released = true,
+            _ => {
+                self.in_flight.remove(&seq);
+            }
+        }
         if self.probe == Some(seq) {
             self.probe = None;
         }
@@ -193,8 +245,10 @@ impl Budgeting {
         pause: Option<Nanos>,
         now: Instant,
     ) {
-        let answered_before = self.in_flight.get(&seq).copied().unwrap_or(0);
-        self.release(seq);
+        let uncertain = self.in_flight.remove(&seq).map_or(0, |request| request.uncertain);
+        if self.probe == Some(seq) {
+            self.probe = None;
+        }
         self.answered = true;
         if !self.spend_stated {
             return;
@@ -204,18 +258,21 @@ impl Budgeting {
         let admitted = self.admitted;
         match (self.budget.as_mut(), governing(quotas)) {
             (Some(budget), Some((remaining, reset_after))) if current && live && seq >= budget.since => {
-                self.window_answers = self.window_answers.saturating_add(1);
-                // `n` itself and the window's requests answered before it
-                // was let through are surely counted in what it states.
-                let surely_counted = answered_before.saturating_add(1);
-                let last = budget
-                    .since
-                    .saturating_sub(1)
-                    .saturating_add(remaining)
-                    .saturating_add(surely_counted);
-                budget.last = budget.last.max(last);
+                let last = seq.saturating_add(remaining).saturating_sub(uncertain);
+                let until = now.saturating_add(reset_after);
+                // The window ends at the reset of the answer the budget is
+                // spent on: by then the server has freed something that
+                // budget did not count (a fixed window all of it, a sliding
+                // one at least its oldest request). An earlier answer's
+                // reset may have freed only what a later answer already
+                // counted as left, and been spent.
+                if last > budget.last {
+                    budget.last = last;
+                    budget.until = until;
+                } else if last == budget.last {
+                    budget.until = budget.until.min(until);
+                }
                 budget.cap = budget.cap.min(admitted.saturating_add(remaining));
-                budget.until = budget.until.min(now.saturating_add(reset_after));
             }
             (_, Some((remaining, reset_after)))
                 if current && !live && reset_after <= LONGEST_SPENT_WINDOW =>
@@ -223,26 +280,25 @@ impl Budgeting {
                 // The window's first answer (its probe's, or the first
                 // ever): what it states is all there is.
                 self.budget = Some(ServerBudget {
-                    last: seq.saturating_add(remaining),
+                    last: seq.saturating_add(remaining).saturating_sub(uncertain),
                     cap: admitted.saturating_add(remaining),
                     until: now.saturating_add(reset_after),
                     since: seq,
                     refused: false,
                 });
-                self.window_answers = 1;
             }
             _ => {}
         }
         if throttled && let Some(budget) = self.budget.as_mut() {
             budget.refused = true;
         }
+        // The window ends when its reset says, not sooner: a pause the
+        // learner ends earlier, at the boundary it tracks across fixed
+        // windows, holds requests back but does not end the window. A
+        // sliding window spent in one burst looks like a fixed one, and
+        // its reset is the burst's, not a recurring boundary's.
         if let Some(pause) = pause {
             self.paused_until = self.paused_until.max(now.saturating_add(pause));
-            // The learner knows the window's boundary better than one
-            // rounded `reset`: the next window starts when the pause ends.
-            if let Some(budget) = self.budget.as_mut() {
-                budget.until = budget.until.min(self.paused_until);
-            }
         }
     }
 
@@ -287,7 +343,7 @@ mod tests {
         assert_eq!(bucket.step(T0), Step::Pace { probe: true });
         // Everyone else waits for the probe's answer.
         assert!(matches!(bucket.step(T0), Step::AwaitProbe(_)));
-        let probe = bucket.paced(true, true).unwrap();
+        let probe = bucket.paced(true, T0).unwrap();
         bucket.answered(probe, &quota(29, 3), false, None, at_ms(10));
         let mut sent = 0;
         while let Step::Go(seq) = bucket.step(at_ms(10)) {
@@ -303,7 +359,7 @@ mod tests {
     fn answers_that_know_less_lower_nothing_and_others_spending_lowers_the_cap() {
         let mut bucket = Budgeting::new(true, T0);
         assert_eq!(bucket.step(T0), Step::Pace { probe: true });
-        let probe = bucket.paced(true, true).unwrap();
+        let probe = bucket.paced(true, T0).unwrap();
         // A limit of 11: the probe leaves 10, so numbers up to 11 go.
         bucket.answered(probe, &quota(10, 3), false, None, at_ms(1));
         let sent: Vec<u64> = (0..4)
@@ -332,7 +388,7 @@ mod tests {
     fn a_response_stating_more_changes_nothing_and_a_429_spends_all() {
         let mut bucket = Budgeting::new(true, T0);
         bucket.step(T0);
-        let probe = bucket.paced(true, true).unwrap();
+        let probe = bucket.paced(true, T0).unwrap();
         bucket.answered(probe, &quota(5, 3), false, None, at_ms(1));
         let Step::Go(a) = bucket.step(at_ms(1)) else {
             panic!()
@@ -354,12 +410,12 @@ mod tests {
     #[test]
     fn a_shared_store_is_always_paced_and_a_silent_server_too() {
         let mut shared = Budgeting::new(false, T0);
-        let seq = shared.paced(false, true).unwrap();
+        let seq = shared.paced(false, T0).unwrap();
         shared.answered(seq, &quota(29, 3), false, None, at_ms(1));
         assert_eq!(shared.step(at_ms(1)), Step::Pace { probe: false });
         let mut silent = Budgeting::new(true, T0);
         assert_eq!(silent.step(T0), Step::Pace { probe: true });
-        let seq = silent.paced(true, true).unwrap();
+        let seq = silent.paced(true, T0).unwrap();
         silent.answered(seq, &[], false, None, at_ms(1));
         assert_eq!(silent.step(at_ms(1)), Step::Pace { probe: false });
     }
@@ -368,7 +424,7 @@ mod tests {
     fn a_long_window_is_paced_not_spent_at_once() {
         let mut bucket = Budgeting::new(true, T0);
         assert_eq!(bucket.step(T0), Step::Pace { probe: true });
-        let probe = bucket.paced(true, true).unwrap();
+        let probe = bucket.paced(true, T0).unwrap();
         bucket.answered(probe, &quota(4_999, 3_600), false, None, at_ms(1));
         assert_eq!(bucket.budget(), None);
         assert_eq!(bucket.step(at_ms(1)), Step::Pace { probe: false });
@@ -378,12 +434,12 @@ mod tests {
     fn a_lost_probe_does_not_hold_the_bucket() {
         let mut bucket = Budgeting::new(true, T0);
         assert_eq!(bucket.step(T0), Step::Pace { probe: true });
-        let probe = bucket.paced(true, true).unwrap();
+        let probe = bucket.paced(true, T0).unwrap();
         assert!(matches!(bucket.step(T0), Step::AwaitProbe(_)));
         bucket.release(probe);
         assert_eq!(bucket.step(T0), Step::Pace { probe: true });
         // A probe that gave up waiting for its slot, too.
-        assert_eq!(bucket.paced(true, false), None);
+        bucket.gave_up_pacing(true);
         assert_eq!(bucket.step(T0), Step::Pace { probe: true });
     }
 
@@ -391,7 +447,7 @@ mod tests {
     fn what_is_stated_for_requests_from_before_the_window_is_not_taken() {
         let mut bucket = Budgeting::new(true, T0);
         bucket.step(T0);
-        let probe = bucket.paced(true, true).unwrap();
+        let probe = bucket.paced(true, T0).unwrap();
         bucket.answered(probe, &quota(2, 1), false, None, at_ms(1));
         let Step::Go(a) = bucket.step(at_ms(1)) else {
             panic!()
@@ -401,11 +457,39 @@ mod tests {
         };
         // The window ends; the next one's probe answers first.
         assert_eq!(bucket.step(at_ms(1_001)), Step::Pace { probe: true });
-        let probe = bucket.paced(true, true).unwrap();
+        let probe = bucket.paced(true, at_ms(1_001)).unwrap();
         bucket.answered(probe, &quota(29, 3), false, None, at_ms(1_002));
+        // Both of the old window's requests are still on their way: they
+        // may reach the server after the probe, and spend two of its 29.
+        assert_eq!(bucket.budget().unwrap().last, probe + 27);
         // A straggler of the old window says nothing is left: of that window.
         bucket.answered(a, &quota(0, 1), false, None, at_ms(1_003));
-        assert_eq!(bucket.budget().unwrap().last, probe + 29);
+        assert_eq!(bucket.budget().unwrap().last, probe + 27);
+    }
+
+    #[test]
+    fn a_probe_let_through_after_an_answer_began_a_window_keeps_to_its_budget() {
+        let mut bucket = Budgeting::new(true, T0);
+        bucket.step(T0);
+        let probe = bucket.paced(true, T0).unwrap();
+        bucket.answered(probe, &quota(1, 1), false, None, at_ms(1));
+        let Step::Go(late) = bucket.step(at_ms(1)) else {
+            panic!()
+        };
+        // The window ends before `late` is answered: a probe waits for the
+        // store's pace.
+        assert_eq!(bucket.step(at_ms(1_001)), Step::Pace { probe: true });
+        // `late` was counted in the next window, and says one is left.
+        bucket.answered(late, &quota(1, 3), false, None, at_ms(1_100));
+        // Let through by the store now, the probe is that one...
+        let one = bucket.paced(true, at_ms(1_200)).unwrap();
+        assert_eq!(one, late + 1);
+        // ...and a second, let through as a probe, waits for the window.
+        assert_eq!(bucket.step(at_ms(1_200)), Step::Wait(at_ms(4_100)));
+        assert_eq!(bucket.paced(true, at_ms(1_300)), None);
+        // A pause that began while it waited holds it back too.
+        bucket.answered(one, &quota(0, 3), true, Some(Nanos::from_secs(3)), at_ms(1_400));
+        assert_eq!(bucket.paced(false, at_ms(1_500)), None);
     }
 
     proptest! {
@@ -431,7 +515,7 @@ mod tests {
             let mut arrived: Vec<(u64, u64, bool)> = Vec::new();
             let now = at_ms(1);
             prop_assert_eq!(bucket.step(T0), Step::Pace { probe: true });
-            travelling.push(bucket.paced(true, true).unwrap());
+            travelling.push(bucket.paced(true, T0).unwrap());
             sent += 1;
             for event in events {
                 match event.index(4) {

@@ -154,7 +154,7 @@ struct Pacing<'e> {
 impl Drop for Pacing<'_> {
     fn drop(&mut self) {
         if !self.done {
-            lock(&self.endpoint.budgeting).paced(self.probe, false);
+            lock(&self.endpoint.budgeting).gave_up_pacing(self.probe);
             self.endpoint.answered.notify_waiters();
         }
     }
@@ -872,13 +872,23 @@ impl<S: AsyncStore, C: Clock> Gate<S, C> {
                     };
                     let paced = self.wait_turn(key, endpoint, max_wait, waited).await;
                     pacing.done = true;
-                    let seq = lock(&endpoint.budgeting).paced(probe, paced.is_ok());
+                    let seq = match paced {
+                        Ok(()) => lock(&endpoint.budgeting).paced(probe, self.clock.now()),
+                        Err(_) => {
+                            lock(&endpoint.budgeting).gave_up_pacing(probe);
+                            None
+                        }
+                    };
                     if probe {
                         endpoint.answered.notify_waiters();
                     }
                     paced?;
-                    // `paced` gives a number to every admitted request.
-                    return Ok(seq.unwrap_or_default());
+                    match seq {
+                        Some(seq) => return Ok(seq),
+                        // A window began, or a pause, while it waited: the
+                        // next round waits for it.
+                        None => continue,
+                    }
                 }
                 Step::Wait(until) | Step::AwaitProbe(until) => {
                     let span = until.saturating_duration_since(now);

@@ -14,8 +14,7 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::{Behavior, Family, Result, Server, client, get_all};
-use ratekeeper_http::{Config, Gate, GateService};
-use tower::ServiceExt;
+use ratekeeper_http::{Config, Gate};
 
 /// A round trip's half: the way to the server, or back.
 const HALF_ROUND_TRIP: Duration = Duration::from_millis(20);
@@ -29,37 +28,9 @@ async fn in_process(
     count: usize,
     concurrency: usize,
 ) -> (Vec<u16>, Server) {
-    let (server, router) = Server::in_process(routes);
-    let upstream = tower::service_fn(move |request: http::Request<String>| {
-        let router = router.clone();
-        async move {
-            tokio::time::sleep(HALF_ROUND_TRIP).await;
-            let response = router.oneshot(request.map(axum::body::Body::from)).await;
-            tokio::time::sleep(HALF_ROUND_TRIP).await;
-            response
-        }
-    });
     let gate = Arc::new(Gate::memory(&Config::default()).unwrap());
-    let service = GateService::new(upstream, gate);
-    let semaphore = Arc::new(tokio::sync::Semaphore::new(concurrency));
-    let mut tasks = tokio::task::JoinSet::new();
-    for _ in 0..count {
-        let service = service.clone();
-        let semaphore = Arc::clone(&semaphore);
-        let request = http::Request::get(server.url(path)).body(String::new()).unwrap();
-        tasks.spawn(async move {
-            let _slot = semaphore.acquire_owned().await.unwrap();
-            service
-                .oneshot(request)
-                .await
-                .map(|response| response.status().as_u16())
-        });
-    }
-    let mut statuses = Vec::new();
-    while let Some(done) = tasks.join_next().await {
-        statuses.push(done.unwrap().unwrap_or_else(|error| panic!("{error}")));
-    }
-    (statuses, server)
+    let latency = |_| (HALF_ROUND_TRIP, HALF_ROUND_TRIP);
+    common::in_process_run(routes, path, gate, count, concurrency, latency).await
 }
 
 /// 85 requests against 30 per 3 s stated in IETF headers: three windows,

@@ -332,3 +332,54 @@ pub fn classify(result: reqwest_middleware::Result<reqwest::Response>) -> Result
         },
     }
 }
+
+/// Sends `count` GETs of `path` to `routes` served in process (call on
+/// tokio's paused clock, where every arrival time is exact), through
+/// `gate`'s tower service, `concurrency` at a time. Request `i` spends
+/// `latency(i)` on its way to the server and on its way back. Returns the
+/// statuses in the order the calls ended, and the server's record.
+pub async fn in_process_run(
+    routes: &[(&str, Behavior)],
+    path: &str,
+    gate: Arc<Gate<ratekeeper_memory::MemoryStore<ratekeeper_http::TokioClock>>>,
+    count: usize,
+    concurrency: usize,
+    latency: impl Fn(usize) -> (Duration, Duration) + Send + Sync + 'static,
+) -> (Vec<u16>, Server) {
+    use tower::ServiceExt;
+
+    let (server, router) = Server::in_process(routes);
+    let sent = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let latency = Arc::new(latency);
+    let upstream = tower::service_fn(move |request: http::Request<String>| {
+        let router = router.clone();
+        let index = sent.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        let (there, back) = latency(index);
+        async move {
+            tokio::time::sleep(there).await;
+            let response = router.oneshot(request.map(axum::body::Body::from)).await;
+            tokio::time::sleep(back).await;
+            response
+        }
+    });
+    let service = ratekeeper_http::GateService::new(upstream, gate);
+    let semaphore = Arc::new(tokio::sync::Semaphore::new(concurrency));
+    let mut tasks = tokio::task::JoinSet::new();
+    for _ in 0..count {
+        let service = service.clone();
+        let semaphore = Arc::clone(&semaphore);
+        let request = http::Request::get(server.url(path)).body(String::new()).unwrap();
+        tasks.spawn(async move {
+            let _slot = semaphore.acquire_owned().await.unwrap();
+            service
+                .oneshot(request)
+                .await
+                .map(|response| response.status().as_u16())
+        });
+    }
+    let mut statuses = Vec::new();
+    while let Some(done) = tasks.join_next().await {
+        statuses.push(done.unwrap().unwrap_or_else(|error| panic!("{error}")));
+    }
+    (statuses, server)
+}

@@ -40,14 +40,15 @@ pub fn read<R>(
 }
 
 /// What the stage checks of the response `headers` with `status`, read
-/// without a wall clock: whether the governing quota is in `format`, its
-/// limit, remaining, reset and window, the retry-after and whether it
-/// applies. The result is read where it was built (one copy of the parser
-/// serves every response, and the result is never moved).
+/// without a wall clock, written into `out`: whether the governing quota is in `format`, its limit,
+/// remaining, reset and window, the retry-after and whether it applies.
+/// The result is read where it was built (one copy of the parser serves
+/// every response, and the result is never moved), and the figures are
+/// written where the check reads them, so none is moved either.
 #[inline(never)]
-fn figures(status: u16, headers: &[(&'static [u8], &'static [u8])], format: Format) -> [u64; 7] {
+fn figures(status: u16, headers: &[(&'static [u8], &'static [u8])], format: Format, out: &mut [u64; 7]) {
     read(status, headers, |info| {
-        [
+        *out = [
             u64::from(info.format() == Some(format)),
             figure(info.limit()),
             figure(info.remaining()),
@@ -55,8 +56,8 @@ fn figures(status: u16, headers: &[(&'static [u8], &'static [u8])], format: Form
             nanos(info.window()),
             nanos(info.retry_after()),
             u64::from(info.retry_after_applies()),
-        ]
-    })
+        ];
+    });
 }
 
 /// An optional figure as an observed value (`u64::MAX` when absent).
@@ -71,20 +72,31 @@ fn nanos(value: Option<Nanos>) -> u64 {
 #[inline(never)]
 pub fn run(report: &mut Report) {
     report.stage(checks::HEADERS);
-    let [a, b, c, d, ..] = figures(200, &CLOSE_OBSERVED, Format::Close);
-    let [e, f, g, h, ..] = figures(200, &CLOSE, Format::IetfDictionary);
-    report.verify(&[a, b, c, d, e, f, g, h]);
+    // Close's figures as observed, then as its client sends them: the
+    // format, limit, remaining and reset of each, in one check, written
+    // where it reads them (the second response's figures start where the
+    // first's reset ends).
+    let mut close = [0; 11];
+    if let Some(observed) = close.first_chunk_mut() {
+        figures(200, &CLOSE_OBSERVED, Format::Close, observed);
+    }
+    if let Some(client) = close.last_chunk_mut() {
+        figures(200, &CLOSE, Format::IetfDictionary, client);
+    }
+    report.verify(close.first_chunk::<8>().unwrap_or(&[0; 8]));
     // The format, limit, remaining, reset and window, read in place.
-    let ietf = figures(
+    let mut read = [0; 7];
+    figures(
         200,
         &[
             (b"RateLimit-Policy", b"\"default\";q=20;w=2"),
             (b"RateLimit", b"\"default\";r=19;t=2"),
         ],
         Format::IetfList,
+        &mut read,
     );
-    report.verify(&ietf[..5]);
+    report.verify(read.first_chunk::<5>().unwrap_or(&[0; 5]));
     // The retry-after and whether it applies.
-    let too_many = figures(429, &TOO_MANY, Format::RetryAfter);
-    report.verify(&too_many[5..]);
+    figures(429, &TOO_MANY, Format::RetryAfter, &mut read);
+    report.verify(read.last_chunk::<2>().unwrap_or(&[0; 2]));
 }

@@ -1,20 +1,23 @@
-//! Reserve, then wait: [`acquire`] with `embassy_time::Timer`, and
+//! Reserve, then wait: [`acquire`] on the embassy-time timer, and
 //! [`acquire_with_delay`] with any `embedded_hal_async` delay.
 //!
 //! Both ask the store once, with the caller's [`Acquire`] (a reservation
-//! when its `max_wait` is above zero), and then sleep for exactly the wait
-//! the store answered, rounded up to what the timer can express: a wait is
-//! a lower bound, so rounding down would send early. The store is never
+//! when its `max_wait` is above zero), and then sleep for the wait the
+//! store answered, rounded up to what the timer can express: a wait is a
+//! lower bound, so rounding down would send early. The store is never
 //! polled; many tasks waiting on one bucket each hold their own slot.
+//!
+//! [`acquire`] is [`acquire_with_delay`] on `embassy_time::Delay`: one way
+//! of waiting, so firmware that uses both links one copy of it.
 
-use embassy_time::{Duration, Timer};
 use embedded_hal_async::delay::DelayNs;
-use ratekeeper_core::{Acquire, Allowed, Decision, Denied, Nanos, Store};
+use ratekeeper_core::{Acquire, Allowed, Decision, Denied, Store};
 
 /// Decides `request` on `key` and, when it is admitted after a wait,
-/// sleeps that wait with `embassy_time::Timer`. Returns the store's
-/// decision; on return from an [`Decision::Allowed`] the request may be
-/// sent. Denied and impossible requests return at once.
+/// sleeps that wait on the embassy-time timer (`embassy_time::Delay`, as
+/// [`acquire_with_delay`] sleeps: in one timer wait up to 4.294 s).
+/// Returns the store's decision; on return from an [`Decision::Allowed`]
+/// the request may be sent. Denied and impossible requests return at once.
 ///
 /// ```
 /// use core::pin::pin;
@@ -38,29 +41,20 @@ use ratekeeper_core::{Acquire, Allowed, Decision, Denied, Nanos, Store};
 /// embassy_time::MockDriver::get().advance(embassy_time::Duration::from_secs(1));
 /// assert!(matches!(second.poll(&mut cx), Poll::Ready(Ok(d)) if d.is_allowed()));
 /// ```
-pub async fn acquire<S: Store + ?Sized>(
-    store: &S,
-    key: &str,
-    request: &Acquire,
-) -> Result<Decision, S::Error> {
-    // The result is kept whole and returned as it came: firmware pays for
-    // every copy of it.
-    let decision = store.acquire(key, request);
-    if let Ok(Decision::Allowed(allowed)) = &decision
-        && !allowed.wait.is_zero()
-    {
-        let deadline = embassy_time::Instant::now()
-            .checked_add(ticks_ceil(allowed.wait))
-            .unwrap_or(embassy_time::Instant::MAX);
-        Timer::at(deadline).await;
-    }
-    rebuilt(decision)
+pub fn acquire<'a, S: Store + ?Sized>(
+    store: &'a S,
+    key: &'a str,
+    request: &'a Acquire,
+) -> impl Future<Output = Result<Decision, S::Error>> + 'a {
+    acquire_with_delay(store, embassy_time::Delay, key, request)
 }
 
 /// [`acquire`] for HALs without Embassy: the same decision, with the wait
 /// slept on `delay` by `delay_ns` alone: in one call when it is at most
 /// 4.294 s (the most whole milliseconds a `u32` of nanoseconds holds),
-/// else in calls of 4.294 s and then one of what is left.
+/// else in calls of 4.294 s and then one of what is left. Every call but
+/// the last is whole milliseconds, so a millisecond timer rounds up the
+/// last alone. `delay` is taken by value: pass `&mut delay` to keep it.
 ///
 /// ```
 /// use core::pin::pin;
@@ -83,8 +77,7 @@ pub async fn acquire<S: Store + ?Sized>(
 /// let request = Acquire::reserve(gcra, Nanos::from_secs(5));
 /// let mut cx = Context::from_waker(Waker::noop());
 /// for _ in 0..3 {
-///     let mut delay = Skip(store.clock());
-///     let sent = pin!(acquire_with_delay(&store, &mut delay, "k", &request));
+///     let sent = pin!(acquire_with_delay(&store, Skip(store.clock()), "k", &request));
 ///     assert!(matches!(sent.poll(&mut cx), Poll::Ready(Ok(d)) if d.is_allowed()));
 /// }
 /// // Three requests, paced 250 ms apart: the delay slept 500 ms in all.
@@ -92,17 +85,28 @@ pub async fn acquire<S: Store + ?Sized>(
 /// ```
 pub async fn acquire_with_delay<S, D>(
     store: &S,
-    delay: &mut D,
+    mut delay: D,
     key: &str,
     request: &Acquire,
 ) -> Result<Decision, S::Error>
 where
     S: Store + ?Sized,
-    D: DelayNs + ?Sized,
+    D: DelayNs,
 {
+    // The result is kept whole and returned as it came: firmware pays for
+    // every copy of it.
     let decision = store.acquire(key, request);
     if let Ok(Decision::Allowed(allowed)) = &decision {
-        sleep(delay, allowed.wait).await;
+        // Slept here rather than in a function of its own: a future nested
+        // in this one would cost firmware its own state in flash and RAM.
+        let mut left = allowed.wait.as_nanos();
+        while left > 0 {
+            let chunk = left.min(SLEEP_CHUNK_NS);
+            // `chunk ≤ SLEEP_CHUNK_NS < 2³²`: the cast and the difference
+            // are exact.
+            delay.delay_ns(chunk as u32).await;
+            left = left.wrapping_sub(chunk);
+        }
     }
     rebuilt(decision)
 }
@@ -129,44 +133,9 @@ fn rebuilt<E>(decision: Result<Decision, E>) -> Result<Decision, E> {
     })
 }
 
-/// The longest span [`sleep`] asks of one `delay_ns` call: the most whole
-/// milliseconds a `u32` of nanoseconds holds (4.294 s).
+/// The longest span [`acquire_with_delay`] asks of one `delay_ns` call:
+/// the most whole milliseconds a `u32` of nanoseconds holds (4.294 s).
 const SLEEP_CHUNK_NS: u64 = 4_294_000_000;
-
-/// Sleeps exactly `span` on `delay`, in calls of `delay_ns`: of
-/// [`SLEEP_CHUNK_NS`] each while more is left, then one of what is left.
-/// Every call but the last is whole milliseconds, so a millisecond timer
-/// rounds up the last alone. One way of waiting, so one await to pay for
-/// in firmware.
-async fn sleep<D: DelayNs + ?Sized>(delay: &mut D, span: Nanos) {
-    let mut left = span.as_nanos();
-    while left > 0 {
-        let chunk = left.min(SLEEP_CHUNK_NS);
-        // `chunk ≤ SLEEP_CHUNK_NS < 2³²`: the cast and the difference are
-        // exact.
-        delay.delay_ns(chunk as u32).await;
-        left = left.wrapping_sub(chunk);
-    }
-}
-
-/// `span` in embassy-time ticks, rounded up, saturating.
-fn ticks_ceil(span: Nanos) -> Duration {
-    const NANOS_PER_SEC: u64 = 1_000_000_000;
-    let hz = embassy_time::TICK_HZ;
-    // Every usual tick rate divides a second into whole nanoseconds: then
-    // `⌈span · hz / 10^9⌉ = ⌈span / (10^9 / hz)⌉`, in `u64` (the branch is
-    // decided at compile time; the 128-bit form costs 32-bit targets code).
-    // `⌈n / d⌉ = (n − 1) / d + 1` for `n > 0`: one division, and no
-    // remainder to work out.
-    if NANOS_PER_SEC.is_multiple_of(hz) {
-        return Duration::from_ticks(match span.as_nanos().checked_sub(1) {
-            Some(less) => less / (NANOS_PER_SEC / hz) + 1,
-            None => 0,
-        });
-    }
-    let ticks = (u128::from(span.as_nanos()) * u128::from(hz)).div_ceil(u128::from(NANOS_PER_SEC));
-    Duration::from_ticks(u64::try_from(ticks).unwrap_or(u64::MAX))
-}
 
 #[cfg(test)]
 mod tests {
@@ -174,7 +143,7 @@ mod tests {
     use core::task::{Context, Poll, Waker};
 
     use embassy_sync::blocking_mutex::raw::NoopRawMutex;
-    use ratekeeper_core::{Clock, DenialCause, Gcra, ManualClock};
+    use ratekeeper_core::{Clock, DenialCause, Gcra, ManualClock, Nanos};
 
     use super::*;
     use crate::FixedStore;
@@ -236,31 +205,50 @@ mod tests {
         assert_eq!(store.clock().now().since_origin(), Nanos::ZERO);
     }
 
-    #[test]
-    fn long_waits_are_slept_in_chunks() {
-        let clock = ManualClock::new();
+    /// What [`acquire_with_delay`] asks of a delay to sleep `span`, and
+    /// how long the delay slept: the second of two reservations on a
+    /// bucket whose interval is `span` waits exactly that (the first, all
+    /// a zero span makes, goes at once).
+    fn sleep(span: Nanos) -> (std::vec::Vec<(char, u32)>, Nanos) {
+        let store: FixedStore<NoopRawMutex, 1, 1, ManualClock> = FixedStore::new(ManualClock::new());
         let mut delay = Recorder {
-            clock: &clock,
+            clock: store.clock(),
             calls: std::vec::Vec::new(),
         };
-        let span = Nanos::from_millis(2 * 4_294 + 5) + Nanos::from_nanos(3);
-        ready(sleep(&mut delay, span));
-        assert_eq!(
-            delay.calls,
-            [('n', 4_294_000_000), ('n', 4_294_000_000), ('n', 5_000_003)]
-        );
-        assert_eq!(clock.now().since_origin(), span);
-        delay.calls.clear();
-        ready(sleep(&mut delay, Nanos::from_nanos(SLEEP_CHUNK_NS)));
-        assert_eq!(delay.calls, [('n', 4_294_000_000)]);
-        delay.calls.clear();
-        ready(sleep(&mut delay, Nanos::ZERO));
-        assert!(delay.calls.is_empty());
+        let interval = if span.is_zero() {
+            Nanos::from_nanos(1)
+        } else {
+            span
+        };
+        let request = Acquire::reserve(Gcra::new(interval, 1).unwrap(), Nanos::MAX);
+        let first = ready(acquire_with_delay(&store, &mut delay, "k", &request)).unwrap();
+        assert_eq!(first.allowed().unwrap().wait, Nanos::ZERO);
+        if !span.is_zero() {
+            let second = ready(acquire_with_delay(&store, &mut delay, "k", &request)).unwrap();
+            assert_eq!(second.allowed().unwrap().wait, span);
+        }
+        (delay.calls, store.clock().now().since_origin())
     }
 
-    /// `sleep` as it was (whole milliseconds by `delay_ms`, at most
-    /// `u32::MAX` at a time, then the nanoseconds left by `delay_ns`): the
-    /// model the one above must match in the time it sleeps.
+    #[test]
+    fn long_waits_are_slept_in_chunks() {
+        let span = Nanos::from_millis(2 * 4_294 + 5) + Nanos::from_nanos(3);
+        assert_eq!(
+            sleep(span),
+            (
+                std::vec![('n', 4_294_000_000), ('n', 4_294_000_000), ('n', 5_000_003)],
+                span
+            )
+        );
+        let chunk = Nanos::from_nanos(SLEEP_CHUNK_NS);
+        assert_eq!(sleep(chunk), (std::vec![('n', 4_294_000_000)], chunk));
+        assert_eq!(sleep(Nanos::ZERO), (std::vec![], Nanos::ZERO));
+    }
+
+    /// The sleep of [`acquire_with_delay`] as it once was (whole
+    /// milliseconds by `delay_ms`, at most `u32::MAX` at a time, then the
+    /// nanoseconds left by `delay_ns`): the model it must match in the
+    /// time it sleeps.
     async fn previous_sleep<D: DelayNs + ?Sized>(delay: &mut D, span: Nanos) {
         let mut millis = span.as_millis_floor();
         while millis > 0 {
@@ -288,14 +276,13 @@ mod tests {
             ],
         ) {
             let span = Nanos::from_nanos(nanos);
-            let (now, before) = (ManualClock::new(), ManualClock::new());
-            let mut delay = Recorder { clock: &now, calls: std::vec::Vec::new() };
+            let before = ManualClock::new();
             let mut model = Recorder { clock: &before, calls: std::vec::Vec::new() };
-            ready(sleep(&mut delay, span));
+            let (calls, slept) = sleep(span);
             ready(previous_sleep(&mut model, span));
-            proptest::prop_assert_eq!(now.now(), before.now());
-            proptest::prop_assert_eq!(now.now().since_origin(), span);
-            let (last, whole) = delay.calls.split_last().map_or((None, &[][..]), |(l, w)| (Some(l), w));
+            proptest::prop_assert_eq!(slept, before.now().since_origin());
+            proptest::prop_assert_eq!(slept, span);
+            let (last, whole) = calls.split_last().map_or((None, &[][..]), |(l, w)| (Some(l), w));
             proptest::prop_assert!(whole.iter().all(|&(kind, ns)| kind == 'n' && u64::from(ns) == SLEEP_CHUNK_NS));
             proptest::prop_assert!(last.is_none_or(|&(kind, ns)| kind == 'n' && ns > 0 && u64::from(ns) <= SLEEP_CHUNK_NS));
         }
@@ -335,30 +322,60 @@ mod tests {
 
     use proptest::strategy::Strategy as _;
 
+    /// The ticks [`acquire`] once waited on `embassy_time::Timer` for a
+    /// wait of `span`, from now: `span` in ticks, rounded up, saturating.
+    /// The model the timer waits of `embassy_time::Delay` must add up to.
+    fn previous_ticks(span: Nanos) -> u64 {
+        let ticks = (u128::from(span.as_nanos()) * u128::from(embassy_time::TICK_HZ)).div_ceil(1_000_000_000);
+        u64::try_from(ticks).unwrap_or(u64::MAX)
+    }
+
     proptest::proptest! {
         #![proptest_config(proptest::prelude::ProptestConfig::with_cases(10_000))]
 
-        /// Ticks rounded up by one division are the ticks rounded up by
-        /// division and remainder, as they were, at the mock driver's
-        /// 1 MHz: on whole ticks, one off them, and up to the horizon.
+        /// [`acquire`] sleeps on `embassy_time::Delay` as long, in ticks,
+        /// as it once did on one `Timer` (at the mock driver's 1 MHz): its
+        /// chunks, each a `Timer` wait rounded up, add up to the wait
+        /// rounded up, since every chunk but the last is whole ticks.
         #[test]
-        fn ticks_ceil_is_div_ceil(
+        fn delay_waits_add_up_to_the_timer_wait(
             nanos in proptest::prop_oneof![
-                0..u64::MAX,
-                (0..u64::MAX / 1_000, 0..3u64).prop_map(|(ticks, ns)| (ticks * 1_000 + ns).saturating_sub(1)),
-                (u64::MAX - 3_000)..=u64::MAX,
-                proptest::strategy::Just(0),
+                0..1u64 << 40,
+                (0..1u64 << 30, 0..3u64).prop_map(|(ticks, ns)| (ticks * 1_000 + ns).saturating_sub(1)),
+                (0..256u64, 0..3u64).prop_map(|(n, d)| (n * SLEEP_CHUNK_NS + d).saturating_sub(1)),
             ],
         ) {
-            proptest::prop_assert_eq!(ticks_ceil(Nanos::from_nanos(nanos)).as_ticks(), nanos.div_ceil(1_000));
+            let (calls, _) = sleep(Nanos::from_nanos(nanos));
+            let ticks: u64 = calls
+                .iter()
+                .map(|&(_, ns)| embassy_time::Duration::from_nanos(ns.into()).as_ticks())
+                .sum();
+            proptest::prop_assert_eq!(ticks, previous_ticks(Nanos::from_nanos(nanos)));
         }
     }
 
     #[test]
-    fn ticks_round_up() {
-        // The mock driver ticks at 1 MHz.
-        assert_eq!(ticks_ceil(Nanos::from_nanos(1)).as_ticks(), 1);
-        assert_eq!(ticks_ceil(Nanos::from_micros(3)).as_ticks(), 3);
-        assert_eq!(ticks_ceil(Nanos::MAX).as_ticks(), 18_446_744_073_709_552);
+    fn acquire_sleeps_on_the_embassy_timer() {
+        let _moving = crate::MOCK_DRIVER
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let driver = embassy_time::MockDriver::get();
+        let store: FixedStore<NoopRawMutex, 1, 1> = FixedStore::new(crate::EmbassyClock);
+        let request = Acquire::reserve(
+            Gcra::new(Nanos::from_nanos(2_500_000_001), 1).unwrap(),
+            Nanos::MAX,
+        );
+        let mut cx = Context::from_waker(Waker::noop());
+        assert!(ready(acquire(&store, "k", &request)).unwrap().is_allowed());
+        let mut second = pin!(acquire(&store, "k", &request));
+        assert!(second.as_mut().poll(&mut cx).is_pending());
+        // 2.5 s and 1 ns, rounded up to the driver's microsecond: 2,500,001 µs.
+        driver.advance(embassy_time::Duration::from_micros(2_500_000));
+        assert!(second.as_mut().poll(&mut cx).is_pending());
+        driver.advance(embassy_time::Duration::from_micros(1));
+        let decision = second.poll(&mut cx);
+        assert!(
+            matches!(decision, Poll::Ready(Ok(d)) if d.allowed().unwrap().wait == Nanos::from_nanos(2_500_000_001))
+        );
     }
 }

@@ -90,6 +90,12 @@ fn ticks_to_instant(ticks: u64, tick_hz: u64) -> Instant {
     Instant::from_nanos(u64::try_from(nanos).unwrap_or(u64::MAX))
 }
 
+/// Held by every test that moves embassy-time's mock driver, which all the
+/// tests of the crate share: one moving it under another would break
+/// what that one expects of it.
+#[cfg(test)]
+static MOCK_DRIVER: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -110,6 +116,9 @@ mod tests {
 
     #[test]
     fn follows_the_embassy_clock() {
+        let _moving = MOCK_DRIVER
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         let driver = embassy_time::MockDriver::get();
         let before = EmbassyClock.now();
         driver.advance(embassy_time::Duration::from_millis(20));

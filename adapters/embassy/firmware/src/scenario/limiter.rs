@@ -192,8 +192,7 @@ pub async fn run(report: &mut Report) {
                 let outcome = if step.op == Op::Timer {
                     awaited_outcome!(acquire(&STORE, key, &request))
                 } else {
-                    let mut delay = Delay;
-                    awaited_outcome!(acquire_with_delay(&STORE, &mut delay, key, &request))
+                    awaited_outcome!(acquire_with_delay(&STORE, Delay, key, &request))
                 };
                 slept_through(report, outcome, start);
                 next += 1;
@@ -308,6 +307,7 @@ const STORE_BUCKET_BYTES: usize =
 /// reset=1` header by the header parser and the learner, or configured
 /// when the firmware is built without the learner. Returns the search
 /// endpoint's pacing, from the policy read back from the store.
+#[inline(never)]
 fn policy(report: &mut Report) -> Gcra {
     #[cfg(feature = "learner")]
     let mut policy = None;

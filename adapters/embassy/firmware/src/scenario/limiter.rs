@@ -331,7 +331,7 @@ fn policy(report: &mut Report) -> Gcra {
         Ok(Some(read_back)) => Some(read_back),
         _ => None,
     };
-    report.verify(&[u64::from(stored && read_back == policy.as_ref())]);
+    super::verify_held(report, stored && read_back == policy.as_ref());
     let gcra = read_back.map_or(Gcra::SLOWEST, |p| p.to_gcra(&PolicyConfig::default()));
     report.verify(&[gcra.emission_interval().as_nanos()]);
     gcra

@@ -24,3 +24,11 @@ pub mod limiter;
 pub fn millis(duration: embassy_time::Duration) -> u64 {
     duration.as_millis()
 }
+
+/// Makes the next check on one condition: observed as `1` when it held.
+/// One call rather than a one-value array at each check of a condition.
+#[cfg(feature = "ratekeeper")]
+#[inline(never)]
+pub fn verify_held(report: &mut crate::report::Report, held: bool) {
+    report.verify(&[u64::from(held)]);
+}

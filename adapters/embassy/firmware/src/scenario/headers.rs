@@ -24,6 +24,10 @@ pub const TOO_MANY: [(&[u8], &[u8]); 1] = [(b"retry-after", b"1")];
 /// selected, so an HTTP-date would be ignored as malformed).
 pub const READ: u32 = Families::IETF | Families::RETRY_AFTER;
 
+/// The default options, in flash: read in place by every parse, rather
+/// than built for each.
+const OPTIONS: ParseOptions = ParseOptions::new();
+
 /// What `read` makes of the response `headers` with `status`, read
 /// without a wall clock, where the result was built (it is never moved).
 pub fn read<R>(
@@ -31,12 +35,7 @@ pub fn read<R>(
     headers: &[(&'static [u8], &'static [u8])],
     read: impl FnOnce(&RateLimitInfo) -> R,
 ) -> R {
-    RateLimitInfo::parse_families_with::<READ, _>(
-        Some(status),
-        headers.iter().copied(),
-        &ParseOptions::new(),
-        read,
-    )
+    RateLimitInfo::parse_families_with::<READ, _>(Some(status), headers.iter().copied(), &OPTIONS, read)
 }
 
 /// What the stage checks of the response `headers` with `status`, read

@@ -295,6 +295,9 @@ impl BackoffConfig {
     /// assert_eq!(c.step(3), Nanos::from_secs(8));
     /// assert_eq!(c.step(200), Nanos::MAX);
     /// ```
+    // Inlined: where the configuration is known at compile time, the
+    // base's leading zeros are too, and only the doubling loop remains.
+    #[inline(always)]
     pub const fn step(&self, retry: u32) -> Nanos {
         // `base · 2^retry` fits exactly when `base` has `retry` leading
         // zero bits to shift out (and `retry < 64`). Then doubled one step

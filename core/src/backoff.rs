@@ -119,19 +119,21 @@ impl RandomSource for SplitMix64 {
     }
 }
 
-/// A uniform value in `[low, high]` (both inclusive; `low ≤ high`), by
-/// multiply-and-shift: no division, and a bias below 2⁻⁶⁴ per value.
-fn uniform(rng: &mut impl RandomSource, low: Nanos, high: Nanos) -> Nanos {
-    // `⌊draw · (d + 1) / 2^64⌋` with `d = high − low`: `draw·d + draw`
-    // stays below 2^128, so the wrapping operations are exact (and
-    // cheaper than saturating ones on 32-bit targets).
+/// A uniform value in `[low, low + spread]` (both inclusive; the sum
+/// fits), by multiply-and-shift: no division, and a bias below 2⁻⁶⁴ per
+/// value. Given the spread rather than the upper bound, so a draw from
+/// zero (full jitter) has no subtraction to make.
+fn uniform(rng: &mut impl RandomSource, low: Nanos, spread: Nanos) -> Nanos {
+    // `⌊draw · (d + 1) / 2^64⌋` with `d = spread`: `draw·d + draw` stays
+    // below 2^128, so the wrapping operations are exact (and cheaper than
+    // saturating ones on 32-bit targets).
     let draw = u128::from(rng.next_u64());
     let scaled = draw
-        .wrapping_mul(u128::from(high.saturating_sub(low).as_nanos()))
+        .wrapping_mul(u128::from(spread.as_nanos()))
         .wrapping_add(draw)
         >> 64;
-    // `scaled ≤ d`, so `low + scaled ≤ high` fits.
-    low.saturating_add(Nanos::from_nanos(u64::try_from(scaled).unwrap_or(u64::MAX)))
+    // `scaled ≤ d < 2^64`, so the cast is exact and `low + scaled` fits.
+    Nanos::from_nanos(low.as_nanos().wrapping_add(scaled as u64))
 }
 
 /// `⌊value · bp / 10^4⌋` for `bp ≤ 10^4`, without a 128-bit product or
@@ -295,6 +297,9 @@ impl BackoffConfig {
     /// assert_eq!(c.step(3), Nanos::from_secs(8));
     /// assert_eq!(c.step(200), Nanos::MAX);
     /// ```
+    // Inlined: where the configuration is known at compile time, the
+    // base's leading zeros are too, and only the doubling loop remains.
+    #[inline(always)]
     pub const fn step(&self, retry: u32) -> Nanos {
         // `base · 2^retry` fits exactly when `base` has `retry` leading
         // zero bits to shift out (and `retry < 64`). Then doubled one step
@@ -345,7 +350,7 @@ impl BackoffConfig {
             let high = from.saturating_add(spread).min(self.cap);
             (high.saturating_sub(spread), high)
         };
-        uniform(rng, low, high)
+        uniform(rng, low, high.saturating_sub(low))
     }
 }
 
@@ -467,10 +472,10 @@ mod tests {
     #[test]
     fn uniform_reaches_both_ends() {
         let (low, high) = (Nanos::from_nanos(10), Nanos::from_nanos(20));
-        assert_eq!(uniform(&mut Fixed(0), low, high), low);
-        assert_eq!(uniform(&mut Fixed(u64::MAX), low, high), high);
+        assert_eq!(uniform(&mut Fixed(0), low, high - low), low);
+        assert_eq!(uniform(&mut Fixed(u64::MAX), low, high - low), high);
         assert_eq!(uniform(&mut Fixed(u64::MAX), Nanos::ZERO, Nanos::MAX), Nanos::MAX);
-        assert_eq!(uniform(&mut Fixed(0), Nanos::MAX, Nanos::MAX), Nanos::MAX);
+        assert_eq!(uniform(&mut Fixed(u64::MAX), Nanos::MAX, Nanos::ZERO), Nanos::MAX);
     }
 
     #[test]
@@ -560,6 +565,44 @@ mod tests {
             // And the shifting form it replaced.
             let shifted = if retry < u64::BITS && base.leading_zeros() >= retry { base << retry } else { u64::MAX };
             proptest::prop_assert_eq!(config.step(retry).as_nanos(), shifted);
+        }
+
+        /// A draw given its spread is the draw between bounds it replaced,
+        /// for any bounds (a spread from bounds the wrong way round is
+        /// zero, as the earlier form's was).
+        #[test]
+        fn uniform_by_spread_is_the_draw_between_bounds(
+            low in proptest::prop_oneof![
+                proptest::strategy::Just(0u64),
+                proptest::strategy::Just(u64::MAX),
+                0u64..1_000_000,
+                proptest::prelude::any::<u64>(),
+            ],
+            high in proptest::prop_oneof![
+                proptest::strategy::Just(0u64),
+                proptest::strategy::Just(u64::MAX),
+                0u64..1_000_000,
+                proptest::prelude::any::<u64>(),
+            ],
+            draw in proptest::prop_oneof![
+                proptest::strategy::Just(0u64),
+                proptest::strategy::Just(u64::MAX),
+                proptest::prelude::any::<u64>(),
+            ],
+        ) {
+            let (low, high) = (Nanos::from_nanos(low), Nanos::from_nanos(high));
+            let between = |low: Nanos, high: Nanos| {
+                let draw = u128::from(draw);
+                let scaled = draw
+                    .wrapping_mul(u128::from(high.saturating_sub(low).as_nanos()))
+                    .wrapping_add(draw)
+                    >> 64;
+                low.saturating_add(Nanos::from_nanos(u64::try_from(scaled).unwrap_or(u64::MAX)))
+            };
+            proptest::prop_assert_eq!(
+                uniform(&mut Fixed(draw), low, high.saturating_sub(low)),
+                between(low, high)
+            );
         }
 
         /// The split form of a proportional spread is the 128-bit one.

@@ -710,7 +710,20 @@ impl<const WORDS: usize> Breaker<WORDS> {
 
     fn trip(&mut self, now: Instant) {
         self.trips = self.trips.saturating_add(1);
-        let until = now.saturating_add(self.config.open_time(self.trips));
+        // `BreakerConfig::open_time` of a validated configuration (growth
+        // at least 1, an open time above zero): without the cases only an
+        // invalid one reaches.
+        let cap = self.config.max_open_for.as_nanos();
+        let growth = u64::from(self.config.growth);
+        let mut open = self.config.open_for.as_nanos();
+        // `trips ≥ 1` here: exact.
+        let mut growths = self.trips.wrapping_sub(1);
+        while growths > 0 && growth > 1 && open < cap {
+            open = open.saturating_mul(growth);
+            growths = growths.wrapping_sub(1);
+        }
+        let open = Nanos::from_nanos(open.min(cap));
+        let until = now.saturating_add(open);
         self.enter(Phase::Open { until });
     }
 
@@ -989,6 +1002,27 @@ mod tests {
             ) {
                 let config = BreakerConfig::consecutive_failures(1, open_for).with_growth(growth, max_open_for);
                 prop_assert_eq!(config.open_time(trips), with_pow(&config, trips));
+            }
+
+            /// A breaker's trip (whose configuration was validated) opens
+            /// it for what `open_time` says, from `trips` trips before.
+            #[test]
+            fn a_trip_opens_for_the_open_time(
+                open_for in nanos().prop_filter("an open time", |open| !open.is_zero()),
+                extra in nanos(),
+                growth in prop_oneof![1..4u32, 1..u32::MAX, Just(u32::MAX)],
+                trips in prop_oneof![0..80u32, 0..u32::MAX, Just(u32::MAX)],
+                now in prop_oneof![0..u64::MAX, 0..1u64 << 40, Just(u64::MAX)],
+            ) {
+                let max_open_for = open_for.saturating_add(extra);
+                let config = BreakerConfig::consecutive_failures(1, open_for).with_growth(growth, max_open_for);
+                let mut breaker = Breaker::<0>::new(config).unwrap();
+                breaker.trips = trips;
+                let now = Instant::from_nanos(now);
+                breaker.trip(now);
+                let expected = now.saturating_add(config.open_time(trips.saturating_add(1)));
+                prop_assert_eq!(breaker.phase, Phase::Open { until: expected });
+                prop_assert_eq!(breaker.trips, trips.saturating_add(1));
             }
 
             #[test]

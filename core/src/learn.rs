@@ -878,7 +878,9 @@ impl<const CAPABILITIES: u32> Learner<CAPABILITIES> {
                         // counts: a spent quota pauses.
                         continue;
                     } else {
-                        whole_seconds_up(self.longest_reset).max(Nanos::from_secs(1))
+                        // A reset above zero rounds up to a second at
+                        // least: never a zero window.
+                        whole_seconds_up(self.longest_reset)
                     }
                 }
             };
@@ -1269,6 +1271,11 @@ mod tests {
         ) {
             let span = Nanos::from_nanos(span);
             prop_assert_eq!(whole_seconds_up(span), Nanos::from_secs(span.as_secs_ceil()));
+            // A reset above zero rounds to a second at least: the window
+            // inferred from one is never zero.
+            if !span.is_zero() {
+                prop_assert!(whole_seconds_up(span) >= Nanos::from_secs(1));
+            }
         }
 
         /// A shift where it fits, the saturated product where it does not.

@@ -1050,16 +1050,19 @@ impl<'a, const F: u32> Reader<'a, '_, F> {
         } else {
             ResetUnit::DeltaSeconds
         });
-        match unit {
-            ResetUnit::DeltaSeconds => Ok(number.scaled(NANOS_PER_SEC)),
-            ResetUnit::DeltaMillis => Ok(number.scaled(NANOS_PER_MILLI)),
-            ResetUnit::EpochSeconds => {
-                self.until(UnixTime::from_nanos(number.scaled(NANOS_PER_SEC).as_nanos()))
-            }
-            ResetUnit::EpochMillis => {
-                self.until(UnixTime::from_nanos(number.scaled(NANOS_PER_MILLI).as_nanos()))
-            }
+        // One scaling for every unit: a span from now, or a time to read
+        // against the reference.
+        let (per_unit, epoch) = match unit {
+            ResetUnit::DeltaSeconds => (NANOS_PER_SEC, false),
+            ResetUnit::DeltaMillis => (NANOS_PER_MILLI, false),
+            ResetUnit::EpochSeconds => (NANOS_PER_SEC, true),
+            ResetUnit::EpochMillis => (NANOS_PER_MILLI, true),
+        };
+        let scaled = number.scaled(per_unit);
+        if epoch {
+            return self.until(UnixTime::from_nanos(scaled.as_nanos()));
         }
+        Ok(scaled)
     }
 
     /// Seconds from now, possibly fractional.

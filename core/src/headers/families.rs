@@ -792,11 +792,13 @@ impl Key {
     }
 
     /// A `key=value` part's key and value; `None` for a bare key. One
-    /// step for every reader of a selection's keys.
+    /// step for every reader of a selection's keys. The value keeps its
+    /// blanks: the number readers trim as they read, and only `qu` needs
+    /// trimming first.
     #[inline(never)]
     fn of_part<'a>(part: &Part<'a>) -> Option<(Key, &'a [u8])> {
-        let (key, value) = part.key_value();
-        Some((Key::of(key), value?))
+        let (key, value) = part.key_and_raw_value()?;
+        Some((Key::of(key), value))
     }
 }
 
@@ -1270,7 +1272,7 @@ impl<'a, const F: u32> Reader<'a, '_, F> {
                     member.span = Some(self.clamped(header, span));
                 }
                 (Key::Qu, true) => {
-                    member.unit = if same::<F>(unquoted(value), b"requests") {
+                    member.unit = if same::<F>(unquoted(trim(value)), b"requests") {
                         QuotaUnit::Requests
                     } else {
                         QuotaUnit::Other

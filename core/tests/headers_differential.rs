@@ -133,7 +133,7 @@ fn member() -> impl Strategy<Value = String> {
         proptest::sample::select(&["q", "w", "r", "t", "qu", "window", "Q", "W", "R", "T", "pk", "x", "limit", "remaining", "reset"][..]),
         prop_oneof![
             4 => number(),
-            1 => proptest::sample::select(&["\"requests\"", "\"bytes\"", "requests", ":AQ==:"][..]).prop_map(str::to_owned),
+            1 => proptest::sample::select(&["\"requests\"", "\"bytes\"", "requests", " \"requests\" ", " requests", ":AQ==:"][..]).prop_map(str::to_owned),
         ],
         any::<bool>(),
     )

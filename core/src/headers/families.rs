@@ -790,6 +790,16 @@ impl Key {
             .and_then(|at| Key::MEANINGS.get(at).copied())
             .unwrap_or(Key::Other)
     }
+
+    /// A `key=value` part's key and value; `None` for a bare key. One
+    /// step for every reader of a selection's keys. The value keeps its
+    /// blanks: the number readers trim as they read, and only `qu` needs
+    /// trimming first.
+    #[inline(never)]
+    fn of_part<'a>(part: &Part<'a>) -> Option<(Key, &'a [u8])> {
+        let (key, value) = part.key_and_raw_value()?;
+        Some((Key::of(key), value))
+    }
 }
 
 /// Everything gathered from one response before it is resolved.
@@ -1042,16 +1052,19 @@ impl<'a, const F: u32> Reader<'a, '_, F> {
         } else {
             ResetUnit::DeltaSeconds
         });
-        match unit {
-            ResetUnit::DeltaSeconds => Ok(number.scaled(NANOS_PER_SEC)),
-            ResetUnit::DeltaMillis => Ok(number.scaled(NANOS_PER_MILLI)),
-            ResetUnit::EpochSeconds => {
-                self.until(UnixTime::from_nanos(number.scaled(NANOS_PER_SEC).as_nanos()))
-            }
-            ResetUnit::EpochMillis => {
-                self.until(UnixTime::from_nanos(number.scaled(NANOS_PER_MILLI).as_nanos()))
-            }
+        // One scaling for every unit: a span from now, or a time to read
+        // against the reference.
+        let (per_unit, epoch) = match unit {
+            ResetUnit::DeltaSeconds => (NANOS_PER_SEC, false),
+            ResetUnit::DeltaMillis => (NANOS_PER_MILLI, false),
+            ResetUnit::EpochSeconds => (NANOS_PER_SEC, true),
+            ResetUnit::EpochMillis => (NANOS_PER_MILLI, true),
+        };
+        let scaled = number.scaled(per_unit);
+        if epoch {
+            return self.until(UnixTime::from_nanos(scaled.as_nanos()));
         }
+        Ok(scaled)
     }
 
     /// Seconds from now, possibly fractional.
@@ -1249,16 +1262,17 @@ impl<'a, const F: u32> Reader<'a, '_, F> {
             _ => return Err(WarningKind::Malformed),
         }
         while let Some(param) = parts.next_param() {
-            let (key, value) = param.key_value();
-            let Some(value) = value else { continue };
-            match (Key::of(key), policy) {
+            let Some((key, value)) = Key::of_part(&param) else {
+                continue;
+            };
+            match (key, policy) {
                 (Key::Q, true) | (Key::R, false) => count = Some(self.strict_count(header, value)?),
                 (Key::W, true) | (Key::T, false) => {
                     let span = Self::delta(value, NANOS_PER_SEC)?;
                     member.span = Some(self.clamped(header, span));
                 }
                 (Key::Qu, true) => {
-                    member.unit = if same::<F>(unquoted(value), b"requests") {
+                    member.unit = if same::<F>(unquoted(trim(value)), b"requests") {
                         QuotaUnit::Requests
                     } else {
                         QuotaUnit::Other
@@ -1394,20 +1408,18 @@ impl<'a, const F: u32> Reader<'a, '_, F> {
                     if first.is_empty_member() {
                         continue;
                     }
-                    if !policy {
-                        let (key, value) = first.key_value();
-                        if value.is_some() && matches!(Key::of(key), Key::Limit | Key::Remaining | Key::Reset)
-                        {
-                            dictionary_header.get_or_insert(entry.header);
-                            let mut part = Some(first);
-                            while let Some(current) = part {
-                                self.read_key(&mut dictionary, current, entry.header);
-                                part = parts.next_param();
-                            }
-                            // Close's `;` form puts every key in one member.
-                            semicolons |= parts.member_has_semicolon();
-                            continue;
+                    if !policy
+                        && let Some((Key::Limit | Key::Remaining | Key::Reset, _)) = Key::of_part(&first)
+                    {
+                        dictionary_header.get_or_insert(entry.header);
+                        let mut part = Some(first);
+                        while let Some(current) = part {
+                            self.read_key(&mut dictionary, current, entry.header);
+                            part = parts.next_param();
                         }
+                        // Close's `;` form puts every key in one member.
+                        semicolons |= parts.member_has_semicolon();
+                        continue;
                     }
                     match self.read_member(policy, first, &mut parts, entry.header) {
                         Ok(member) if policy => self.add_policy(Policy {
@@ -1440,12 +1452,12 @@ impl<'a, const F: u32> Reader<'a, '_, F> {
         self.finish_rate_limit(dictionary, dictionary_header, semicolons, item_count);
     }
 
-    /// [`Reader::read_dictionary_key`] with the key read by [`Key::of`].
+    /// [`Reader::read_dictionary_key`] with the key read by [`Key::of_part`].
     fn read_key(&mut self, quota: &mut Quota, part: Part<'_>, header: u16) {
-        let (key, value) = part.key_value();
-        let Some(value) = value else { return };
+        let Some((which, value)) = Key::of_part(&part) else {
+            return;
+        };
         // A value not read leaves the one read before.
-        let which = Key::of(key);
         match which {
             Key::Limit | Key::Remaining => {
                 if let Some(count) = self.count(header, value) {
@@ -1926,6 +1938,16 @@ pub(super) fn governing(quotas: &[Quota]) -> Option<u8> {
     best.and_then(|(index, _)| u8::try_from(index).ok())
 }
 
+/// `remaining` times the other quota's limit (the other's `remaining`
+/// when it states none, and at least 1), as 128 bits: one side of the
+/// cross-multiplied comparison of two shares. One step for both sides, so
+/// that a small target links the limit's defaults once.
+#[cfg_attr(target_pointer_width = "64", inline)]
+#[cfg_attr(not(target_pointer_width = "64"), inline(never))]
+fn cross_share(remaining: u64, other: &Quota, other_remaining: u64) -> (u64, u64) {
+    widening_mul(remaining, other.limit.unwrap_or(other_remaining).max(1))
+}
+
 /// Whether `a` should govern rather than `b`.
 fn more_restrictive(a: &Quota, b: &Quota) -> bool {
     let requests = |q: &Quota| q.unit == QuotaUnit::Requests;
@@ -1938,10 +1960,8 @@ fn more_restrictive(a: &Quota, b: &Quota) -> bool {
         (Some(ra), Some(rb)) => {
             // Compare ra/la with rb/lb by cross-multiplying; an unknown
             // limit counts as "all that is left", share 1.
-            let la = a.limit.unwrap_or(ra).max(1);
-            let lb = b.limit.unwrap_or(rb).max(1);
-            let (a_high, a_low) = widening_mul(ra, lb);
-            let (b_high, b_low) = widening_mul(rb, la);
+            let (a_high, a_low) = cross_share(ra, b, rb);
+            let (b_high, b_low) = cross_share(rb, a, ra);
             // The smaller share governs, then the fewer remaining, then the
             // later reset: `b`'s reset goes on `a`'s side, so that a later
             // reset of `a` makes `a`'s side the smaller. One comparison of

@@ -177,9 +177,11 @@ fn finish_decimal(
             if digit > 9 {
                 return Err(NumberError::Invalid);
             }
+            // At most 9 × 10⁸ added to at most 10⁹ − 1 − 9 × 10⁸ (the
+            // digits before, each worth ten times less): never wraps.
             decimal.billionths = decimal
                 .billionths
-                .saturating_add(u32::from(digit).saturating_mul(scale));
+                .wrapping_add(u32::from(digit).wrapping_mul(scale));
             scale /= 10;
         }
     }
@@ -408,8 +410,35 @@ mod tests {
         }
     }
 
+    /// A fraction's billionths as they were read before the sum wrapped:
+    /// with saturating arithmetic, the model the reader is checked against.
+    fn billionths_saturating(fraction: &[u8]) -> u32 {
+        let mut billionths = 0u32;
+        let mut scale = 100_000_000u32;
+        for &byte in fraction {
+            billionths = billionths.saturating_add(u32::from(byte - b'0').saturating_mul(scale));
+            scale /= 10;
+        }
+        billionths
+    }
+
     proptest::proptest! {
         #![proptest_config(proptest::prelude::ProptestConfig::with_cases(10_000))]
+
+        /// A fraction of any length reads as the saturating sum read it.
+        #[test]
+        fn fractions_read_as_the_saturating_sum(
+            whole in proptest::collection::vec(proptest::sample::select(&b"0123456789"[..]), 1..5),
+            fraction in proptest::collection::vec(
+                proptest::prop_oneof![proptest::sample::select(&b"0123456789"[..]), proptest::prelude::Just(b'9')],
+                1..24,
+            ),
+        ) {
+            let text = [&whole[..], b".", &fraction].concat();
+            let read = parse_decimal(&text).unwrap();
+            proptest::prop_assert_eq!(read.billionths, billionths_saturating(&fraction));
+            proptest::prop_assert_eq!(parse_decimal_one_loop(&text), Ok(read));
+        }
 
         /// Decimals read as the two-loop form read them, whatever the bytes.
         #[test]

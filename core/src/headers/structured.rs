@@ -56,6 +56,16 @@ impl<'a> Part<'a> {
         }
     }
 
+    /// The part's key without blanks and its value as written (blanks
+    /// kept, for a reader that trims as it reads); `None` for a bare key.
+    pub(crate) fn key_and_raw_value(&self) -> Option<(&'a [u8], &'a [u8])> {
+        let at = self.equals?;
+        Some((
+            trim(self.raw.get(..at).unwrap_or_default()),
+            self.raw.get(at.saturating_add(1)..)?,
+        ))
+    }
+
     /// Whether it is a member with nothing in it.
     pub(crate) fn is_empty_member(&self) -> bool {
         self.ends_member && self.text().is_empty()

@@ -118,13 +118,11 @@ impl Gcra {
     /// least 1), the burst lowered as far as `T·B` needs to fit the time
     /// range (to `⌊u64::MAX / T⌋`, itself at least 1). Lowering the burst
     /// only ever admits less; never an error, so no error path to pay for.
+    /// The caller vouches for the figures being at least 1 (a policy's
+    /// interval and burst are, by construction), so there is no zero check
+    /// to pay for either.
     pub(crate) const fn with_burst_at_most(emission_interval: Nanos, burst: u32) -> Gcra {
-        let interval = if emission_interval.is_zero() {
-            1
-        } else {
-            emission_interval.as_nanos()
-        };
-        let burst = if burst == 0 { 1 } else { burst };
+        let interval = emission_interval.as_nanos();
         let burst = match interval.checked_mul(burst as u64) {
             Some(_) => burst,
             // `u64::MAX / T < B ≤ u32::MAX` here (the product overflowed),

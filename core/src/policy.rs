@@ -208,7 +208,10 @@ impl Policy {
         };
         // `T·B` must fit the time range. Past it, lower the burst, never the
         // interval: a smaller burst with the interval computed for a larger
-        // one admits less, so the guarantee above still holds.
+        // one admits less, so the guarantee above still holds. Both figures
+        // are at least 1: `burst` is the smaller of two that are, and a
+        // window of at least 1 ns gives `whole ≥ 1` or `rest ≥ 1`, so
+        // `interval ≥ 1` either way.
         Gcra::with_burst_at_most(Nanos::from_nanos(interval), burst)
     }
 }

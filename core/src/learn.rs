@@ -725,7 +725,9 @@ impl<const CAPABILITIES: u32> Learner<CAPABILITIES> {
             .checked_div_ceil(u64::from(server.remaining))
             .unwrap_or(Nanos::ZERO);
         if spread > paced.emission_interval() {
-            Gcra::new(spread, 1).unwrap_or(paced)
+            // `spread` exceeds an interval of at least 1 ns, and a burst
+            // of 1 always fits: no check can fail.
+            Gcra::with_burst_at_most(spread, 1)
         } else {
             paced
         }

@@ -719,7 +719,8 @@ impl<const WORDS: usize> Breaker<WORDS> {
         // `trips ≥ 1` here: exact.
         let mut growths = self.trips.wrapping_sub(1);
         while growths > 0 && growth > 1 && open < cap {
-            open = open.saturating_mul(growth);
+            // Past `u64` is past the cap too.
+            open = open.checked_mul(growth).unwrap_or(cap);
             growths = growths.wrapping_sub(1);
         }
         let open = Nanos::from_nanos(open.min(cap));

@@ -76,9 +76,9 @@ pub async fn run(report: &mut Report) {
     let mut learned = None;
     learn_from_close(&mut learned);
     report.verify(&[
-        learned.map_or(0, |p| p.limit().into()),
-        learned.map_or(0, |p| p.window().as_nanos()),
-        u64::from(learned.is_some_and(|p| p.source == PolicySource::Header)),
+        learned.as_ref().map_or(0, |p| p.limit().into()),
+        learned.as_ref().map_or(0, |p| p.window().as_nanos()),
+        u64::from(learned.as_ref().is_some_and(|p| p.source == PolicySource::Header)),
     ]);
     let paused_at = Instant::now();
     let (pause, retry_after) = throttled();

@@ -1039,14 +1039,10 @@ impl<const CAPABILITIES: u32> Learner<CAPABILITIES> {
     /// The pause after a refusal: until `Retry-After` when stated, else
     /// until a `spent` quota's reset, else a backoff.
     fn pause_for(&self, response: &Response, spent: Option<Nanos>) -> Nanos {
-        if let Some(retry_after) = response.retry_after {
-            return retry_after;
-        }
-        if let Some(reset) = spent {
-            return reset;
-        }
-        let doublings = self.throttled_in_a_row.saturating_sub(1).min(32);
-        doubled(self.config.backoff_base, doublings).min(self.config.backoff_cap)
+        response.retry_after.or(spent).unwrap_or_else(|| {
+            let doublings = self.throttled_in_a_row.saturating_sub(1).min(32);
+            doubled(self.config.backoff_base, doublings).min(self.config.backoff_cap)
+        })
     }
 
     fn interval(&self) -> Nanos {

@@ -64,8 +64,9 @@ pub fn run(report: &mut Report) {
     report.verify(&waits[..4]);
     let stop = last.give_up();
     report.verify(&[
-        stop.is_some_and(|stop| stop.reason == GiveUpReason::AttemptsExhausted)
+        stop.as_ref()
+            .is_some_and(|stop| stop.reason == GiveUpReason::AttemptsExhausted)
             .into(),
-        stop.map_or(0, |stop| stop.attempts.into()),
+        stop.as_ref().map_or(0, |stop| stop.attempts.into()),
     ]);
 }

@@ -333,7 +333,9 @@ fn policy(report: &mut Report) -> Gcra {
     };
     // Compared only when both are there (as when stored): an absent
     // pair needs no comparison code of its own.
-    let read_as_set = read_back.zip(policy.as_ref()).is_some_and(|(read, set)| read == set);
+    let read_as_set = read_back
+        .zip(policy.as_ref())
+        .is_some_and(|(read, set)| read == set);
     super::verify_held(report, stored && read_as_set);
     let gcra = read_back.map_or(Gcra::SLOWEST, |p| p.to_gcra(&PolicyConfig::default()));
     report.verify(&[gcra.emission_interval().as_nanos()]);

@@ -1434,9 +1434,9 @@ impl<'a, const F: u32> Reader<'a, '_, F> {
     /// `RateLimit` (`rate_limit`: the Close / draft-07 dictionary keys, or
     /// draft-08 items), in one loop over the fields for both.
     fn resolve_ietf(&mut self, policies: bool, rate_limit: bool) {
-        // The Dictionary quota is read where it is kept (nothing else is
-        // kept until it is), from a slot as empty as a free one.
-        *self.next_quota() = EMPTY_QUOTA;
+        // The Dictionary quota is read where it is kept: the first slot,
+        // free and empty, as no quota is kept before these fields are read
+        // ([`Reader::resolve`] reads them first of all quotas).
         let mut dictionary_header = None;
         let mut semicolons = false;
         let mut item_count = 0usize;

@@ -10,8 +10,8 @@ use super::structured::{
     BareItem, Part, Parts, bare_item, eq_lowercase, key_value, same_bytes, trim, unquoted,
 };
 use super::{
-    Families, Format, MAX_COUNT, MAX_WAIT, ParseOptions, Quota, QuotaUnit, RateLimitInfo, ResetUnit,
-    UnixTime, WarningKind,
+    Families, Format, MAX_COUNT, MAX_WAIT, ParseOptions, QUOTA_CAPACITY, Quota, QuotaUnit, RateLimitInfo,
+    ResetUnit, UnixTime, WarningKind,
 };
 use crate::time::Nanos;
 
@@ -818,7 +818,13 @@ struct Reader<'a, 'r, const F: u32> {
     reset_unit: Option<ResetUnit>,
     close_profile: bool,
     info: &'r mut RateLimitInfo,
+    /// Where a quota is built when every slot of `info` is taken, so that
+    /// it is read, and warned about, as one that fits.
+    spare: Quota,
 }
+
+/// What a free slot of [`RateLimitInfo`] holds.
+pub(super) const EMPTY_QUOTA: Quota = Quota::new(Format::Close, QuotaUnit::Requests);
 
 /// Reads `headers` into `info` (which starts empty), in place: the result
 /// is large enough that building it elsewhere and moving it costs more than
@@ -844,6 +850,7 @@ where
         reset_unit: options.profile.reset_unit(),
         close_profile: same::<F>(options.profile.name().as_bytes(), b"close"),
         info,
+        spare: EMPTY_QUOTA,
     };
     let mut too_many = false;
     for (position, (name, value)) in headers.into_iter().enumerate() {
@@ -1075,44 +1082,91 @@ impl<'a, const F: u32> Reader<'a, '_, F> {
 
     /// Appends a quota, clamping remaining to limit.
     fn push_quota(&mut self, mut quota: Quota, header: u16) {
+        if full(F) {
+            // The full parser copies it whole, as fast as a host can.
+            if let (Some(limit), Some(remaining)) = (quota.limit, quota.remaining)
+                && remaining > limit
+            {
+                self.warn(header, WarningKind::RemainingAboveLimit);
+                quota.remaining = Some(limit);
+            }
+            match self.info.quotas.get_mut(usize::from(self.info.quota_count)) {
+                Some(slot) => {
+                    *slot = quota;
+                    self.info.quota_count = self.info.quota_count.saturating_add(1);
+                }
+                None => self.warn(header, WarningKind::TooManyQuotas),
+            }
+            return;
+        }
+        // A selection copies field by field: whole, a quota is a block copy
+        // routine's call on thumb, which it may need for nothing else.
+        let slot = self.next_quota();
+        slot.format = quota.format;
+        slot.unit = quota.unit;
+        slot.limit = quota.limit;
+        slot.remaining = quota.remaining;
+        slot.reset_after = quota.reset_after;
+        slot.window = quota.window;
+        self.commit_quota(header);
+    }
+
+    /// [`Reader::push_quota`], but a selection builds `quota` where it is
+    /// kept, with no copy.
+    #[inline(always)]
+    fn keep_quota(&mut self, quota: Quota, header: u16) {
+        if full(F) {
+            self.push_quota(quota, header);
+        } else {
+            *self.next_quota() = quota;
+            self.commit_quota(header);
+        }
+    }
+
+    /// Where the next quota is built: the next free slot, or the spare
+    /// when none is left. A quota built there is kept by
+    /// [`Reader::commit_quota`].
+    // Called from every reader that keeps a quota: once on a small target,
+    // inline on a host.
+    #[cfg_attr(target_pointer_width = "64", inline)]
+    #[cfg_attr(not(target_pointer_width = "64"), inline(never))]
+    fn next_quota(&mut self) -> &mut Quota {
+        match self.info.quotas.get_mut(usize::from(self.info.quota_count)) {
+            Some(slot) => slot,
+            None => &mut self.spare,
+        }
+    }
+
+    /// Keeps the quota built in [`Reader::next_quota`] (with `remaining`
+    /// clamped to `limit`), or warns that there is no slot left for it.
+    fn commit_quota(&mut self, header: u16) {
+        let quota = self.next_quota();
         if let (Some(limit), Some(remaining)) = (quota.limit, quota.remaining)
             && remaining > limit
         {
-            self.warn(header, WarningKind::RemainingAboveLimit);
             quota.remaining = Some(limit);
+            self.warn(header, WarningKind::RemainingAboveLimit);
         }
-        match self.info.quotas.get_mut(usize::from(self.info.quota_count)) {
-            // A selection copies field by field: whole, a quota is a block
-            // copy routine's call on thumb, which it may need for nothing
-            // else. The full parser copies it whole, as fast as a host can.
-            Some(slot) if F & Families::ALL != Families::ALL => {
-                slot.format = quota.format;
-                slot.unit = quota.unit;
-                slot.limit = quota.limit;
-                slot.remaining = quota.remaining;
-                slot.reset_after = quota.reset_after;
-                slot.window = quota.window;
-                // The governing quota chosen as quotas come, as
-                // [`governing`] chooses it over them all: the first of the
-                // most restrictive.
-                // Compared where it was copied to: the copy's registers are
-                // then free for the comparison.
-                let count = usize::from(self.info.quota_count);
-                let governs = match (self.info.quotas.get(count), self.info.governing_quota()) {
-                    (Some(quota), Some(current)) => more_restrictive(quota, current),
-                    _ => true,
-                };
-                if governs {
-                    self.info.governing = Some(self.info.quota_count);
-                }
-                self.info.quota_count = self.info.quota_count.saturating_add(1);
-            }
-            Some(slot) => {
-                *slot = quota;
-                self.info.quota_count = self.info.quota_count.saturating_add(1);
-            }
-            None => self.warn(header, WarningKind::TooManyQuotas),
+        let count = self.info.quota_count;
+        if usize::from(count) >= QUOTA_CAPACITY {
+            self.warn(header, WarningKind::TooManyQuotas);
+            return;
         }
+        if F & Families::ALL != Families::ALL {
+            // The governing quota chosen as quotas come, as [`governing`]
+            // chooses it over them all: the first of the most restrictive.
+            let governs = match (
+                self.info.quotas.get(usize::from(count)),
+                self.info.governing_quota(),
+            ) {
+                (Some(quota), Some(current)) => more_restrictive(quota, current),
+                _ => true,
+            };
+            if governs {
+                self.info.governing = Some(count);
+            }
+        }
+        self.info.quota_count = count.saturating_add(1);
     }
 
     #[inline(never)]
@@ -1380,7 +1434,9 @@ impl<'a, const F: u32> Reader<'a, '_, F> {
     /// `RateLimit` (`rate_limit`: the Close / draft-07 dictionary keys, or
     /// draft-08 items), in one loop over the fields for both.
     fn resolve_ietf(&mut self, policies: bool, rate_limit: bool) {
-        let mut dictionary = Quota::new(Format::IetfDictionary, QuotaUnit::Requests);
+        // The Dictionary quota is read where it is kept: the first slot,
+        // free and empty, as no quota is kept before these fields are read
+        // ([`Reader::resolve`] reads them first of all quotas).
         let mut dictionary_header = None;
         let mut semicolons = false;
         let mut item_count = 0usize;
@@ -1414,7 +1470,7 @@ impl<'a, const F: u32> Reader<'a, '_, F> {
                         dictionary_header.get_or_insert(entry.header);
                         let mut part = Some(first);
                         while let Some(current) = part {
-                            self.read_key(&mut dictionary, current, entry.header);
+                            self.read_key(current, entry.header);
                             part = parts.next_param();
                         }
                         // Close's `;` form puts every key in one member.
@@ -1449,11 +1505,11 @@ impl<'a, const F: u32> Reader<'a, '_, F> {
                 }
             }
         }
-        self.finish_rate_limit(dictionary, dictionary_header, semicolons, item_count);
+        self.finish_rate_limit(dictionary_header, semicolons, item_count);
     }
 
     /// [`Reader::read_dictionary_key`] with the key read by [`Key::of_part`].
-    fn read_key(&mut self, quota: &mut Quota, part: Part<'_>, header: u16) {
+    fn read_key(&mut self, part: Part<'_>, header: u16) {
         let Some((which, value)) = Key::of_part(&part) else {
             return;
         };
@@ -1461,6 +1517,7 @@ impl<'a, const F: u32> Reader<'a, '_, F> {
         match which {
             Key::Limit | Key::Remaining => {
                 if let Some(count) = self.count(header, value) {
+                    let quota = self.next_quota();
                     if which == Key::Limit {
                         quota.limit = Some(count);
                     } else {
@@ -1472,7 +1529,7 @@ impl<'a, const F: u32> Reader<'a, '_, F> {
                 let unit = self.reset_unit;
                 let read = self.reset(value, unit);
                 if let Some(span) = self.span(header, read) {
-                    quota.reset_after = Some(span);
+                    self.next_quota().reset_after = Some(span);
                 }
             }
             _ => {}
@@ -1521,22 +1578,6 @@ impl<'a, const F: u32> Reader<'a, '_, F> {
                 }
             }
         }
-        self.finish_rate_limit(dictionary, dictionary_header, semicolons, item_count);
-    }
-
-    /// The end shared by both readers of `RateLimit`: the Dictionary
-    /// quota read from `dictionary_header` (in the Close form when its
-    /// members were `;`-separated or the host is Close's), joined with its
-    /// policy and kept when it states a limit or what remains; then the
-    /// first `item_count` List items, resolved.
-    #[inline(always)]
-    fn finish_rate_limit(
-        &mut self,
-        mut dictionary: Quota,
-        dictionary_header: Option<u16>,
-        semicolons: bool,
-        item_count: usize,
-    ) {
         if let Some(header) = dictionary_header
             && (dictionary.limit.is_some() || dictionary.remaining.is_some())
         {
@@ -1545,6 +1586,34 @@ impl<'a, const F: u32> Reader<'a, '_, F> {
             }
             dictionary.window = self.join_by_quota(Owner::Ietf, dictionary.limit, header);
             self.push_quota(dictionary, header);
+        }
+        self.resolve_items(item_count);
+    }
+
+    /// The end of the selections' reader of `RateLimit`: the Dictionary
+    /// quota read from `dictionary_header` into [`Reader::next_quota`] (in
+    /// the Close form when its members were `;`-separated or the host is
+    /// Close's), joined with its policy and kept when it states a limit or
+    /// what remains; then the first `item_count` List items, resolved.
+    #[inline(always)]
+    fn finish_rate_limit(&mut self, dictionary_header: Option<u16>, semicolons: bool, item_count: usize) {
+        if let Some(header) = dictionary_header {
+            let close = semicolons || self.close_profile;
+            let dictionary = self.next_quota();
+            if dictionary.limit.is_some() || dictionary.remaining.is_some() {
+                dictionary.format = if close {
+                    Format::Close
+                } else {
+                    Format::IetfDictionary
+                };
+                let limit = dictionary.limit;
+                let window = self.join_by_quota(Owner::Ietf, limit, header);
+                self.next_quota().window = window;
+                self.commit_quota(header);
+            } else {
+                // Not kept: its slot is left as a free one is.
+                *dictionary = EMPTY_QUOTA;
+            }
         }
         self.resolve_items(item_count);
     }
@@ -1608,10 +1677,9 @@ impl<'a, const F: u32> Reader<'a, '_, F> {
             let Some(Some(item)) = self.items.get(index) else {
                 continue;
             };
-            let (name, header) = (item.name, item.header);
-            let mut quota = Quota::new(Format::IetfList, QuotaUnit::Requests);
-            quota.remaining = Some(item.remaining);
-            quota.reset_after = item.reset_after;
+            let (name, header, remaining, reset_after) =
+                (item.name, item.header, item.remaining, item.reset_after);
+            let (mut limit, mut window, mut unit) = (None, None, QuotaUnit::Requests);
             // The last policy of the item's name (marking every one joined):
             // an item always has a name, so no unnamed policy is joined.
             let mut joined = if full(F) {
@@ -1639,12 +1707,21 @@ impl<'a, const F: u32> Reader<'a, '_, F> {
                     let at = policy.header;
                     self.warn(at, WarningKind::AmbiguousPolicy);
                 } else {
-                    quota.limit = Some(policy.quota);
-                    quota.window = policy.window;
-                    quota.unit = policy.unit;
+                    limit = Some(policy.quota);
+                    window = policy.window;
+                    unit = policy.unit;
                 }
             }
-            self.push_quota(quota, header);
+            // Built after the warnings of its join.
+            let quota = Quota {
+                format: Format::IetfList,
+                unit,
+                limit,
+                remaining: Some(remaining),
+                reset_after,
+                window,
+            };
+            self.keep_quota(quota, header);
         }
     }
 
@@ -1877,10 +1954,16 @@ impl<'a, const F: u32> Reader<'a, '_, F> {
                 (Owner::XRateLimit, _) => Format::XRateLimit,
                 (Owner::XRateLimitDashed, _) => Format::XRateLimitDashed,
             };
-            let mut quota = Quota::new(format, policy.unit);
-            quota.limit = Some(policy.quota);
-            quota.window = policy.window;
-            self.push_quota(quota, header);
+            let (unit, limit, window) = (policy.unit, policy.quota, policy.window);
+            let quota = Quota {
+                format,
+                unit,
+                limit: Some(limit),
+                remaining: None,
+                reset_after: None,
+                window,
+            };
+            self.keep_quota(quota, header);
         }
     }
 }

@@ -698,7 +698,7 @@ impl RateLimitInfo {
     /// build clears a result in place rather than copying a template.
     const EMPTY: RateLimitInfo = RateLimitInfo {
         status: None,
-        quotas: [Quota::new(Format::Close, QuotaUnit::Requests); QUOTA_CAPACITY],
+        quotas: [families::EMPTY_QUOTA; QUOTA_CAPACITY],
         quota_count: 0,
         governing: None,
         retry_after: None,

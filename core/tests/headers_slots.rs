@@ -1,0 +1,44 @@
+//! A quota the parser reads but does not keep leaves no trace in the
+//! result: a free slot of [`RateLimitInfo`] is the same after any parse,
+//! so that results compare and hash equal whenever what they state is.
+
+use ratekeeper_core::headers::{Families, ParseOptions, RateLimitInfo, WarningKind};
+
+const FIRMWARE: u32 = Families::IETF | Families::RETRY_AFTER;
+
+fn both(headers: &[(&[u8], &[u8])]) -> [RateLimitInfo; 2] {
+    let options = ParseOptions::new();
+    [
+        RateLimitInfo::parse(Some(200), headers.iter().copied(), &options),
+        RateLimitInfo::parse_families::<FIRMWARE>(Some(200), headers.iter().copied(), &options),
+    ]
+}
+
+#[test]
+fn a_dictionary_without_limit_or_remaining_leaves_its_slot_free() {
+    let [nothing, _] = both(&[]);
+    for reset_only in both(&[(b"ratelimit", b"reset=5")]) {
+        assert!(reset_only.quotas().is_empty());
+        assert_eq!(reset_only, nothing);
+    }
+    for kept_then_not in both(&[(b"ratelimit", b"reset=5"), (b"x-unrelated", b"1")]) {
+        assert_eq!(kept_then_not, nothing);
+    }
+}
+
+#[test]
+fn quotas_past_the_last_slot_are_warned_about_in_order() {
+    let headers: [(&[u8], &[u8]); 2] = [
+        (
+            b"ratelimit-policy",
+            b"\"a\";q=1, \"b\";q=2, \"c\";q=3, \"d\";q=4, \"e\";q=5, \"f\";q=6, \"g\";q=7",
+        ),
+        (b"ratelimit", b"\"g\";r=9, \"a\";r=0"),
+    ];
+    let [full, selection] = both(&headers);
+    assert_eq!(full, selection);
+    assert_eq!(full.quotas().len(), ratekeeper_core::headers::QUOTA_CAPACITY);
+    let kinds: Vec<WarningKind> = full.warnings().iter().map(|warning| warning.kind).collect();
+    assert!(kinds.contains(&WarningKind::TooManyQuotas), "{kinds:?}");
+    assert!(kinds.contains(&WarningKind::RemainingAboveLimit), "{kinds:?}");
+}

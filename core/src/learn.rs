@@ -203,35 +203,27 @@ trait Statement {
     fn reset_after(&self) -> Option<Nanos>;
 }
 
-impl Statement for StatedQuota {
-    fn limit(&self) -> Option<u64> {
-        self.limit
-    }
-    fn window(&self) -> Option<Nanos> {
-        self.window
-    }
-    fn remaining(&self) -> Option<u64> {
-        self.remaining
-    }
-    fn reset_after(&self) -> Option<Nanos> {
-        self.reset_after
-    }
+/// [`Statement`] for quota types that hold its four figures as fields of
+/// the same names.
+macro_rules! statement_from_fields {
+    ($($quota:ty),*) => {$(
+        impl Statement for $quota {
+            fn limit(&self) -> Option<u64> {
+                self.limit
+            }
+            fn window(&self) -> Option<Nanos> {
+                self.window
+            }
+            fn remaining(&self) -> Option<u64> {
+                self.remaining
+            }
+            fn reset_after(&self) -> Option<Nanos> {
+                self.reset_after
+            }
+        }
+    )*};
 }
-
-impl Statement for crate::headers::Quota {
-    fn limit(&self) -> Option<u64> {
-        self.limit
-    }
-    fn window(&self) -> Option<Nanos> {
-        self.window
-    }
-    fn remaining(&self) -> Option<u64> {
-        self.remaining
-    }
-    fn reset_after(&self) -> Option<Nanos> {
-        self.reset_after
-    }
-}
+statement_from_fields!(StatedQuota, crate::headers::Quota);
 
 /// The stated quota with the slowest sustained rate among those read so
 /// far: the one that governs.

@@ -780,11 +780,11 @@ impl<const CAPABILITIES: u32> Learner<CAPABILITIES> {
             }
         } else {
             self.throttled_in_a_row = 0;
-            // Pacing spaces the next request by an emission interval anyway:
-            // a reset due sooner needs no pause (and a pause would make
-            // every reservation already queued start over).
-            let paced = self.gcra(now).emission_interval();
-            if let Some(reset) = spent.filter(|&reset| reset > paced) {
+            // A spent quota pauses even when its reset is due sooner than
+            // the pace's next slot after this response: that slot follows
+            // the last request let through, which may have been sent long
+            // before this answer came back.
+            if let Some(reset) = spent {
                 pause = Some(reset);
                 if event == LearnEvent::Unchanged {
                     event = LearnEvent::Exhausted;

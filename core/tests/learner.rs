@@ -134,6 +134,29 @@ fn a_spent_quota_pauses_until_its_reset() {
     assert_eq!(learned.event, LearnEvent::Discovered);
 }
 
+/// The pace's next slot follows the last request let through, which may
+/// have been sent long before its answer came back: a spent quota pauses
+/// however soon its reset, or the requests already paced for that moment
+/// would meet a window with nothing left.
+#[test]
+fn a_spent_quota_pauses_even_when_its_reset_comes_sooner_than_the_pace() {
+    let mut learner = learner();
+    let window = Some(secs(2));
+    learner.observe(
+        &Observation::status(200).with_quota(quota(2, 1, secs(2), window)),
+        at(0),
+    );
+    // Paced a second apart (and a little more), and spent half a second
+    // before its reset.
+    assert!(learner.gcra(at(1_500)).emission_interval() > secs(1));
+    let learned = learner.observe(
+        &Observation::status(200).with_quota(quota(2, 0, Nanos::from_millis(500), window)),
+        at(1_500),
+    );
+    assert_eq!(learned.pause, Some(Nanos::from_millis(500)));
+    assert_eq!(learned.event, LearnEvent::Exhausted);
+}
+
 #[test]
 fn a_bare_429_backs_off_exponentially_up_to_the_cap() {
     let config = LearnerConfig::default();

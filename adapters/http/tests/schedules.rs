@@ -2,7 +2,11 @@
 //! paused clock, with a latency drawn for each request's way there and
 //! back: requests overtake one another, answers come back out of order,
 //! and some are still on their way when a window ends. Whatever the
-//! schedule, a server that states its limit never answers 429.
+//! schedule, a server that states its limit never answers 429 to a gate
+//! whose store is its own. A gate on a shared store paces with the fleet's
+//! GCRA instead of spending what is stated left (other instances spend it
+//! too), and cannot count another instance's requests in flight: it is
+//! held to no 429 when answers come back at once.
 
 mod common;
 
@@ -34,8 +38,18 @@ fn latencies() -> impl Strategy<Value = Vec<(u16, u16)>> {
     prop::collection::vec((0u16..=1500, 0u16..=1500), 1..=48)
 }
 
+/// Whose the gate's store is.
+#[derive(Clone, Copy, Debug)]
+enum Store {
+    /// This process's alone: what the server states left is spent.
+    Private,
+    /// Shared with other instances: calls are paced.
+    Shared,
+}
+
 /// Runs `count` calls; returns the statuses and the server's 429 count.
 fn run(
+    store: Store,
     behavior: Behavior,
     count: usize,
     concurrency: usize,
@@ -54,7 +68,10 @@ fn run(
             max_wait_ms: 3_600_000,
             ..Config::default()
         };
-        let gate = Arc::new(Gate::memory(&config).unwrap());
+        let gate = Gate::memory(&config)
+            .unwrap()
+            .with_private_store(matches!(store, Store::Private));
+        let gate = Arc::new(gate);
         let latency = move |index: usize| {
             let (there, back) = latencies[index % latencies.len()];
             (
@@ -79,14 +96,35 @@ proptest! {
         concurrency in 1usize..=12,
         latencies in latencies(),
     ) {
-        let (statuses, refused) = run(behavior, count, concurrency, latencies);
+        let (statuses, refused) = run(Store::Private, behavior, count, concurrency, latencies);
+        prop_assert!(statuses.iter().all(|&status| status == 200), "{statuses:?}");
+        prop_assert_eq!(refused, 0);
+    }
+
+    #[test]
+    fn a_shared_store_keeps_to_a_stated_limit_when_answers_come_at_once(
+        behavior in behavior(),
+        count in 1usize..=60,
+        concurrency in 1usize..=12,
+    ) {
+        let (statuses, refused) = run(Store::Shared, behavior, count, concurrency, vec![(0, 0)]);
         prop_assert!(statuses.iter().all(|&status| status == 200), "{statuses:?}");
         prop_assert_eq!(refused, 0);
     }
 }
 
 fn never_refused(behavior: Behavior, count: usize, concurrency: usize, latencies: &[(u16, u16)]) {
-    let (statuses, refused) = run(behavior, count, concurrency, latencies.to_vec());
+    never_refused_with(Store::Private, behavior, count, concurrency, latencies);
+}
+
+fn never_refused_with(
+    store: Store,
+    behavior: Behavior,
+    count: usize,
+    concurrency: usize,
+    latencies: &[(u16, u16)],
+) {
+    let (statuses, refused) = run(store, behavior, count, concurrency, latencies.to_vec());
     assert!(statuses.iter().all(|&status| status == 200), "{statuses:?}");
     assert_eq!(refused, 0);
 }
@@ -223,4 +261,16 @@ fn a_sliding_window_ends_at_the_reset_of_the_answer_it_is_spent_on() {
         (0, 88),
     ];
     never_refused(behavior, 68, 9, &latencies);
+}
+
+/// A shared store's bucket took its first request at the default pace (one
+/// a second); the answer teaches one per 3 s with nothing left: the next
+/// request waits for the reset, not for the default pace's next slot.
+#[test]
+fn a_shared_store_waits_out_a_spent_quota_after_learning_a_slower_limit() {
+    let behavior = Behavior::Sliding {
+        limit: 1,
+        window: Duration::from_secs(3),
+    };
+    never_refused_with(Store::Shared, behavior, 25, 1, &[(0, 0)]);
 }

@@ -226,11 +226,9 @@ impl Learner {
             self.streak_since = now;
         } else {
             self.throttled_in_a_row = 0;
-            // Pacing spaces the next request by an emission interval anyway:
-            // a reset due sooner needs no pause (and a pause would make
-            // every reservation already queued start over).
-            let paced = self.gcra(now).emission_interval();
-            if let Some(reset) = self.exhausted(quotas, now).filter(|&reset| reset > paced) {
+            // A spent quota pauses, however soon its reset: the pace's next
+            // slot follows the last request let through, not this answer.
+            if let Some(reset) = self.exhausted(quotas, now) {
                 pause = Some(reset);
                 if event == LearnEvent::Unchanged {
                     event = LearnEvent::Exhausted;

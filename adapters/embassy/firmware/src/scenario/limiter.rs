@@ -210,17 +210,18 @@ pub async fn run(report: &mut Report) {
     ));
 }
 
-/// Runs the steps from `STEPS[from]` on that neither sleep nor wait, in
-/// one critical section, then makes the checks they end; returns the index
-/// of the step after them.
+/// Runs the steps from `STEPS[from]` on that neither sleep nor wait, and
+/// makes the checks they end, all in one critical section (the checks'
+/// reports too: the SysTick cannot advance there while they print);
+/// returns the index of the step after them.
 #[inline(never)]
 fn decide_exactly(report: &mut Report, from: usize, gcra: Gcra) -> usize {
-    let mut observed = Observed {
-        values: [0; 10],
-        len: 0,
-        ends: 0,
-    };
-    let next = critical_section::with(|_| {
+    critical_section::with(|_| {
+        // The values of the check being made: at most eight.
+        let mut observed = Observed {
+            values: [0; 8],
+            len: 0,
+        };
         let mut next = from;
         while let Some(step) = STEPS.get(next) {
             let max_wait = if step.op == Op::Reserve {
@@ -242,22 +243,19 @@ fn decide_exactly(report: &mut Report, from: usize, gcra: Gcra) -> usize {
                 Op::Timer | Op::Delay | Op::Stale => break,
             }
             if step.ends_check {
-                observed.end_check();
+                report.verify(observed.values.get(..observed.len).unwrap_or_default());
+                observed.len = 0;
             }
             next += 1;
         }
         next
-    });
-    observed.check(report);
-    next
+    })
 }
 
-/// The values observed by a run of steps, and where each check ends.
+/// The values observed for the check being made.
 struct Observed {
-    values: [u64; 10],
+    values: [u64; 8],
     len: usize,
-    /// Bit `i` set: a check ends with value `i`.
-    ends: u16,
 }
 
 impl Observed {
@@ -267,21 +265,6 @@ impl Observed {
                 *slot = value;
             }
             self.len += 1;
-        }
-    }
-
-    fn end_check(&mut self) {
-        self.ends |= 1 << (self.len - 1);
-    }
-
-    /// Makes the checks, in order.
-    fn check(&self, report: &mut Report) {
-        let mut from = 0;
-        for end in 0..self.len {
-            if self.ends & (1 << end) != 0 {
-                report.verify(self.values.get(from..=end).unwrap_or_default());
-                from = end + 1;
-            }
         }
     }
 }

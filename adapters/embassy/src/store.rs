@@ -156,9 +156,9 @@ struct Tables<const BUCKETS: usize, const POLICIES: usize> {
 ///   milliseconds, rounded up: a pause may last up to 1 ms longer than
 ///   asked, never shorter). Policies sit in their own table of `POLICIES`
 ///   slots, since a firmware learns few limits but paces many buckets.
-/// - **Capacity.** A new key takes a free slot, else the slot of a bucket
-///   whose state no longer matters (TAT and pause both past: forgetting it
-///   equals a full bucket). When every bucket still matters, the operation
+/// - **Capacity.** A new key takes the first slot that is free or holds a
+///   bucket whose state no longer matters (TAT and pause both past:
+///   forgetting it equals a full bucket). When every bucket still matters, the operation
 ///   fails with [`FixedStoreError::BucketsFull`] and changes nothing; a
 ///   refused check on a new key needs no slot and never fails this way.
 /// - **Time.** It reads clock `C`: [`EmbassyClock`] in firmware, the core's
@@ -295,9 +295,11 @@ enum Change<'a> {
 const PAUSED: Decision = Decision::Impossible { cost: 0, burst: 0 };
 
 /// Writes `bucket` into `slot` (the key's bucket), or for a new key into
-/// the first vacant slot, else over the first stale bucket; a new bucket
-/// that is stale already is not stored, since storing it would change
-/// nothing (e.g. a zero-length pause).
+/// the first slot that is vacant or holds a stale bucket (a vacant slot is
+/// stale too: its TAT of zero is past), so that forgotten buckets make
+/// room before the table grows; a new bucket that is stale already is not
+/// stored, since storing it would change nothing (e.g. a zero-length
+/// pause).
 fn store_bucket(
     slots: &[Cell<Bucket>],
     slot: Option<&Cell<Bucket>>,
@@ -311,10 +313,7 @@ fn store_bucket(
     if bucket.is_stale(now) {
         return Ok(());
     }
-    let free = slots
-        .iter()
-        .find(|slot| slot.get().is_vacant())
-        .or_else(|| slots.iter().find(|slot| slot.get().is_stale(now)));
+    let free = slots.iter().find(|slot| slot.get().is_stale(now));
     match free {
         Some(free) => {
             free.set(bucket);
@@ -459,6 +458,22 @@ mod tests {
         );
         // The paused bucket survived all of this.
         assert!(!store.acquire("b", &check).unwrap().is_allowed());
+    }
+
+    #[test]
+    fn a_stale_bucket_makes_room_before_the_table_grows() {
+        let store = TestStore::<4>::new(ManualClock::new());
+        let check = Acquire::check(gcra());
+        assert!(store.acquire("a", &check).unwrap().is_allowed());
+        assert!(store.acquire("b", &check).unwrap().is_allowed());
+        // Both full again after 100 ms: "c" takes the first of their slots.
+        store.clock().advance(Nanos::from_millis(100));
+        assert!(store.acquire("c", &check).unwrap().is_allowed());
+        assert_eq!(store.len(), 2);
+        assert_eq!(store.tables.lock(|t| t.buckets[0].get().key()), key_hash("c"));
+        // "a" was forgotten, which changes nothing: it is admitted as before.
+        assert!(store.acquire("a", &check).unwrap().is_allowed());
+        assert_eq!(store.len(), 2);
     }
 
     #[test]
@@ -659,9 +674,12 @@ mod tests {
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(10_000))]
 
-        /// Bit for bit the store it was: every answer, every slot's
-        /// bucket and the count of slots in use, after any steps at any
-        /// instants and with any parameters.
+        /// The store it was, which put a new key in a vacant slot before
+        /// a stale one: every answer the same, bit for bit, and so every
+        /// bucket that still matters, with never more slots in use, after
+        /// any steps at any instants and with any parameters. (Only the
+        /// slots of buckets that no longer matter may differ: a stale
+        /// bucket decides as a vacant one, and the clock never goes back.)
         #[test]
         fn the_store_is_the_one_it_was(steps in proptest::collection::vec(any_step(), 1..40)) {
             let store = TestStore::<4>::new(ManualClock::new());
@@ -686,10 +704,18 @@ mod tests {
                     }
                 };
                 prop_assert_eq!(got, expected);
+                let now = now.as_nanos();
                 let table: std::vec::Vec<Bucket> = store.tables.lock(|t| t.buckets.iter().map(Cell::get).collect());
-                prop_assert_eq!(&table[..model.buckets.len()], &model.buckets[..]);
-                prop_assert!(table[model.buckets.len()..].iter().all(|b| *b == Bucket::VACANT));
-                prop_assert_eq!(store.len(), model.buckets.len());
+                let mattering = |buckets: &[Bucket]| {
+                    let mut live: std::vec::Vec<Bucket> =
+                        buckets.iter().copied().filter(|b| !b.is_stale(now)).collect();
+                    live.sort_by_key(Bucket::key);
+                    live
+                };
+                prop_assert_eq!(mattering(&table), mattering(&model.buckets));
+                // The slots in use are a prefix of the table.
+                prop_assert!(table[store.len()..].iter().all(|b| *b == Bucket::VACANT));
+                prop_assert!(store.len() <= model.buckets.len());
             }
         }
     }

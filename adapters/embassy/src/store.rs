@@ -250,8 +250,23 @@ impl<M: RawMutex, const BUCKETS: usize, const POLICIES: usize, C: Clock> FixedSt
         let hash = key_hash(key);
         self.tables.lock(|tables| {
             let now = self.clock.now();
-            let slots = &tables.buckets;
-            let slot = slots.iter().find(|slot| slot.get().holds(hash));
+            let now_nanos = now.as_nanos();
+            // The key's slot, and until it is found, the first slot that
+            // is vacant or stale: where a new key goes (a vacant slot is
+            // stale too, its TAT of zero past), so that forgotten buckets
+            // make room before the table grows.
+            let mut slot = None;
+            let mut free = None;
+            for candidate in &tables.buckets {
+                let held = candidate.get();
+                if held.holds(hash) {
+                    slot = Some(candidate);
+                    break;
+                }
+                if free.is_none() && held.is_stale(now_nanos) {
+                    free = Some(candidate);
+                }
+            }
             // A new key decides from a vacant bucket. The decision is made
             // on the bucket's own words, with no state decoded in between.
             let bucket = slot.map_or(Bucket::VACANT, Cell::get);
@@ -273,8 +288,15 @@ impl<M: RawMutex, const BUCKETS: usize, const POLICIES: usize, C: Clock> FixedSt
                 ),
             };
             if let Some((tat, paused_until)) = next {
-                let now = now.as_nanos();
-                store_bucket(slots, slot, Bucket::new(hash, tat, paused_until, now), now)?;
+                let bucket = Bucket::new(hash, tat, paused_until, now_nanos);
+                // A bucket stale already is not stored: it decides as no
+                // bucket at all, and the one it replaces was stale too (a
+                // change never lowers a TAT).
+                if !bucket.is_stale(now_nanos) {
+                    slot.or(free)
+                        .ok_or(FixedStoreError::BucketsFull { capacity: BUCKETS })?
+                        .set(bucket);
+                }
             }
             Ok(decision)
         })
@@ -293,37 +315,6 @@ enum Change<'a> {
 /// What [`FixedStore::change`] answers for a pause, which decides
 /// nothing: [`Store::pause`] drops it.
 const PAUSED: Decision = Decision::Impossible { cost: 0, burst: 0 };
-
-/// Writes `bucket` into `slot` (the key's bucket), or for a new key into
-/// the first slot that is vacant or holds a stale bucket (a vacant slot is
-/// stale too: its TAT of zero is past), so that forgotten buckets make
-/// room before the table grows; a new bucket that is stale already is not
-/// stored, since storing it would change nothing (e.g. a zero-length
-/// pause).
-fn store_bucket(
-    slots: &[Cell<Bucket>],
-    slot: Option<&Cell<Bucket>>,
-    bucket: Bucket,
-    now: u64,
-) -> Result<(), FixedStoreError> {
-    if let Some(slot) = slot {
-        slot.set(bucket);
-        return Ok(());
-    }
-    if bucket.is_stale(now) {
-        return Ok(());
-    }
-    let free = slots.iter().find(|slot| slot.get().is_stale(now));
-    match free {
-        Some(free) => {
-            free.set(bucket);
-            Ok(())
-        }
-        None => Err(FixedStoreError::BucketsFull {
-            capacity: slots.len(),
-        }),
-    }
-}
 
 impl<M: RawMutex, const BUCKETS: usize, const POLICIES: usize, C: Clock> Store
     for FixedStore<M, BUCKETS, POLICIES, C>

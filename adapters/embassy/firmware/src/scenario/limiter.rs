@@ -66,28 +66,22 @@ pub(super) static STORE: FixedStore<CriticalSectionRawMutex, BUCKETS, 1, Embassy
     FixedStore::new(EmbassyClock);
 const _: () = assert!(BUCKETS as u64 == checks::BUCKETS);
 
-/// Awaits `$acquire`, a ratekeeper acquire, and gives its [`outcome_of`],
-/// read where the acquire answers its decision, by reference: a decision
-/// is larger than a 32-bit target copies inline at opt-level "z", and
-/// moving it out of the await would cost a block copy routine. (A macro,
-/// so the acquire is built in the stage's own future rather than moved
-/// into another.)
-macro_rules! awaited_outcome {
-    ($acquire:expr) => {{
+/// Awaits `$acquire`, a ratekeeper acquire, and hands its result to
+/// `$then` where the acquire answers it, by reference: a decision is
+/// larger than a 32-bit target copies inline at opt-level "z", and moving
+/// it out of the await would cost a block copy routine. (A macro, so the
+/// acquire is built in the stage's own future rather than moved into
+/// another.)
+macro_rules! awaited {
+    ($acquire:expr, |$decision:ident| $then:expr) => {{
         let mut acquire = core::pin::pin!($acquire);
         core::future::poll_fn(|cx| match acquire.as_mut().poll(cx) {
-            core::task::Poll::Ready(ref decision) => {
-                core::task::Poll::Ready($crate::scenario::limiter::outcome_of(decision))
-            }
+            core::task::Poll::Ready(ref $decision) => core::task::Poll::Ready($then),
             core::task::Poll::Pending => core::task::Poll::Pending,
         })
         .await
     }};
 }
-
-// For the other stages' acquires, by path: `super::limiter::awaited_outcome!`.
-#[allow(unused_imports)]
-pub(super) use awaited_outcome;
 
 /// What one step of the stage does, to the key the step names.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -189,12 +183,15 @@ pub async fn run(report: &mut Report) {
                 let start = Instant::now();
                 let request = Acquire::reserve(gcra, MAX_WAIT);
                 let key = key(step.key);
-                let outcome = if step.op == Op::Timer {
-                    awaited_outcome!(acquire(&STORE, key, &request))
+                if step.op == Op::Timer {
+                    awaited!(acquire(&STORE, key, &request), |decision| {
+                        slept_through(report, decision, start)
+                    });
                 } else {
-                    awaited_outcome!(acquire_with_delay(&STORE, Delay, key, &request))
-                };
-                slept_through(report, outcome, start);
+                    awaited!(acquire_with_delay(&STORE, Delay, key, &request), |decision| {
+                        slept_through(report, decision, start)
+                    });
+                }
                 next += 1;
             }
             Op::Stale => {
@@ -353,12 +350,13 @@ pub(super) fn outcome_of(decision: &Result<Decision, FixedStoreError>) -> [u64; 
     }
 }
 
-/// Checks an acquire that slept since `start`: its outcome, and whether it
-/// slept at least its wait. The timer counts whole milliseconds, so it
-/// slept at least `wait` nanoseconds exactly when it slept at least
-/// `⌈wait / 1 ms⌉` milliseconds.
+/// Checks an acquire that slept since `start`, whose result is `decision`:
+/// its outcome, and whether it slept at least its wait. The timer counts
+/// whole milliseconds, so it slept at least `wait` nanoseconds exactly when
+/// it slept at least `⌈wait / 1 ms⌉` milliseconds.
 #[inline(never)]
-fn slept_through(report: &mut Report, [kind, wait]: [u64; 2], start: Instant) {
+fn slept_through(report: &mut Report, decision: &Result<Decision, FixedStoreError>, start: Instant) {
+    let [kind, wait] = outcome_of(decision);
     let wait_ms = Nanos::from_nanos(wait).as_millis_ceil();
     let slept_ms = millis(start.elapsed());
     report.note(format_args!(

@@ -284,7 +284,7 @@ impl<M: RawMutex, const BUCKETS: usize, const POLICIES: usize, C: Clock> FixedSt
                 // A pause only ever grows.
                 Change::Pause(span) => (
                     PAUSED,
-                    Some((tat, paused_until.max(now.saturating_add(span).as_nanos()))),
+                    Some((tat, paused_until.max(now.saturating_add(*span).as_nanos()))),
                 ),
             };
             if let Some((tat, paused_until)) = next {
@@ -308,8 +308,9 @@ impl<M: RawMutex, const BUCKETS: usize, const POLICIES: usize, C: Clock> FixedSt
 enum Change<'a> {
     /// Decide this request.
     Acquire(&'a Acquire),
-    /// Extend the pause by this span from now.
-    Pause(Nanos),
+    /// Extend the pause by this span from now (by reference, so that a
+    /// change is two words, passed in registers).
+    Pause(&'a Nanos),
 }
 
 /// What [`FixedStore::change`] answers for a pause, which decides
@@ -326,7 +327,7 @@ impl<M: RawMutex, const BUCKETS: usize, const POLICIES: usize, C: Clock> Store
     }
 
     fn pause(&self, key: &str, span: Nanos) -> Result<(), FixedStoreError> {
-        self.change(key, Change::Pause(span)).map(drop)
+        self.change(key, Change::Pause(&span)).map(drop)
     }
 
     fn policy(&self, key: &str) -> Result<Option<Policy>, FixedStoreError> {
@@ -590,7 +591,7 @@ mod tests {
             let state = slot.map_or(Bucket::VACANT, |index| self.buckets[index]).state();
             let (decision, next) = match change {
                 Change::Acquire(request) => state.decide(request, now),
-                Change::Pause(span) => (PAUSED, Some(state.paused_for(now, span))),
+                Change::Pause(span) => (PAUSED, Some(state.paused_for(now, *span))),
             };
             if let Some(next) = next {
                 let bucket = Bucket::from_state(hash, &next, now);
@@ -687,7 +688,7 @@ mod tests {
                     AnyStep::Pause { key, span } => {
                         let key = KEYS[usize::from(key)];
                         let span = Nanos::from_nanos(span);
-                        (store.pause(key, span).map(|()| PAUSED), model.change(key, Change::Pause(span), now))
+                        (store.pause(key, span).map(|()| PAUSED), model.change(key, Change::Pause(&span), now))
                     }
                     AnyStep::Set { now } => {
                         store.clock().set(Instant::from_nanos(now));

@@ -17,14 +17,13 @@
 use core::future::Future;
 use core::task::Poll;
 
-use embassy_time::Instant;
 use ratekeeper_core::{
     Acquire, Clock, Learner, LearnerCapabilities, LearnerConfig, Nanos, Policy, PolicyConfig, PolicySource,
     Store,
 };
 use ratekeeper_embassy::{EmbassyClock, acquire};
 
-use super::limiter::{MAX_WAIT, STORE, nanos, outcome};
+use super::limiter::{MAX_WAIT, STORE, outcome};
 use super::{checks, headers};
 use crate::report::Report;
 
@@ -80,7 +79,7 @@ pub async fn run(report: &mut Report) {
         learned.as_ref().map_or(0, |p| p.window().as_nanos()),
         u64::from(learned.as_ref().is_some_and(|p| p.source == PolicySource::Header)),
     ]);
-    let paused_at = Instant::now();
+    let paused_at = EmbassyClock.now();
     let (pause, retry_after) = throttled();
     let retry_after = retry_after.unwrap_or(Nanos::MAX);
     report.verify(&[
@@ -100,9 +99,10 @@ pub async fn run(report: &mut Report) {
         Poll::Pending => Poll::Pending,
     })
     .await;
-    // The pause began at or after `paused_at`: waking before its end
-    // would show as less than Retry-After since then.
-    let since_pause = nanos(paused_at.elapsed());
+    // The pause began at or after `paused_at`, read on the store's own
+    // clock: waking before its end would show as less than Retry-After
+    // since then.
+    let since_pause = EmbassyClock.now().saturating_duration_since(paused_at);
     report.verify(&[
         u64::from(kind == checks::OUTCOME_ALLOWED && wait <= retry_after.as_nanos()),
         u64::from(since_pause >= retry_after),

@@ -365,10 +365,3 @@ fn slept_through(report: &mut Report, decision: &Result<Decision, FixedStoreErro
     ));
     report.verify(&[kind, wait, u64::from(slept_ms >= wait_ms)]);
 }
-
-/// An embassy-time duration in nanoseconds: whole milliseconds at the
-/// firmware's 1 kHz ticks, so one product.
-#[cfg_attr(not(feature = "learner"), allow(dead_code))]
-pub(super) fn nanos(duration: Duration) -> Nanos {
-    Nanos::from_millis(millis(duration))
-}

@@ -86,8 +86,10 @@ pub async fn run(report: &mut Report) {
         retry_after.as_nanos(),
         u64::from(pause.is_some_and(|pause| pause >= retry_after)),
     ]);
+    // The paused endpoint's pace is unknown: that of a bucket never seen,
+    // as of the 429.
     let gcra = PolicyConfig::DEFAULT
-        .default_policy(EmbassyClock.now())
+        .default_policy(paused_at)
         .to_gcra(&PolicyConfig::DEFAULT);
     // Read where the acquire answers, by reference (as the limiter stage
     // does): moving a decision out of the await would cost a block copy

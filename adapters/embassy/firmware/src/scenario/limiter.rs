@@ -176,14 +176,14 @@ fn key(index: u8) -> &'static str {
 pub async fn run(report: &mut Report) {
     report.stage(checks::LIMITER);
     sizes(report);
-    // The policy's pace is all that is kept across the waits.
-    let gcra = policy(report);
+    // The reservation at the policy's pace is all that is kept across the
+    // waits; the steps that neither sleep nor wait make theirs from it.
+    let request = Acquire::reserve(policy(report), MAX_WAIT);
     let mut next = 0;
     while let Some(step) = STEPS.get(next) {
         match step.op {
             Op::Timer | Op::Delay => {
                 let start = Instant::now();
-                let request = Acquire::reserve(gcra, MAX_WAIT);
                 let key = key(step.key);
                 if step.op == Op::Timer {
                     awaited!(acquire(&STORE, key, &request), |decision| {
@@ -200,7 +200,7 @@ pub async fn run(report: &mut Report) {
                 Timer::after(STALE).await;
                 next += 1;
             }
-            _ => next = decide_exactly(report, next, gcra),
+            _ => next = decide_exactly(report, next, &request),
         }
     }
     report.note(format_args!(
@@ -212,9 +212,10 @@ pub async fn run(report: &mut Report) {
 /// Runs the steps from `STEPS[from]` on that neither sleep nor wait, and
 /// makes the checks they end, all in one critical section (the checks'
 /// reports too: the SysTick cannot advance there while they print);
-/// returns the index of the step after them.
+/// returns the index of the step after them. Their requests are made at
+/// the pace of `reserve`, the stage's reservation.
 #[inline(never)]
-fn decide_exactly(report: &mut Report, from: usize, gcra: Gcra) -> usize {
+fn decide_exactly(report: &mut Report, from: usize, reserve: &Acquire) -> usize {
     critical_section::with(|_| {
         // The values of the check being made: at most eight.
         let mut observed = Observed {
@@ -228,7 +229,7 @@ fn decide_exactly(report: &mut Report, from: usize, gcra: Gcra) -> usize {
             } else {
                 Nanos::ZERO
             };
-            let request = Acquire::reserve(gcra, max_wait);
+            let request = Acquire::reserve(reserve.gcra, max_wait);
             let key = key(step.key);
             match step.op {
                 Op::Check | Op::Reserve => observed.push(&outcome_of(&STORE.acquire(key, &request))),

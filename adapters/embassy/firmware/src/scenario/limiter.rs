@@ -272,9 +272,7 @@ impl Observed {
 /// Longer than one interval: every bucket admitted before it is stale after.
 const STALE: Duration = Duration::from_millis(INTERVAL.as_millis_ceil() + 1);
 
-/// Checks and reports the store's sizes. Its own function, called once:
-/// inlined, it costs the task's poll more than the call.
-#[inline(never)]
+/// Checks and reports the store's sizes.
 fn sizes(report: &mut Report) {
     report.verify(&[STORE_BUCKET_BYTES as u64]);
     report.note(format_args!(
@@ -293,7 +291,6 @@ const STORE_BUCKET_BYTES: usize =
 /// reset=1` header by the header parser and the learner, or configured
 /// when the firmware is built without the learner. Returns the search
 /// endpoint's pacing, from the policy read back from the store.
-#[inline(never)]
 fn policy(report: &mut Report) -> Gcra {
     #[cfg(feature = "learner")]
     let mut policy = None;

@@ -185,12 +185,12 @@ pub async fn run(report: &mut Report) {
             Op::Timer | Op::Delay => {
                 let start = Instant::now();
                 let key = key(step.key);
-                if step.op == Op::Timer {
-                    awaited!(acquire(&STORE, key, &request), |decision| {
+                if step.op == Op::Delay {
+                    awaited!(acquire_with_delay(&STORE, Delay, key, &request), |decision| {
                         slept_through(report, decision, start)
                     });
                 } else {
-                    awaited!(acquire_with_delay(&STORE, Delay, key, &request), |decision| {
+                    awaited!(acquire(&STORE, key, &request), |decision| {
                         slept_through(report, decision, start)
                     });
                 }

@@ -156,9 +156,9 @@ struct Tables<const BUCKETS: usize, const POLICIES: usize> {
 ///   milliseconds, rounded up: a pause may last up to 1 ms longer than
 ///   asked, never shorter). Policies sit in their own table of `POLICIES`
 ///   slots, since a firmware learns few limits but paces many buckets.
-/// - **Capacity.** A new key takes a free slot, else the slot of a bucket
-///   whose state no longer matters (TAT and pause both past: forgetting it
-///   equals a full bucket). When every bucket still matters, the operation
+/// - **Capacity.** A new key takes the first slot that is free or holds a
+///   bucket whose state no longer matters (TAT and pause both past:
+///   forgetting it equals a full bucket). When every bucket still matters, the operation
 ///   fails with [`FixedStoreError::BucketsFull`] and changes nothing; a
 ///   refused check on a new key needs no slot and never fails this way.
 /// - **Time.** It reads clock `C`: [`EmbassyClock`] in firmware, the core's
@@ -250,8 +250,23 @@ impl<M: RawMutex, const BUCKETS: usize, const POLICIES: usize, C: Clock> FixedSt
         let hash = key_hash(key);
         self.tables.lock(|tables| {
             let now = self.clock.now();
-            let slots = &tables.buckets;
-            let slot = slots.iter().find(|slot| slot.get().holds(hash));
+            let now_nanos = now.as_nanos();
+            // The key's slot, and until it is found, the first slot that
+            // is vacant or stale: where a new key goes (a vacant slot is
+            // stale too, its TAT of zero past), so that forgotten buckets
+            // make room before the table grows.
+            let mut slot = None;
+            let mut free = None;
+            for candidate in &tables.buckets {
+                let held = candidate.get();
+                if held.holds(hash) {
+                    slot = Some(candidate);
+                    break;
+                }
+                if free.is_none() && held.is_stale(now_nanos) {
+                    free = Some(candidate);
+                }
+            }
             // A new key decides from a vacant bucket. The decision is made
             // on the bucket's own words, with no state decoded in between.
             let bucket = slot.map_or(Bucket::VACANT, Cell::get);
@@ -269,12 +284,19 @@ impl<M: RawMutex, const BUCKETS: usize, const POLICIES: usize, C: Clock> FixedSt
                 // A pause only ever grows.
                 Change::Pause(span) => (
                     PAUSED,
-                    Some((tat, paused_until.max(now.saturating_add(span).as_nanos()))),
+                    Some((tat, paused_until.max(now.saturating_add(*span).as_nanos()))),
                 ),
             };
             if let Some((tat, paused_until)) = next {
-                let now = now.as_nanos();
-                store_bucket(slots, slot, Bucket::new(hash, tat, paused_until, now), now)?;
+                let bucket = Bucket::new(hash, tat, paused_until, now_nanos);
+                // A bucket stale already is not stored: it decides as no
+                // bucket at all, and the one it replaces was stale too (a
+                // change never lowers a TAT).
+                if !bucket.is_stale(now_nanos) {
+                    slot.or(free)
+                        .ok_or(FixedStoreError::BucketsFull { capacity: BUCKETS })?
+                        .set(bucket);
+                }
             }
             Ok(decision)
         })
@@ -286,57 +308,30 @@ impl<M: RawMutex, const BUCKETS: usize, const POLICIES: usize, C: Clock> FixedSt
 enum Change<'a> {
     /// Decide this request.
     Acquire(&'a Acquire),
-    /// Extend the pause by this span from now.
-    Pause(Nanos),
+    /// Extend the pause by this span from now (by reference, so that a
+    /// change is two words, passed in registers).
+    Pause(&'a Nanos),
 }
 
 /// What [`FixedStore::change`] answers for a pause, which decides
 /// nothing: [`Store::pause`] drops it.
 const PAUSED: Decision = Decision::Impossible { cost: 0, burst: 0 };
 
-/// Writes `bucket` into `slot` (the key's bucket), or for a new key into
-/// the first vacant slot, else over the first stale bucket; a new bucket
-/// that is stale already is not stored, since storing it would change
-/// nothing (e.g. a zero-length pause).
-fn store_bucket(
-    slots: &[Cell<Bucket>],
-    slot: Option<&Cell<Bucket>>,
-    bucket: Bucket,
-    now: u64,
-) -> Result<(), FixedStoreError> {
-    if let Some(slot) = slot {
-        slot.set(bucket);
-        return Ok(());
-    }
-    if bucket.is_stale(now) {
-        return Ok(());
-    }
-    let free = slots
-        .iter()
-        .find(|slot| slot.get().is_vacant())
-        .or_else(|| slots.iter().find(|slot| slot.get().is_stale(now)));
-    match free {
-        Some(free) => {
-            free.set(bucket);
-            Ok(())
-        }
-        None => Err(FixedStoreError::BucketsFull {
-            capacity: slots.len(),
-        }),
-    }
-}
-
 impl<M: RawMutex, const BUCKETS: usize, const POLICIES: usize, C: Clock> Store
     for FixedStore<M, BUCKETS, POLICIES, C>
 {
     type Error = FixedStoreError;
 
+    // Both inlined where they are called: the call of `change` they make
+    // costs no more than a call of them.
+    #[inline(always)]
     fn acquire(&self, key: &str, request: &Acquire) -> Result<Decision, FixedStoreError> {
         self.change(key, Change::Acquire(request))
     }
 
+    #[inline(always)]
     fn pause(&self, key: &str, span: Nanos) -> Result<(), FixedStoreError> {
-        self.change(key, Change::Pause(span)).map(drop)
+        self.change(key, Change::Pause(&span)).map(drop)
     }
 
     fn policy(&self, key: &str) -> Result<Option<Policy>, FixedStoreError> {
@@ -462,6 +457,22 @@ mod tests {
     }
 
     #[test]
+    fn a_stale_bucket_makes_room_before_the_table_grows() {
+        let store = TestStore::<4>::new(ManualClock::new());
+        let check = Acquire::check(gcra());
+        assert!(store.acquire("a", &check).unwrap().is_allowed());
+        assert!(store.acquire("b", &check).unwrap().is_allowed());
+        // Both full again after 100 ms: "c" takes the first of their slots.
+        store.clock().advance(Nanos::from_millis(100));
+        assert!(store.acquire("c", &check).unwrap().is_allowed());
+        assert_eq!(store.len(), 2);
+        assert_eq!(store.tables.lock(|t| t.buckets[0].get().key()), key_hash("c"));
+        // "a" was forgotten, which changes nothing: it is admitted as before.
+        assert!(store.acquire("a", &check).unwrap().is_allowed());
+        assert_eq!(store.len(), 2);
+    }
+
+    #[test]
     fn policies_round_trip_and_fill_up() {
         let store = TestStore::<2>::new(ManualClock::new());
         let policy =
@@ -584,7 +595,7 @@ mod tests {
             let state = slot.map_or(Bucket::VACANT, |index| self.buckets[index]).state();
             let (decision, next) = match change {
                 Change::Acquire(request) => state.decide(request, now),
-                Change::Pause(span) => (PAUSED, Some(state.paused_for(now, span))),
+                Change::Pause(span) => (PAUSED, Some(state.paused_for(now, *span))),
             };
             if let Some(next) = next {
                 let bucket = Bucket::from_state(hash, &next, now);
@@ -659,9 +670,12 @@ mod tests {
     proptest! {
         #![proptest_config(ProptestConfig::with_cases(10_000))]
 
-        /// Bit for bit the store it was: every answer, every slot's
-        /// bucket and the count of slots in use, after any steps at any
-        /// instants and with any parameters.
+        /// The store it was, which put a new key in a vacant slot before
+        /// a stale one: every answer the same, bit for bit, and so every
+        /// bucket that still matters, with never more slots in use, after
+        /// any steps at any instants and with any parameters. (Only the
+        /// slots of buckets that no longer matter may differ: a stale
+        /// bucket decides as a vacant one, and the clock never goes back.)
         #[test]
         fn the_store_is_the_one_it_was(steps in proptest::collection::vec(any_step(), 1..40)) {
             let store = TestStore::<4>::new(ManualClock::new());
@@ -678,7 +692,7 @@ mod tests {
                     AnyStep::Pause { key, span } => {
                         let key = KEYS[usize::from(key)];
                         let span = Nanos::from_nanos(span);
-                        (store.pause(key, span).map(|()| PAUSED), model.change(key, Change::Pause(span), now))
+                        (store.pause(key, span).map(|()| PAUSED), model.change(key, Change::Pause(&span), now))
                     }
                     AnyStep::Set { now } => {
                         store.clock().set(Instant::from_nanos(now));
@@ -686,10 +700,18 @@ mod tests {
                     }
                 };
                 prop_assert_eq!(got, expected);
+                let now = now.as_nanos();
                 let table: std::vec::Vec<Bucket> = store.tables.lock(|t| t.buckets.iter().map(Cell::get).collect());
-                prop_assert_eq!(&table[..model.buckets.len()], &model.buckets[..]);
-                prop_assert!(table[model.buckets.len()..].iter().all(|b| *b == Bucket::VACANT));
-                prop_assert_eq!(store.len(), model.buckets.len());
+                let mattering = |buckets: &[Bucket]| {
+                    let mut live: std::vec::Vec<Bucket> =
+                        buckets.iter().copied().filter(|b| !b.is_stale(now)).collect();
+                    live.sort_by_key(Bucket::key);
+                    live
+                };
+                prop_assert_eq!(mattering(&table), mattering(&model.buckets));
+                // The slots in use are a prefix of the table.
+                prop_assert!(table[store.len()..].iter().all(|b| *b == Bucket::VACANT));
+                prop_assert!(store.len() <= model.buckets.len());
             }
         }
     }

@@ -35,32 +35,31 @@ const _: () =
 #[inline(never)]
 pub fn run(report: &mut Report) {
     report.stage(checks::BACKOFF);
-    // Full jitter: retry `i` waits at most `min(cap, base · 2^i)` (the
-    // bounds are in `checks`); the fifth draw finds the retries spent.
+    // Two uses of one seeded generator, drawn in turn in one loop:
+    // - the backoff alone, with full jitter: retry `i` waits at most
+    //   `min(cap, base · 2^i)` (the bounds are in `checks`); the fifth
+    //   draw finds the retries spent;
+    // - a GET answered 429 with `Retry-After: 1`, every time: each wait at
+    //   least that (`0` for anything but a retry); five decisions, four
+    //   retries, then the give-up.
     let mut rng = SplitMix64::new(SEED);
     let mut backoff = Backoff::new(config());
-    // Filled in place: an array built elsewhere and moved here would cost
-    // a block copy routine.
-    let mut delays = [0; 5];
-    for delay in &mut delays {
-        *delay = backoff
-            .next_delay(&mut rng, None)
-            .map_or(u64::MAX, Nanos::as_nanos);
-    }
-    report.verify(&delays);
-
-    // A GET answered 429 with `Retry-After: 1`, every time: each wait at
-    // least that (`0` for anything but a retry).
     let now = EmbassyClock.now();
     let policy = RetryPolicy::new(config(), Nanos::from_secs(60));
     let mut retry = RetryState::new(policy, RequestKind::new(Method::Get), now);
-    // Five decisions: four retries, then the give-up.
+    // Filled in place: arrays built elsewhere and moved here would cost a
+    // block copy routine.
+    let mut delays = [0; 5];
     let mut waits = [0; 5];
     let mut last = RetryDecision::Done;
-    for wait in &mut waits {
+    for (delay, wait) in delays.iter_mut().zip(&mut waits) {
+        *delay = backoff
+            .next_delay(&mut rng, None)
+            .map_or(u64::MAX, Nanos::as_nanos);
         last = retry.decide(Outcome::Response(429), Some(RETRY_AFTER), now, &mut rng);
         *wait = last.wait().map_or(0, Nanos::as_nanos);
     }
+    report.verify(&delays);
     report.verify(&waits[..4]);
     let stop = last.give_up();
     report.verify(&[

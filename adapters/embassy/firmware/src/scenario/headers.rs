@@ -68,7 +68,6 @@ fn nanos(value: Option<Nanos>) -> u64 {
     value.map_or(u64::MAX, Nanos::as_nanos)
 }
 
-#[inline(never)]
 pub fn run(report: &mut Report) {
     report.stage(checks::HEADERS);
     // Close's figures as observed, then as its client sends them: the

@@ -17,14 +17,13 @@
 use core::future::Future;
 use core::task::Poll;
 
-use embassy_time::Instant;
 use ratekeeper_core::{
     Acquire, Clock, Learner, LearnerCapabilities, LearnerConfig, Nanos, Policy, PolicyConfig, PolicySource,
     Store,
 };
 use ratekeeper_embassy::{EmbassyClock, acquire};
 
-use super::limiter::{MAX_WAIT, STORE, nanos, outcome};
+use super::limiter::{MAX_WAIT, STORE, outcome};
 use super::{checks, headers};
 use crate::report::Report;
 
@@ -71,8 +70,10 @@ fn throttled() -> (Option<Nanos>, Option<Nanos>) {
     (paused, retry_after)
 }
 
-pub async fn run(report: &mut Report) {
-    report.stage(checks::LEARNER);
+/// Checks what the Close header teaches. Its own function, so that the
+/// policy learned lives only while it runs, not across the stage's wait:
+/// no part of the task's future (static RAM).
+fn taught(report: &mut Report) {
     let mut learned = None;
     learn_from_close(&mut learned);
     report.verify(&[
@@ -80,15 +81,22 @@ pub async fn run(report: &mut Report) {
         learned.as_ref().map_or(0, |p| p.window().as_nanos()),
         u64::from(learned.as_ref().is_some_and(|p| p.source == PolicySource::Header)),
     ]);
-    let paused_at = Instant::now();
+}
+
+pub async fn run(report: &mut Report) {
+    report.stage(checks::LEARNER);
+    taught(report);
+    let paused_at = EmbassyClock.now();
     let (pause, retry_after) = throttled();
     let retry_after = retry_after.unwrap_or(Nanos::MAX);
     report.verify(&[
         retry_after.as_nanos(),
         u64::from(pause.is_some_and(|pause| pause >= retry_after)),
     ]);
+    // The paused endpoint's pace is unknown: that of a bucket never seen,
+    // as of the 429.
     let gcra = PolicyConfig::DEFAULT
-        .default_policy(EmbassyClock.now())
+        .default_policy(paused_at)
         .to_gcra(&PolicyConfig::DEFAULT);
     // Read where the acquire answers, by reference (as the limiter stage
     // does): moving a decision out of the await would cost a block copy
@@ -100,9 +108,10 @@ pub async fn run(report: &mut Report) {
         Poll::Pending => Poll::Pending,
     })
     .await;
-    // The pause began at or after `paused_at`: waking before its end
-    // would show as less than Retry-After since then.
-    let since_pause = nanos(paused_at.elapsed());
+    // The pause began at or after `paused_at`, read on the store's own
+    // clock: waking before its end would show as less than Retry-After
+    // since then.
+    let since_pause = EmbassyClock.now().saturating_duration_since(paused_at);
     report.verify(&[
         u64::from(kind == checks::OUTCOME_ALLOWED && wait <= retry_after.as_nanos()),
         u64::from(since_pause >= retry_after),

@@ -66,28 +66,22 @@ pub(super) static STORE: FixedStore<CriticalSectionRawMutex, BUCKETS, 1, Embassy
     FixedStore::new(EmbassyClock);
 const _: () = assert!(BUCKETS as u64 == checks::BUCKETS);
 
-/// Awaits `$acquire`, a ratekeeper acquire, and gives its [`outcome_of`],
-/// read where the acquire answers its decision, by reference: a decision
-/// is larger than a 32-bit target copies inline at opt-level "z", and
-/// moving it out of the await would cost a block copy routine. (A macro,
-/// so the acquire is built in the stage's own future rather than moved
-/// into another.)
-macro_rules! awaited_outcome {
-    ($acquire:expr) => {{
+/// Awaits `$acquire`, a ratekeeper acquire, and hands its result to
+/// `$then` where the acquire answers it, by reference: a decision is
+/// larger than a 32-bit target copies inline at opt-level "z", and moving
+/// it out of the await would cost a block copy routine. (A macro, so the
+/// acquire is built in the stage's own future rather than moved into
+/// another.)
+macro_rules! awaited {
+    ($acquire:expr, |$decision:ident| $then:expr) => {{
         let mut acquire = core::pin::pin!($acquire);
         core::future::poll_fn(|cx| match acquire.as_mut().poll(cx) {
-            core::task::Poll::Ready(ref decision) => {
-                core::task::Poll::Ready($crate::scenario::limiter::outcome_of(decision))
-            }
+            core::task::Poll::Ready(ref $decision) => core::task::Poll::Ready($then),
             core::task::Poll::Pending => core::task::Poll::Pending,
         })
         .await
     }};
 }
-
-// For the other stages' acquires, by path: `super::limiter::awaited_outcome!`.
-#[allow(unused_imports)]
-pub(super) use awaited_outcome;
 
 /// What one step of the stage does, to the key the step names.
 #[derive(Clone, Copy, PartialEq, Eq)]
@@ -168,7 +162,9 @@ const STEPS: [Step; 18] = [
     step(Op::Check, NINTH_KEY, true),
 ];
 
-/// The key of index `index` in the steps.
+/// The key of index `index` in the steps: one copy, called from both
+/// places that run steps.
+#[inline(never)]
 fn key(index: u8) -> &'static str {
     match index {
         SEARCH_KEY => SEARCH,
@@ -180,28 +176,31 @@ fn key(index: u8) -> &'static str {
 pub async fn run(report: &mut Report) {
     report.stage(checks::LIMITER);
     sizes(report);
-    // The policy's pace is all that is kept across the waits.
-    let gcra = policy(report);
+    // The reservation at the policy's pace is all that is kept across the
+    // waits; the steps that neither sleep nor wait make theirs from it.
+    let request = Acquire::reserve(policy(report), MAX_WAIT);
     let mut next = 0;
     while let Some(step) = STEPS.get(next) {
         match step.op {
             Op::Timer | Op::Delay => {
                 let start = Instant::now();
-                let request = Acquire::reserve(gcra, MAX_WAIT);
                 let key = key(step.key);
-                let outcome = if step.op == Op::Timer {
-                    awaited_outcome!(acquire(&STORE, key, &request))
+                if step.op == Op::Delay {
+                    awaited!(acquire_with_delay(&STORE, Delay, key, &request), |decision| {
+                        slept_through(report, decision, start)
+                    });
                 } else {
-                    awaited_outcome!(acquire_with_delay(&STORE, Delay, key, &request))
-                };
-                slept_through(report, outcome, start);
+                    awaited!(acquire(&STORE, key, &request), |decision| {
+                        slept_through(report, decision, start)
+                    });
+                }
                 next += 1;
             }
             Op::Stale => {
                 Timer::after(STALE).await;
                 next += 1;
             }
-            _ => next = decide_exactly(report, next, gcra),
+            _ => next = decide_exactly(report, next, &request),
         }
     }
     report.note(format_args!(
@@ -210,17 +209,19 @@ pub async fn run(report: &mut Report) {
     ));
 }
 
-/// Runs the steps from `STEPS[from]` on that neither sleep nor wait, in
-/// one critical section, then makes the checks they end; returns the index
-/// of the step after them.
+/// Runs the steps from `STEPS[from]` on that neither sleep nor wait, and
+/// makes the checks they end, all in one critical section (the checks'
+/// reports too: the SysTick cannot advance there while they print);
+/// returns the index of the step after them. Their requests are made at
+/// the pace of `reserve`, the stage's reservation.
 #[inline(never)]
-fn decide_exactly(report: &mut Report, from: usize, gcra: Gcra) -> usize {
-    let mut observed = Observed {
-        values: [0; 10],
-        len: 0,
-        ends: 0,
-    };
-    let next = critical_section::with(|_| {
+fn decide_exactly(report: &mut Report, from: usize, reserve: &Acquire) -> usize {
+    critical_section::with(|_| {
+        // The values of the check being made: at most eight.
+        let mut observed = Observed {
+            values: [0; 8],
+            len: 0,
+        };
         let mut next = from;
         while let Some(step) = STEPS.get(next) {
             let max_wait = if step.op == Op::Reserve {
@@ -228,7 +229,7 @@ fn decide_exactly(report: &mut Report, from: usize, gcra: Gcra) -> usize {
             } else {
                 Nanos::ZERO
             };
-            let request = Acquire::reserve(gcra, max_wait);
+            let request = Acquire::reserve(reserve.gcra, max_wait);
             let key = key(step.key);
             match step.op {
                 Op::Check | Op::Reserve => observed.push(&outcome_of(&STORE.acquire(key, &request))),
@@ -242,22 +243,19 @@ fn decide_exactly(report: &mut Report, from: usize, gcra: Gcra) -> usize {
                 Op::Timer | Op::Delay | Op::Stale => break,
             }
             if step.ends_check {
-                observed.end_check();
+                report.verify(observed.values.get(..observed.len).unwrap_or_default());
+                observed.len = 0;
             }
             next += 1;
         }
         next
-    });
-    observed.check(report);
-    next
+    })
 }
 
-/// The values observed by a run of steps, and where each check ends.
+/// The values observed for the check being made.
 struct Observed {
-    values: [u64; 10],
+    values: [u64; 8],
     len: usize,
-    /// Bit `i` set: a check ends with value `i`.
-    ends: u16,
 }
 
 impl Observed {
@@ -269,26 +267,12 @@ impl Observed {
             self.len += 1;
         }
     }
-
-    fn end_check(&mut self) {
-        self.ends |= 1 << (self.len - 1);
-    }
-
-    /// Makes the checks, in order.
-    fn check(&self, report: &mut Report) {
-        let mut from = 0;
-        for end in 0..self.len {
-            if self.ends & (1 << end) != 0 {
-                report.verify(self.values.get(from..=end).unwrap_or_default());
-                from = end + 1;
-            }
-        }
-    }
 }
 
 /// Longer than one interval: every bucket admitted before it is stale after.
 const STALE: Duration = Duration::from_millis(INTERVAL.as_millis_ceil() + 1);
 
+/// Checks and reports the store's sizes.
 fn sizes(report: &mut Report) {
     report.verify(&[STORE_BUCKET_BYTES as u64]);
     report.note(format_args!(
@@ -307,7 +291,6 @@ const STORE_BUCKET_BYTES: usize =
 /// reset=1` header by the header parser and the learner, or configured
 /// when the firmware is built without the learner. Returns the search
 /// endpoint's pacing, from the policy read back from the store.
-#[inline(never)]
 fn policy(report: &mut Report) -> Gcra {
     #[cfg(feature = "learner")]
     let mut policy = None;
@@ -367,12 +350,13 @@ pub(super) fn outcome_of(decision: &Result<Decision, FixedStoreError>) -> [u64; 
     }
 }
 
-/// Checks an acquire that slept since `start`: its outcome, and whether it
-/// slept at least its wait. The timer counts whole milliseconds, so it
-/// slept at least `wait` nanoseconds exactly when it slept at least
-/// `⌈wait / 1 ms⌉` milliseconds.
+/// Checks an acquire that slept since `start`, whose result is `decision`:
+/// its outcome, and whether it slept at least its wait. The timer counts
+/// whole milliseconds, so it slept at least `wait` nanoseconds exactly when
+/// it slept at least `⌈wait / 1 ms⌉` milliseconds.
 #[inline(never)]
-fn slept_through(report: &mut Report, [kind, wait]: [u64; 2], start: Instant) {
+fn slept_through(report: &mut Report, decision: &Result<Decision, FixedStoreError>, start: Instant) {
+    let [kind, wait] = outcome_of(decision);
     let wait_ms = Nanos::from_nanos(wait).as_millis_ceil();
     let slept_ms = millis(start.elapsed());
     report.note(format_args!(
@@ -380,11 +364,4 @@ fn slept_through(report: &mut Report, [kind, wait]: [u64; 2], start: Instant) {
         wait_ms, slept_ms
     ));
     report.verify(&[kind, wait, u64::from(slept_ms >= wait_ms)]);
-}
-
-/// An embassy-time duration in nanoseconds: whole milliseconds at the
-/// firmware's 1 kHz ticks, so one product.
-#[cfg_attr(not(feature = "learner"), allow(dead_code))]
-pub(super) fn nanos(duration: Duration) -> Nanos {
-    Nanos::from_millis(millis(duration))
 }

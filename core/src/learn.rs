@@ -845,7 +845,13 @@ impl<const CAPABILITIES: u32> Learner<CAPABILITIES> {
         // The slowest so far. The policy is built once, for the one that
         // governs.
         let mut best: Option<Slowest> = None;
-        for (index, quota) in quotas.enumerate() {
+        // Counted by hand rather than enumerated: only reset tracking reads
+        // the index, so a learner without it counts nothing, and reads the
+        // quotas without an adapter's call per quota.
+        let mut next_index = 0usize;
+        for quota in quotas {
+            let index = next_index;
+            next_index = next_index.wrapping_add(1);
             let Some(limit) = quota.limit().filter(|&l| l > 0) else {
                 continue;
             };
@@ -1008,7 +1014,11 @@ impl<const CAPABILITIES: u32> Learner<CAPABILITIES> {
         now: Instant,
     ) -> Option<Nanos> {
         let mut longest = Nanos::ZERO;
-        for (index, quota) in quotas.enumerate() {
+        // Counted by hand, as in `governing`.
+        let mut next_index = 0usize;
+        for quota in quotas {
+            let index = next_index;
+            next_index = next_index.wrapping_add(1);
             if quota.remaining() != Some(0) {
                 continue;
             }

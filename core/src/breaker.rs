@@ -709,15 +709,17 @@ impl<const WORDS: usize> Breaker<WORDS> {
     }
 
     fn trip(&mut self, now: Instant) {
-        self.trips = self.trips.saturating_add(1);
+        // One growth per earlier trip: `trips − 1` once counted, but for
+        // `u32::MAX` trips, where the open time reached the cap long before
+        // (each growth at least doubles it): the same open time.
+        let mut growths = self.trips;
+        self.trips = growths.saturating_add(1);
         // `BreakerConfig::open_time` of a validated configuration (growth
         // at least 1, an open time above zero): without the cases only an
         // invalid one reaches.
         let cap = self.config.max_open_for.as_nanos();
         let growth = u64::from(self.config.growth);
         let mut open = self.config.open_for.as_nanos();
-        // `trips ≥ 1` here: exact.
-        let mut growths = self.trips.wrapping_sub(1);
         while growths > 0 && growth > 1 && open < cap {
             // Past `u64` is past the cap too.
             open = open.checked_mul(growth).unwrap_or(cap);
@@ -1012,7 +1014,7 @@ mod tests {
                 open_for in nanos().prop_filter("an open time", |open| !open.is_zero()),
                 extra in nanos(),
                 growth in prop_oneof![1..4u32, 1..u32::MAX, Just(u32::MAX)],
-                trips in prop_oneof![0..80u32, 0..u32::MAX, Just(u32::MAX)],
+                trips in prop_oneof![0..80u32, 0..u32::MAX, Just(u32::MAX - 1), Just(u32::MAX)],
                 now in prop_oneof![0..u64::MAX, 0..1u64 << 40, Just(u64::MAX)],
             ) {
                 let max_open_for = open_for.saturating_add(extra);

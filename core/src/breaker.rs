@@ -543,9 +543,9 @@ impl<const WORDS: usize> Breaker<WORDS> {
     /// Asks to make a call at `now`: a [`Permit`] when it may go, else how
     /// long until one may.
     pub fn permit(&mut self, now: Instant) -> Result<Permit, Rejected> {
-        // At most three turns: an open time that is over half-opens, and a
-        // half-open period whose probes never answered in time trips again
-        // (into an open time that is not over, or that half-opens).
+        // At most two turns: a half-open period whose probes never
+        // answered in time trips again, into an open time that is not over,
+        // or that half-opens (letting this call through as its probe).
         loop {
             let (state, until) = match self.phase {
                 Phase::Closed => {
@@ -557,11 +557,16 @@ impl<const WORDS: usize> Breaker<WORDS> {
                 Phase::ForcedOpen => (BreakerState::ForcedOpen, now),
                 Phase::Open { until } => {
                     if now >= until {
+                        // Half-open, and this call is its first probe (a
+                        // validated configuration lets one through at least).
                         self.enter(Phase::HalfOpen {
                             since: now,
-                            probes: 0,
+                            probes: 1,
                         });
-                        continue;
+                        return Ok(Permit {
+                            generation: self.generation,
+                            probe: true,
+                        });
                     }
                     (BreakerState::Open, until)
                 }

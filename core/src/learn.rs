@@ -1201,10 +1201,14 @@ impl WindowShift {
 /// multiplication.
 fn whole_seconds_up(span: Nanos) -> Nanos {
     const SECOND: u64 = 1_000_000_000;
-    let span = span.as_nanos();
-    match span.checked_rem(SECOND) {
-        Some(rest) if rest > 0 => Nanos::from_nanos(span.saturating_add(SECOND.wrapping_sub(rest))),
-        _ => Nanos::from_nanos(span),
+    // `⌈n / s⌉·s = (n − 1) − (n − 1) mod s + s` for `n > 0`: the rest of
+    // one division, and no branch on it.
+    match span.as_nanos().checked_sub(1) {
+        Some(less) => {
+            let whole = less.wrapping_sub(less.checked_rem(SECOND).unwrap_or(0));
+            Nanos::from_nanos(whole.saturating_add(SECOND))
+        }
+        None => Nanos::ZERO,
     }
 }
 
@@ -1267,10 +1271,18 @@ mod tests {
 
         #[test]
         fn whole_seconds_up_is_the_ceiling(
-            span in prop_oneof![0..u64::MAX, 0..1u64 << 40, Just(u64::MAX), Just(0u64), (u64::MAX - 2_000_000_000)..=u64::MAX],
+            span in prop_oneof![
+                0..u64::MAX,
+                0..1u64 << 40,
+                Just(u64::MAX),
+                Just(0u64),
+                (u64::MAX - 2_000_000_000)..=u64::MAX,
+                (0..u64::MAX / 1_000_000_000, 0..3u64).prop_map(|(s, off)| (s * 1_000_000_000 + off).saturating_sub(1)),
+            ],
         ) {
             let span = Nanos::from_nanos(span);
             prop_assert_eq!(whole_seconds_up(span), Nanos::from_secs(span.as_secs_ceil()));
+            prop_assert_eq!(whole_seconds_up(span), whole_seconds_up_by_rest(span));
             // A reset above zero rounds to a second at least: the window
             // inferred from one is never zero.
             if !span.is_zero() {
@@ -1287,6 +1299,17 @@ mod tests {
             let span = Nanos::from_nanos(span);
             prop_assert_eq!(doubled(span, doublings), span.saturating_mul(1u64 << doublings));
             prop_assert_eq!(doubled(span, doublings), doubled_by_shift(span, doublings));
+        }
+    }
+
+    /// The earlier form of [`whole_seconds_up`], adding what the rest of
+    /// `span` lacks of a second.
+    fn whole_seconds_up_by_rest(span: Nanos) -> Nanos {
+        const SECOND: u64 = 1_000_000_000;
+        let span = span.as_nanos();
+        match span.checked_rem(SECOND) {
+            Some(rest) if rest > 0 => Nanos::from_nanos(span.saturating_add(SECOND - rest)),
+            _ => Nanos::from_nanos(span),
         }
     }
 

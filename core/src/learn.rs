@@ -239,14 +239,46 @@ struct Slowest {
     server: Option<(u64, Nanos)>,
 }
 
-/// What [`Learner::observe`] reads of a response besides its quotas.
-struct Response {
+/// What [`Learner::observe`] reads of a response besides its quotas, read
+/// where each is needed rather than gathered first: a small target then
+/// keeps none of it aside while the quotas are read.
+trait Response {
     /// Whether the server refused for rate or overload.
-    throttled: bool,
+    fn throttled(&self) -> bool;
     /// `Retry-After`, if stated.
-    retry_after: Option<Nanos>,
+    fn retry_after(&self) -> Option<Nanos>;
     /// From sending to the response.
+    fn round_trip(&self) -> Nanos;
+}
+
+impl Response for Observation {
+    fn throttled(&self) -> bool {
+        self.is_throttled()
+    }
+    fn retry_after(&self) -> Option<Nanos> {
+        self.retry_after
+    }
+    fn round_trip(&self) -> Nanos {
+        self.round_trip
+    }
+}
+
+/// A parsed response, and how long after its request was sent it came.
+struct Parsed<'i> {
+    info: &'i RateLimitInfo,
     round_trip: Nanos,
+}
+
+impl Response for Parsed<'_> {
+    fn throttled(&self) -> bool {
+        is_throttled(self.info.status().unwrap_or(0))
+    }
+    fn retry_after(&self) -> Option<Nanos> {
+        self.info.retry_after()
+    }
+    fn round_trip(&self) -> Nanos {
+        self.round_trip
+    }
 }
 
 /// How the learner behaves. Built from [`LearnerConfig::DEFAULT`] with the
@@ -727,19 +759,14 @@ impl<const CAPABILITIES: u32> Learner<CAPABILITIES> {
 
     /// Learns from one response observed at `now`.
     pub fn observe(&mut self, observation: &Observation, now: Instant) -> Learned {
-        let response = Response {
-            throttled: observation.is_throttled(),
-            retry_after: observation.retry_after,
-            round_trip: observation.round_trip,
-        };
-        self.learn(&response, observation.quotas().iter(), now)
+        self.learn(observation, observation.quotas().iter(), now)
     }
 
     /// [`Learner::observe`] of a response's `quotas`, whichever holds them
     /// (an observation, or a parsed response read in place).
     fn learn<'q, S: Statement + 'q>(
         &mut self,
-        response: &Response,
+        response: &impl Response,
         quotas: impl Iterator<Item = &'q S> + Clone,
         now: Instant,
     ) -> Learned {
@@ -759,7 +786,7 @@ impl<const CAPABILITIES: u32> Learner<CAPABILITIES> {
             };
             self.policy = stated;
             if Self::RESET_TRACKING {
-                self.track_reset(now, response.round_trip);
+                self.track_reset(now, response.round_trip());
             }
         }
 
@@ -767,7 +794,7 @@ impl<const CAPABILITIES: u32> Learner<CAPABILITIES> {
         // reading of the quotas for both.
         let spent = self.exhausted(quotas, now);
         let mut pause = None;
-        if response.throttled {
+        if response.throttled() {
             self.throttled_in_a_row = self.throttled_in_a_row.saturating_add(1);
             pause = Some(self.pause_for(response, spent));
             if Self::HEADERLESS && self.policy.source <= PolicySource::Observed && self.decrease(now) {
@@ -821,18 +848,13 @@ impl<const CAPABILITIES: u32> Learner<CAPABILITIES> {
     /// assert_eq!(learned.policy.map(|policy| policy.limit()), Some(16));
     /// ```
     pub fn observe_info(&mut self, info: &RateLimitInfo, round_trip: Nanos, now: Instant) -> Learned {
-        let response = Response {
-            throttled: is_throttled(info.status().unwrap_or(0)),
-            retry_after: info.retry_after(),
-            round_trip,
-        };
         // Every requests quota (as many as an observation keeps, since
         // `MAX_WINDOWS` is the parser's capacity), read where it was parsed.
         let requests = info
             .quotas()
             .iter()
             .filter(|quota| quota.unit == QuotaUnit::Requests);
-        self.learn(&response, requests, now)
+        self.learn(&Parsed { info, round_trip }, requests, now)
     }
 
     /// The stated quota that governs, as a header policy with the server's
@@ -1040,8 +1062,8 @@ impl<const CAPABILITIES: u32> Learner<CAPABILITIES> {
 
     /// The pause after a refusal: until `Retry-After` when stated, else
     /// until a `spent` quota's reset, else a backoff.
-    fn pause_for(&self, response: &Response, spent: Option<Nanos>) -> Nanos {
-        response.retry_after.or(spent).unwrap_or_else(|| {
+    fn pause_for(&self, response: &impl Response, spent: Option<Nanos>) -> Nanos {
+        response.retry_after().or(spent).unwrap_or_else(|| {
             let doublings = self.throttled_in_a_row.saturating_sub(1).min(32);
             doubled(self.config.backoff_base, doublings).min(self.config.backoff_cap)
         })

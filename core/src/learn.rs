@@ -227,16 +227,15 @@ statement_from_fields!(StatedQuota, crate::headers::Quota);
 
 /// The stated quota with the slowest sustained rate among those read so
 /// far: the one that governs.
-#[derive(Clone, Copy)]
-struct Slowest {
+struct Slowest<'q, S> {
     /// Its index among the stated quotas.
     index: usize,
     /// Its window per request.
     per_request: u64,
     limit: u32,
     window: Nanos,
-    /// The remaining count and reset it states, when it states both.
-    server: Option<(u64, Nanos)>,
+    /// The quota, for the remaining count and reset it states.
+    quota: &'q S,
 }
 
 /// What [`Learner::observe`] reads of a response besides its quotas, read
@@ -866,7 +865,7 @@ impl<const CAPABILITIES: u32> Learner<CAPABILITIES> {
     ) -> Option<Policy> {
         // The slowest so far. The policy is built once, for the one that
         // governs.
-        let mut best: Option<Slowest> = None;
+        let mut best: Option<Slowest<'q, S>> = None;
         // Counted by hand rather than enumerated: only reset tracking reads
         // the index, so a learner without it counts nothing, and reads the
         // quotas without an adapter's call per quota.
@@ -911,13 +910,16 @@ impl<const CAPABILITIES: u32> Learner<CAPABILITIES> {
                 .as_nanos()
                 .checked_div(u64::from(limit))
                 .unwrap_or(u64::MAX);
-            if best.is_none_or(|slowest| per_request > slowest.per_request) {
+            if best
+                .as_ref()
+                .is_none_or(|slowest| per_request > slowest.per_request)
+            {
                 best = Some(Slowest {
                     index,
                     per_request,
                     limit,
                     window,
-                    server: quota.remaining().zip(quota.reset_after()),
+                    quota,
                 });
             }
         }
@@ -925,12 +927,12 @@ impl<const CAPABILITIES: u32> Learner<CAPABILITIES> {
             index,
             limit,
             window,
-            server,
+            quota,
             ..
         } = best?;
         // `limit > 0` and `window > 0` here: the policy is always valid.
         let mut policy = Policy::new(limit, window, PolicySource::Header, now).ok()?;
-        if let Some((remaining, reset_after)) = server {
+        if let Some((remaining, reset_after)) = quota.remaining().zip(quota.reset_after()) {
             policy = policy.with_server(ServerView {
                 remaining: u32::try_from(remaining).unwrap_or(u32::MAX),
                 reset_after,

@@ -594,7 +594,8 @@ impl<const WORDS: usize> Breaker<WORDS> {
             };
             return Err(Rejected {
                 state,
-                retry_after: until.saturating_duration_since(now),
+                // `until ≥ now` in every arm above: exact.
+                retry_after: Nanos::from_nanos(until.as_nanos().wrapping_sub(now.as_nanos())),
             });
         }
     }

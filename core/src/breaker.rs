@@ -617,7 +617,10 @@ impl<const WORDS: usize> Breaker<WORDS> {
                 None
             }
             (Phase::Closed, CallResult::Failure) => {
-                self.consecutive = self.consecutive.saturating_add(1);
+                // Exact: a streak trips at its threshold, and without one
+                // a window all failures trips (a validated failure rate is
+                // at most 100%), so the count never passes either.
+                self.consecutive = self.consecutive.wrapping_add(1);
                 self.ring.push(true);
                 if self.should_trip() {
                     self.trip(now);

@@ -127,13 +127,14 @@ fn uniform(rng: &mut impl RandomSource, low: Nanos, spread: Nanos) -> Nanos {
     // `⌊draw · (d + 1) / 2^64⌋` with `d = spread`: `draw·d + draw` stays
     // below 2^128, so the wrapping operations are exact (and cheaper than
     // saturating ones on 32-bit targets).
-    let draw = u128::from(rng.next_u64());
-    let scaled = draw
-        .wrapping_mul(u128::from(spread.as_nanos()))
-        .wrapping_add(draw)
-        >> 64;
-    // `scaled ≤ d < 2^64`, so the cast is exact and `low + scaled` fits.
-    Nanos::from_nanos(low.as_nanos().wrapping_add(scaled as u64))
+    let draw = rng.next_u64();
+    let product = u128::from(draw).wrapping_mul(u128::from(spread.as_nanos()));
+    // `+ draw` reaches the upper half only through the carry out of the
+    // lower one: a 64 × 64-bit product, not one by the 65-bit `d + 1`.
+    let (_, carry) = (product as u64).overflowing_add(draw);
+    // `scaled ≤ d < 2^64`, so the sum is exact and `low + scaled` fits.
+    let scaled = ((product >> 64) as u64).wrapping_add(u64::from(carry));
+    Nanos::from_nanos(low.as_nanos().wrapping_add(scaled))
 }
 
 /// `⌊value · bp / 10^4⌋` for `bp ≤ 10^4`, without a 128-bit product or

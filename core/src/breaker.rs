@@ -543,9 +543,9 @@ impl<const WORDS: usize> Breaker<WORDS> {
     /// Asks to make a call at `now`: a [`Permit`] when it may go, else how
     /// long until one may.
     pub fn permit(&mut self, now: Instant) -> Result<Permit, Rejected> {
-        // At most three turns: an open time that is over half-opens, and a
-        // half-open period whose probes never answered in time trips again
-        // (into an open time that is not over, or that half-opens).
+        // At most two turns: a half-open period whose probes never
+        // answered in time trips again, into an open time that is not over,
+        // or that half-opens (letting this call through as its probe).
         loop {
             let (state, until) = match self.phase {
                 Phase::Closed => {
@@ -557,11 +557,16 @@ impl<const WORDS: usize> Breaker<WORDS> {
                 Phase::ForcedOpen => (BreakerState::ForcedOpen, now),
                 Phase::Open { until } => {
                     if now >= until {
+                        // Half-open, and this call is its first probe (a
+                        // validated configuration lets one through at least).
                         self.enter(Phase::HalfOpen {
                             since: now,
-                            probes: 0,
+                            probes: 1,
                         });
-                        continue;
+                        return Ok(Permit {
+                            generation: self.generation,
+                            probe: true,
+                        });
                     }
                     (BreakerState::Open, until)
                 }
@@ -589,7 +594,8 @@ impl<const WORDS: usize> Breaker<WORDS> {
             };
             return Err(Rejected {
                 state,
-                retry_after: until.saturating_duration_since(now),
+                // `until ≥ now` in every arm above: exact.
+                retry_after: Nanos::from_nanos(until.as_nanos().wrapping_sub(now.as_nanos())),
             });
         }
     }
@@ -611,7 +617,10 @@ impl<const WORDS: usize> Breaker<WORDS> {
                 None
             }
             (Phase::Closed, CallResult::Failure) => {
-                self.consecutive = self.consecutive.saturating_add(1);
+                // Exact: a streak trips at its threshold, and without one
+                // a window all failures trips (a validated failure rate is
+                // at most 100%), so the count never passes either.
+                self.consecutive = self.consecutive.wrapping_add(1);
                 self.ring.push(true);
                 if self.should_trip() {
                     self.trip(now);
@@ -709,15 +718,17 @@ impl<const WORDS: usize> Breaker<WORDS> {
     }
 
     fn trip(&mut self, now: Instant) {
-        self.trips = self.trips.saturating_add(1);
+        // One growth per earlier trip: `trips − 1` once counted, but for
+        // `u32::MAX` trips, where the open time reached the cap long before
+        // (each growth at least doubles it): the same open time.
+        let mut growths = self.trips;
+        self.trips = growths.saturating_add(1);
         // `BreakerConfig::open_time` of a validated configuration (growth
         // at least 1, an open time above zero): without the cases only an
         // invalid one reaches.
         let cap = self.config.max_open_for.as_nanos();
         let growth = u64::from(self.config.growth);
         let mut open = self.config.open_for.as_nanos();
-        // `trips ≥ 1` here: exact.
-        let mut growths = self.trips.wrapping_sub(1);
         while growths > 0 && growth > 1 && open < cap {
             // Past `u64` is past the cap too.
             open = open.checked_mul(growth).unwrap_or(cap);
@@ -1012,7 +1023,7 @@ mod tests {
                 open_for in nanos().prop_filter("an open time", |open| !open.is_zero()),
                 extra in nanos(),
                 growth in prop_oneof![1..4u32, 1..u32::MAX, Just(u32::MAX)],
-                trips in prop_oneof![0..80u32, 0..u32::MAX, Just(u32::MAX)],
+                trips in prop_oneof![0..80u32, 0..u32::MAX, Just(u32::MAX - 1), Just(u32::MAX)],
                 now in prop_oneof![0..u64::MAX, 0..1u64 << 40, Just(u64::MAX)],
             ) {
                 let max_open_for = open_for.saturating_add(extra);

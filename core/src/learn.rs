@@ -227,26 +227,57 @@ statement_from_fields!(StatedQuota, crate::headers::Quota);
 
 /// The stated quota with the slowest sustained rate among those read so
 /// far: the one that governs.
-#[derive(Clone, Copy)]
-struct Slowest {
+struct Slowest<'q, S> {
     /// Its index among the stated quotas.
     index: usize,
     /// Its window per request.
     per_request: u64,
     limit: u32,
     window: Nanos,
-    /// The remaining count and reset it states, when it states both.
-    server: Option<(u64, Nanos)>,
+    /// The quota, for the remaining count and reset it states.
+    quota: &'q S,
 }
 
-/// What [`Learner::observe`] reads of a response besides its quotas.
-struct Response {
+/// What [`Learner::observe`] reads of a response besides its quotas, read
+/// where each is needed rather than gathered first: a small target then
+/// keeps none of it aside while the quotas are read.
+trait Response {
     /// Whether the server refused for rate or overload.
-    throttled: bool,
+    fn throttled(&self) -> bool;
     /// `Retry-After`, if stated.
-    retry_after: Option<Nanos>,
+    fn retry_after(&self) -> Option<Nanos>;
     /// From sending to the response.
+    fn round_trip(&self) -> Nanos;
+}
+
+impl Response for Observation {
+    fn throttled(&self) -> bool {
+        self.is_throttled()
+    }
+    fn retry_after(&self) -> Option<Nanos> {
+        self.retry_after
+    }
+    fn round_trip(&self) -> Nanos {
+        self.round_trip
+    }
+}
+
+/// A parsed response, and how long after its request was sent it came.
+struct Parsed<'i> {
+    info: &'i RateLimitInfo,
     round_trip: Nanos,
+}
+
+impl Response for Parsed<'_> {
+    fn throttled(&self) -> bool {
+        is_throttled(self.info.status().unwrap_or(0))
+    }
+    fn retry_after(&self) -> Option<Nanos> {
+        self.info.retry_after()
+    }
+    fn round_trip(&self) -> Nanos {
+        self.round_trip
+    }
 }
 
 /// How the learner behaves. Built from [`LearnerConfig::DEFAULT`] with the
@@ -727,19 +758,14 @@ impl<const CAPABILITIES: u32> Learner<CAPABILITIES> {
 
     /// Learns from one response observed at `now`.
     pub fn observe(&mut self, observation: &Observation, now: Instant) -> Learned {
-        let response = Response {
-            throttled: observation.is_throttled(),
-            retry_after: observation.retry_after,
-            round_trip: observation.round_trip,
-        };
-        self.learn(&response, observation.quotas().iter(), now)
+        self.learn(observation, observation.quotas().iter(), now)
     }
 
     /// [`Learner::observe`] of a response's `quotas`, whichever holds them
     /// (an observation, or a parsed response read in place).
     fn learn<'q, S: Statement + 'q>(
         &mut self,
-        response: &Response,
+        response: &impl Response,
         quotas: impl Iterator<Item = &'q S> + Clone,
         now: Instant,
     ) -> Learned {
@@ -759,7 +785,7 @@ impl<const CAPABILITIES: u32> Learner<CAPABILITIES> {
             };
             self.policy = stated;
             if Self::RESET_TRACKING {
-                self.track_reset(now, response.round_trip);
+                self.track_reset(now, response.round_trip());
             }
         }
 
@@ -767,7 +793,7 @@ impl<const CAPABILITIES: u32> Learner<CAPABILITIES> {
         // reading of the quotas for both.
         let spent = self.exhausted(quotas, now);
         let mut pause = None;
-        if response.throttled {
+        if response.throttled() {
             self.throttled_in_a_row = self.throttled_in_a_row.saturating_add(1);
             pause = Some(self.pause_for(response, spent));
             if Self::HEADERLESS && self.policy.source <= PolicySource::Observed && self.decrease(now) {
@@ -821,18 +847,13 @@ impl<const CAPABILITIES: u32> Learner<CAPABILITIES> {
     /// assert_eq!(learned.policy.map(|policy| policy.limit()), Some(16));
     /// ```
     pub fn observe_info(&mut self, info: &RateLimitInfo, round_trip: Nanos, now: Instant) -> Learned {
-        let response = Response {
-            throttled: is_throttled(info.status().unwrap_or(0)),
-            retry_after: info.retry_after(),
-            round_trip,
-        };
         // Every requests quota (as many as an observation keeps, since
         // `MAX_WINDOWS` is the parser's capacity), read where it was parsed.
         let requests = info
             .quotas()
             .iter()
             .filter(|quota| quota.unit == QuotaUnit::Requests);
-        self.learn(&response, requests, now)
+        self.learn(&Parsed { info, round_trip }, requests, now)
     }
 
     /// The stated quota that governs, as a header policy with the server's
@@ -844,8 +865,14 @@ impl<const CAPABILITIES: u32> Learner<CAPABILITIES> {
     ) -> Option<Policy> {
         // The slowest so far. The policy is built once, for the one that
         // governs.
-        let mut best: Option<Slowest> = None;
-        for (index, quota) in quotas.enumerate() {
+        let mut best: Option<Slowest<'q, S>> = None;
+        // Counted by hand rather than enumerated: only reset tracking reads
+        // the index, so a learner without it counts nothing, and reads the
+        // quotas without an adapter's call per quota.
+        let mut next_index = 0usize;
+        for quota in quotas {
+            let index = next_index;
+            next_index = next_index.wrapping_add(1);
             let Some(limit) = quota.limit().filter(|&l| l > 0) else {
                 continue;
             };
@@ -883,13 +910,16 @@ impl<const CAPABILITIES: u32> Learner<CAPABILITIES> {
                 .as_nanos()
                 .checked_div(u64::from(limit))
                 .unwrap_or(u64::MAX);
-            if best.is_none_or(|slowest| per_request > slowest.per_request) {
+            if best
+                .as_ref()
+                .is_none_or(|slowest| per_request > slowest.per_request)
+            {
                 best = Some(Slowest {
                     index,
                     per_request,
                     limit,
                     window,
-                    server: quota.remaining().zip(quota.reset_after()),
+                    quota,
                 });
             }
         }
@@ -897,12 +927,12 @@ impl<const CAPABILITIES: u32> Learner<CAPABILITIES> {
             index,
             limit,
             window,
-            server,
+            quota,
             ..
         } = best?;
         // `limit > 0` and `window > 0` here: the policy is always valid.
         let mut policy = Policy::new(limit, window, PolicySource::Header, now).ok()?;
-        if let Some((remaining, reset_after)) = server {
+        if let Some((remaining, reset_after)) = quota.remaining().zip(quota.reset_after()) {
             policy = policy.with_server(ServerView {
                 remaining: u32::try_from(remaining).unwrap_or(u32::MAX),
                 reset_after,
@@ -1008,7 +1038,11 @@ impl<const CAPABILITIES: u32> Learner<CAPABILITIES> {
         now: Instant,
     ) -> Option<Nanos> {
         let mut longest = Nanos::ZERO;
-        for (index, quota) in quotas.enumerate() {
+        // Counted by hand, as in `governing`.
+        let mut next_index = 0usize;
+        for quota in quotas {
+            let index = next_index;
+            next_index = next_index.wrapping_add(1);
             if quota.remaining() != Some(0) {
                 continue;
             }
@@ -1030,8 +1064,8 @@ impl<const CAPABILITIES: u32> Learner<CAPABILITIES> {
 
     /// The pause after a refusal: until `Retry-After` when stated, else
     /// until a `spent` quota's reset, else a backoff.
-    fn pause_for(&self, response: &Response, spent: Option<Nanos>) -> Nanos {
-        response.retry_after.or(spent).unwrap_or_else(|| {
+    fn pause_for(&self, response: &impl Response, spent: Option<Nanos>) -> Nanos {
+        response.retry_after().or(spent).unwrap_or_else(|| {
             let doublings = self.throttled_in_a_row.saturating_sub(1).min(32);
             doubled(self.config.backoff_base, doublings).min(self.config.backoff_cap)
         })
@@ -1191,10 +1225,14 @@ impl WindowShift {
 /// multiplication.
 fn whole_seconds_up(span: Nanos) -> Nanos {
     const SECOND: u64 = 1_000_000_000;
-    let span = span.as_nanos();
-    match span.checked_rem(SECOND) {
-        Some(rest) if rest > 0 => Nanos::from_nanos(span.saturating_add(SECOND.wrapping_sub(rest))),
-        _ => Nanos::from_nanos(span),
+    // `⌈n / s⌉·s = (n − 1) − (n − 1) mod s + s` for `n > 0`: the rest of
+    // one division, and no branch on it.
+    match span.as_nanos().checked_sub(1) {
+        Some(less) => {
+            let whole = less.wrapping_sub(less.checked_rem(SECOND).unwrap_or(0));
+            Nanos::from_nanos(whole.saturating_add(SECOND))
+        }
+        None => Nanos::ZERO,
     }
 }
 
@@ -1257,10 +1295,18 @@ mod tests {
 
         #[test]
         fn whole_seconds_up_is_the_ceiling(
-            span in prop_oneof![0..u64::MAX, 0..1u64 << 40, Just(u64::MAX), Just(0u64), (u64::MAX - 2_000_000_000)..=u64::MAX],
+            span in prop_oneof![
+                0..u64::MAX,
+                0..1u64 << 40,
+                Just(u64::MAX),
+                Just(0u64),
+                (u64::MAX - 2_000_000_000)..=u64::MAX,
+                (0..u64::MAX / 1_000_000_000, 0..3u64).prop_map(|(s, off)| (s * 1_000_000_000 + off).saturating_sub(1)),
+            ],
         ) {
             let span = Nanos::from_nanos(span);
             prop_assert_eq!(whole_seconds_up(span), Nanos::from_secs(span.as_secs_ceil()));
+            prop_assert_eq!(whole_seconds_up(span), whole_seconds_up_by_rest(span));
             // A reset above zero rounds to a second at least: the window
             // inferred from one is never zero.
             if !span.is_zero() {
@@ -1277,6 +1323,17 @@ mod tests {
             let span = Nanos::from_nanos(span);
             prop_assert_eq!(doubled(span, doublings), span.saturating_mul(1u64 << doublings));
             prop_assert_eq!(doubled(span, doublings), doubled_by_shift(span, doublings));
+        }
+    }
+
+    /// The earlier form of [`whole_seconds_up`], adding what the rest of
+    /// `span` lacks of a second.
+    fn whole_seconds_up_by_rest(span: Nanos) -> Nanos {
+        const SECOND: u64 = 1_000_000_000;
+        let span = span.as_nanos();
+        match span.checked_rem(SECOND) {
+            Some(rest) if rest > 0 => Nanos::from_nanos(span.saturating_add(SECOND - rest)),
+            _ => Nanos::from_nanos(span),
         }
     }
 

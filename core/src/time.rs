@@ -180,11 +180,19 @@ impl Nanos {
     /// Rounding up is what a limiter wants when it splits a window into
     /// intervals: a slightly longer interval never admits more than the limit.
     pub const fn checked_div_ceil(self, rhs: u64) -> Option<Nanos> {
+        // `⌈n / d⌉ = (n − 1) / d + 1` for `n > 0`, as in
+        // [`Nanos::as_millis_ceil`]: no remainder to work out.
         if rhs == 0 {
-            None
-        } else {
-            Some(Nanos(self.0.div_ceil(rhs)))
+            return None;
         }
+        Some(Nanos(match self.0.checked_sub(1) {
+            Some(less) => match less.checked_div(rhs) {
+                Some(whole) => whole.wrapping_add(1),
+                // Never: `rhs > 0`.
+                None => 0,
+            },
+            None => 0,
+        }))
     }
 
     /// The smaller of two spans.
@@ -435,6 +443,24 @@ mod tests {
             ],
         ) {
             proptest::prop_assert_eq!(Nanos::from_nanos(nanos).as_millis_ceil(), nanos.div_ceil(NANOS_PER_MILLI));
+        }
+
+        /// Dividing rounding up by one division is the division and
+        /// remainder it was: for zero, multiples and one off them, any
+        /// divisor, and at the horizon.
+        #[test]
+        fn checked_div_ceil_is_div_ceil(
+            (nanos, divisor) in proptest::prop_oneof![
+                (0..u64::MAX, 0..u64::MAX),
+                (0..u64::MAX, 0..1_000u64),
+                (0..1u64 << 40, 1..1u64 << 20, 0..3u64)
+                    .prop_map(|(q, d, off)| (q.saturating_mul(d).saturating_add(off).saturating_sub(1), d)),
+                ((u64::MAX - 3)..=u64::MAX, proptest::prop_oneof![0..3u64, (u64::MAX - 3)..=u64::MAX]),
+                (proptest::strategy::Just(0u64), 0..u64::MAX),
+            ],
+        ) {
+            let reference = nanos.checked_div(divisor).map(|_| Nanos::from_nanos(nanos.div_ceil(divisor)));
+            proptest::prop_assert_eq!(Nanos::from_nanos(nanos).checked_div_ceil(divisor), reference);
         }
     }
 }

@@ -6,9 +6,10 @@
 //! - [`FixedStore`]: the core's [`Store`](ratekeeper_core::Store) in
 //!   fixed-size tables behind an `embassy_sync` blocking mutex, 16 bytes a
 //!   bucket, with a clear error when full;
-//! - [`acquire`]: reserve a slot and sleep until it comes with
-//!   `embassy_time::Timer`, and [`acquire_with_delay`] for HALs that offer
-//!   only an `embedded_hal_async` delay.
+//! - [`acquire`]: reserve a slot and sleep until it comes on
+//!   `embassy_time::Delay` (a `Timer` underneath), and
+//!   [`acquire_with_delay`] for HALs that offer only an
+//!   `embedded_hal_async` delay.
 //!
 //! ```
 //! use embassy_sync::blocking_mutex::raw::CriticalSectionRawMutex;

@@ -1269,25 +1269,29 @@ impl<'a, const F: u32> Reader<'a, '_, F> {
     }
 
     fn add_policy(&mut self, policy: Policy<'a>) {
+        // The policy is kept first, then compared in its slot with those
+        // before it: nothing of it is held aside across the comparisons.
+        let Some((slot, earlier)) = self
+            .policies
+            .get_mut(..=self.policy_count)
+            .and_then(<[Policy<'a>]>::split_last_mut)
+        else {
+            self.warn(policy.header, WarningKind::TooManyQuotas);
+            return;
+        };
+        *slot = Policy {
+            ambiguous: false,
+            ..policy
+        };
         // A second policy with the same join key and a different window
         // makes both ambiguous (draft-06: `10;w=1, 10;w=60` is invalid).
-        let mut ambiguous = false;
-        for existing in self.policies.iter_mut().take(self.policy_count) {
-            if existing.keyed::<F>(policy.owner, policy.name, policy.quota)
-                && existing.window != policy.window
-            {
+        for existing in earlier {
+            if existing.keyed::<F>(slot.owner, slot.name, slot.quota) && existing.window != slot.window {
                 existing.ambiguous = true;
-                ambiguous = true;
+                slot.ambiguous = true;
             }
         }
-        let header = policy.header;
-        match self.policies.get_mut(self.policy_count) {
-            Some(slot) => {
-                *slot = Policy { ambiguous, ..policy };
-                self.policy_count = self.policy_count.saturating_add(1);
-            }
-            None => self.warn(header, WarningKind::TooManyQuotas),
-        }
+        self.policy_count = self.policy_count.saturating_add(1);
     }
 
     /// Reads one List member: a policy (`policy`), `100;w=10` (drafts ≤ 07,

@@ -706,6 +706,10 @@ impl Policy<'_> {
 /// than policy by policy, as it does for an array built from one.
 const NO_POLICIES: [Policy<'static>; POLICY_CAPACITY] = [Policy::NONE; POLICY_CAPACITY];
 
+/// The reader's policies, and a spare slot past them where a policy that
+/// does not fit is compared with those kept, as one that fits is.
+const POLICY_SLOTS: [Policy<'static>; POLICY_CAPACITY + 1] = [Policy::NONE; POLICY_CAPACITY + 1];
+
 #[derive(Clone, Copy, Debug)]
 struct Item<'a> {
     /// Always a name: an item's bare item is one.
@@ -807,7 +811,8 @@ struct Reader<'a, 'r, const F: u32> {
     /// The first `entry_count` are filled (and so for the other arrays).
     entries: &'r mut [Option<Entry<'a>>; ENTRY_CAPACITY],
     entry_count: usize,
-    policies: &'r mut [Policy<'a>; POLICY_CAPACITY],
+    /// The first `policy_count` are kept; the last is the spare slot.
+    policies: &'r mut [Policy<'a>; POLICY_CAPACITY + 1],
     policy_count: usize,
     items: &'r mut [Option<Item<'a>>; ITEM_CAPACITY],
     /// Bit `1 << group` for every group with a field present.
@@ -836,7 +841,7 @@ where
     // The arrays live apart from the reader, which borrows them: built in
     // the reader, they were built elsewhere and moved in.
     let mut entries = [None; ENTRY_CAPACITY];
-    let mut policies = NO_POLICIES;
+    let mut policies = POLICY_SLOTS;
     let mut items = [None; ITEM_CAPACITY];
     let mut reader = Reader::<F> {
         entries: &mut entries,
@@ -1269,14 +1274,12 @@ impl<'a, const F: u32> Reader<'a, '_, F> {
     }
 
     fn add_policy(&mut self, policy: Policy<'a>) {
-        // The policy is kept first, then compared in its slot with those
-        // before it: nothing of it is held aside across the comparisons.
-        let Some((slot, earlier)) = self
-            .policies
-            .get_mut(..=self.policy_count)
-            .and_then(<[Policy<'a>]>::split_last_mut)
-        else {
-            self.warn(policy.header, WarningKind::TooManyQuotas);
+        // The policy is put in its slot (the spare when none is left), then
+        // compared there with those kept: nothing of it is held aside
+        // across the comparisons.
+        let count = self.policy_count.min(POLICY_CAPACITY);
+        let (kept, rest) = self.policies.split_at_mut(count);
+        let Some(slot) = rest.first_mut() else {
             return;
         };
         *slot = Policy {
@@ -1284,14 +1287,19 @@ impl<'a, const F: u32> Reader<'a, '_, F> {
             ..policy
         };
         // A second policy with the same join key and a different window
-        // makes both ambiguous (draft-06: `10;w=1, 10;w=60` is invalid).
-        for existing in earlier {
+        // makes both ambiguous (draft-06: `10;w=1, 10;w=60` is invalid),
+        // even when the second is not kept.
+        for existing in kept {
             if existing.keyed::<F>(slot.owner, slot.name, slot.quota) && existing.window != slot.window {
                 existing.ambiguous = true;
                 slot.ambiguous = true;
             }
         }
-        self.policy_count = self.policy_count.saturating_add(1);
+        if count < POLICY_CAPACITY {
+            self.policy_count = count.saturating_add(1);
+        } else {
+            self.warn(policy.header, WarningKind::TooManyQuotas);
+        }
     }
 
     /// Reads one List member: a policy (`policy`), `100;w=10` (drafts ≤ 07,
@@ -1300,13 +1308,15 @@ impl<'a, const F: u32> Reader<'a, '_, F> {
     /// ignored). `first` is the member's first part; its parameters are
     /// read from `parts` (on an error, the caller's next member skips what
     /// is left). One reader for both, as the two differ only in their keys.
+    /// A member not read is warned about here, where its error is found,
+    /// so that the caller has no error to pass on.
     fn read_member(
         &mut self,
         policy: bool,
         first: Part<'a>,
         parts: &mut Parts<'a>,
         header: u16,
-    ) -> Read<Member<'a>> {
+    ) -> Option<Member<'a>> {
         let mut member = Member {
             name: None,
             count: 0,
@@ -1315,19 +1325,21 @@ impl<'a, const F: u32> Reader<'a, '_, F> {
         };
         let mut count = None;
         match bare_item(first.text()) {
-            BareItem::Number(n) if policy => count = Some(self.strict_count(header, n)?),
+            BareItem::Number(n) if policy => count = Some(self.count(header, n)?),
             BareItem::Name(name) => member.name = Some(name),
-            _ => return Err(WarningKind::Malformed),
+            _ => {
+                self.warn(header, WarningKind::Malformed);
+                return None;
+            }
         }
         while let Some(param) = parts.next_param() {
             let Some((key, value)) = Key::of_part(&param) else {
                 continue;
             };
             match (key, policy) {
-                (Key::Q, true) | (Key::R, false) => count = Some(self.strict_count(header, value)?),
+                (Key::Q, true) | (Key::R, false) => count = Some(self.count(header, value)?),
                 (Key::W, true) | (Key::T, false) => {
-                    let span = Self::delta(value, NANOS_PER_SEC)?;
-                    member.span = Some(self.clamped(header, span));
+                    member.span = Some(self.span(header, Self::delta(value, NANOS_PER_SEC))?);
                 }
                 (Key::Qu, true) => {
                     member.unit = if same::<F>(unquoted(trim(value)), b"requests") {
@@ -1340,8 +1352,12 @@ impl<'a, const F: u32> Reader<'a, '_, F> {
             }
         }
         // `q` and `r` are REQUIRED (draft-08); the bare Integer is `q`.
-        member.count = count.ok_or(WarningKind::Malformed)?;
-        Ok(member)
+        let Some(count) = count else {
+            self.warn(header, WarningKind::Malformed);
+            return None;
+        };
+        member.count = count;
+        Some(member)
     }
 
     /// Reads one policy member: `100;w=10` (drafts ≤ 07, `window=` in
@@ -1482,7 +1498,7 @@ impl<'a, const F: u32> Reader<'a, '_, F> {
                         continue;
                     }
                     match self.read_member(policy, first, &mut parts, entry.header) {
-                        Ok(member) if policy => self.add_policy(Policy {
+                        Some(member) if policy => self.add_policy(Policy {
                             owner: Owner::Ietf,
                             name: member.name,
                             quota: member.count,
@@ -1492,7 +1508,7 @@ impl<'a, const F: u32> Reader<'a, '_, F> {
                             joined: false,
                             ambiguous: false,
                         }),
-                        Ok(member) => match self.items.get_mut(item_count) {
+                        Some(member) => match self.items.get_mut(item_count) {
                             Some(slot) => {
                                 *slot = Some(Item {
                                     name: member.name,
@@ -1504,7 +1520,7 @@ impl<'a, const F: u32> Reader<'a, '_, F> {
                             }
                             None => self.warn(entry.header, WarningKind::TooManyQuotas),
                         },
-                        Err(kind) => self.warn(entry.header, kind),
+                        None => {}
                     }
                 }
             }

@@ -1699,6 +1699,15 @@ impl<'a, const F: u32> Reader<'a, '_, F> {
             };
             let (name, header, remaining, reset_after) =
                 (item.name, item.header, item.remaining, item.reset_after);
+            if !full(F) {
+                // A selection builds the quota where it is kept, what the
+                // item states first: nothing of it is held across the join.
+                *self.next_quota() = Quota {
+                    remaining: Some(remaining),
+                    reset_after,
+                    ..Quota::new(Format::IetfList, QuotaUnit::Requests)
+                };
+            }
             let (mut limit, mut window, mut unit) = (None, None, QuotaUnit::Requests);
             // The last policy of the item's name (marking every one joined):
             // an item always has a name, so no unnamed policy is joined.
@@ -1730,7 +1739,17 @@ impl<'a, const F: u32> Reader<'a, '_, F> {
                     limit = Some(policy.quota);
                     window = policy.window;
                     unit = policy.unit;
+                    if !full(F) {
+                        let quota = self.next_quota();
+                        quota.limit = limit;
+                        quota.window = window;
+                        quota.unit = unit;
+                    }
                 }
+            }
+            if !full(F) {
+                self.commit_quota(header);
+                continue;
             }
             // Built after the warnings of its join.
             let quota = Quota {

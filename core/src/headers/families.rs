@@ -15,8 +15,9 @@ use super::{
 };
 use crate::time::Nanos;
 
-const NANOS_PER_SEC: u64 = 1_000_000_000;
-const NANOS_PER_MILLI: u64 = 1_000_000;
+// Units a value is scaled by: 32 bits wide, as every unit read here is.
+const NANOS_PER_SEC: u32 = 1_000_000_000;
+const NANOS_PER_MILLI: u32 = 1_000_000;
 const DAY: Nanos = Nanos::from_secs(86_400);
 
 /// A family of fields that together state one quota.
@@ -241,7 +242,7 @@ impl Field {
     /// Nanoseconds per unit of a retry-after field: Oracle's
     /// `RequestLimit-Default-RetryAfter` (precedence 3) is in milliseconds,
     /// the others in seconds.
-    const fn retry_unit(precedence: u8) -> u64 {
+    const fn retry_unit(precedence: u8) -> u32 {
         if precedence == 3 {
             NANOS_PER_MILLI
         } else {
@@ -1072,7 +1073,7 @@ impl<'a, const F: u32> Reader<'a, '_, F> {
             ResetUnit::EpochSeconds => (NANOS_PER_SEC, true),
             ResetUnit::EpochMillis => (NANOS_PER_MILLI, true),
         };
-        let scaled = number.scaled(per_unit);
+        let scaled = number.scaled_short(per_unit);
         if epoch {
             return self.until(UnixTime::from_nanos(scaled.as_nanos()));
         }
@@ -1080,9 +1081,9 @@ impl<'a, const F: u32> Reader<'a, '_, F> {
     }
 
     /// Seconds from now, possibly fractional.
-    fn delta(raw: &[u8], unit: u64) -> Read<Nanos> {
+    fn delta(raw: &[u8], unit: u32) -> Read<Nanos> {
         let number = parse_decimal(raw).map_err(number_warning)?;
-        Ok(number.scaled(unit))
+        Ok(number.scaled_short(unit))
     }
 
     /// Appends a quota, clamping remaining to limit.

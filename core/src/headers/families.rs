@@ -875,7 +875,8 @@ where
                     Field::Grouped(..) => {}
                     other => reader.fields_seen |= other.bit(),
                 }
-                reader.entry_count = reader.entry_count.saturating_add(1);
+                // Below the capacity, as a slot was found: never wraps.
+                reader.entry_count = reader.entry_count.wrapping_add(1);
             }
             None if !too_many => {
                 too_many = true;
@@ -1172,7 +1173,8 @@ impl<'a, const F: u32> Reader<'a, '_, F> {
                 self.info.governing = Some(count);
             }
         }
-        self.info.quota_count = count.saturating_add(1);
+        // Below the capacity: never wraps.
+        self.info.quota_count = count.wrapping_add(1);
     }
 
     #[inline(never)]
@@ -1297,7 +1299,8 @@ impl<'a, const F: u32> Reader<'a, '_, F> {
             }
         }
         if count < POLICY_CAPACITY {
-            self.policy_count = count.saturating_add(1);
+            // Below the capacity: never wraps.
+            self.policy_count = count.wrapping_add(1);
         } else {
             self.warn(policy.header, WarningKind::TooManyQuotas);
         }
@@ -1517,7 +1520,8 @@ impl<'a, const F: u32> Reader<'a, '_, F> {
                                     reset_after: member.span,
                                     header: entry.header,
                                 });
-                                item_count = item_count.saturating_add(1);
+                                // Below the capacity, as a slot was found.
+                                item_count = item_count.wrapping_add(1);
                             }
                             None => self.warn(entry.header, WarningKind::TooManyQuotas),
                         },
@@ -1689,7 +1693,8 @@ impl<'a, const F: u32> Reader<'a, '_, F> {
         let mut only_named = None;
         for (at, policy) in self.policies.iter().take(self.policy_count).enumerate() {
             if same_owner::<F>(policy.owner, Owner::Ietf) && policy.name.is_some() {
-                named_policies = named_policies.saturating_add(1);
+                // At most the policies' capacity: never wraps.
+                named_policies = named_policies.wrapping_add(1);
                 only_named = Some(at);
             }
         }

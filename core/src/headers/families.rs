@@ -549,7 +549,9 @@ const fn names_table<const COUNT: usize, const TEXT: usize>(
 fn find(text: &[u8], lens: &[u8], word: &[u8]) -> Option<usize> {
     let mut start = 0usize;
     for (index, &len) in lens.iter().enumerate() {
-        let end = start.saturating_add(usize::from(len));
+        // `start` is within `text` (the word before it was found there),
+        // so adding a byte's worth never wraps.
+        let end = start.wrapping_add(usize::from(len));
         if eq_lowercase(text.get(start..end)?, word) {
             return Some(index);
         }

@@ -153,7 +153,9 @@ impl<'a> Parts<'a> {
                 }
                 _ => {}
             }
-            at = at.saturating_add(1);
+            // At most `text.len()` here (a quoted string may end the text):
+            // one more never wraps.
+            at = at.wrapping_add(1);
         }
         self.done = true;
         self.in_member = false;

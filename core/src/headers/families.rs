@@ -817,6 +817,11 @@ struct Reader<'a, 'r, const F: u32> {
     /// The first `policy_count` are kept; the last is the spare slot.
     policies: &'r mut [Policy<'a>; POLICY_CAPACITY + 1],
     policy_count: usize,
+    /// How many of the kept policies [`Owner::Ietf`] owns that are named,
+    /// and the last of them: what a lone draft-08 item is joined to when
+    /// no name matches.
+    named_policies: usize,
+    last_named: usize,
     items: &'r mut [Option<Item<'a>>; ITEM_CAPACITY],
     /// Bit `1 << group` for every group with a field present.
     groups_seen: u32,
@@ -851,6 +856,8 @@ where
         entry_count: 0,
         policies: &mut policies,
         policy_count: 0,
+        named_policies: 0,
+        last_named: 0,
         items: &mut items,
         groups_seen: 0,
         fields_seen: 0,
@@ -1300,7 +1307,13 @@ impl<'a, const F: u32> Reader<'a, '_, F> {
                 slot.ambiguous = true;
             }
         }
+        let named = same_owner::<F>(slot.owner, Owner::Ietf) && slot.name.is_some();
         if count < POLICY_CAPACITY {
+            if named {
+                // At most the capacity: never wraps.
+                self.named_policies = self.named_policies.wrapping_add(1);
+                self.last_named = count;
+            }
             // Below the capacity: never wraps.
             self.policy_count = count.wrapping_add(1);
         } else {
@@ -1691,15 +1704,7 @@ impl<'a, const F: u32> Reader<'a, '_, F> {
     fn resolve_items(&mut self, item_count: usize) {
         // How many named policies there are, and the last of them (the
         // only one when there is one).
-        let mut named_policies = 0usize;
-        let mut only_named = None;
-        for (at, policy) in self.policies.iter().take(self.policy_count).enumerate() {
-            if same_owner::<F>(policy.owner, Owner::Ietf) && policy.name.is_some() {
-                // At most the policies' capacity: never wraps.
-                named_policies = named_policies.wrapping_add(1);
-                only_named = Some(at);
-            }
-        }
+        let (named_policies, only_named) = (self.named_policies, Some(self.last_named));
         for index in 0..item_count {
             // Read in place: a copy of the whole item costs more.
             let Some(Some(item)) = self.items.get(index) else {

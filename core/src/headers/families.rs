@@ -2073,14 +2073,14 @@ pub(super) fn governing(quotas: &[Quota]) -> Option<u8> {
     best.and_then(|(index, _)| u8::try_from(index).ok())
 }
 
-/// `remaining` times the other quota's limit (the other's `remaining`
-/// when it states none, and at least 1), as 128 bits: one side of the
-/// cross-multiplied comparison of two shares. One step for both sides, so
-/// that a small target links the limit's defaults once.
+/// `remaining` times the other quota's limit (at least 1), as 128 bits:
+/// one side of the cross-multiplied comparison of two shares. One step for
+/// both sides; each caller passes the limit alone, as a quota passed whole
+/// is taken apart on the stack of a small target.
 #[cfg_attr(target_pointer_width = "64", inline)]
 #[cfg_attr(not(target_pointer_width = "64"), inline(never))]
-fn cross_share(remaining: u64, other: &Quota, other_remaining: u64) -> (u64, u64) {
-    widening_mul(remaining, other.limit.unwrap_or(other_remaining).max(1))
+fn cross_share(remaining: u64, other_limit: u64) -> (u64, u64) {
+    widening_mul(remaining, other_limit.max(1))
 }
 
 /// Whether `a` should govern rather than `b`.
@@ -2095,8 +2095,8 @@ fn more_restrictive(a: &Quota, b: &Quota) -> bool {
         (Some(ra), Some(rb)) => {
             // Compare ra/la with rb/lb by cross-multiplying; an unknown
             // limit counts as "all that is left", share 1.
-            let (a_high, a_low) = cross_share(ra, b, rb);
-            let (b_high, b_low) = cross_share(rb, a, ra);
+            let (a_high, a_low) = cross_share(ra, b.limit.unwrap_or(rb));
+            let (b_high, b_low) = cross_share(rb, a.limit.unwrap_or(ra));
             // The smaller share governs, then the fewer remaining, then the
             // later reset: `b`'s reset goes on `a`'s side, so that a later
             // reset of `a` makes `a`'s side the smaller. One comparison of

@@ -2073,14 +2073,16 @@ pub(super) fn governing(quotas: &[Quota]) -> Option<u8> {
     best.and_then(|(index, _)| u8::try_from(index).ok())
 }
 
-/// `remaining` times the other quota's limit (at least 1), as 128 bits:
-/// one side of the cross-multiplied comparison of two shares. One step for
-/// both sides; each caller passes the limit alone, as a quota passed whole
-/// is taken apart on the stack of a small target.
+/// `remaining` times the other quota's limit (at least 1), as 128 bits,
+/// into `share`: one side of the cross-multiplied comparison of two
+/// shares. One step for both sides; each caller passes the limit alone,
+/// as a quota passed whole is taken apart on the stack of a small target,
+/// and has the product written where the comparison reads it, as one
+/// returned is copied out of the return slot that the second side reuses.
 #[cfg_attr(target_pointer_width = "64", inline)]
 #[cfg_attr(not(target_pointer_width = "64"), inline(never))]
-fn cross_share(remaining: u64, other_limit: u64) -> (u64, u64) {
-    widening_mul(remaining, other_limit.max(1))
+fn cross_share(remaining: u64, other_limit: u64, share: &mut (u64, u64)) {
+    *share = widening_mul(remaining, other_limit.max(1));
 }
 
 /// Whether `a` should govern rather than `b`.
@@ -2095,8 +2097,10 @@ fn more_restrictive(a: &Quota, b: &Quota) -> bool {
         (Some(ra), Some(rb)) => {
             // Compare ra/la with rb/lb by cross-multiplying; an unknown
             // limit counts as "all that is left", share 1.
-            let (a_high, a_low) = cross_share(ra, b.limit.unwrap_or(rb));
-            let (b_high, b_low) = cross_share(rb, a.limit.unwrap_or(ra));
+            let (mut a_side, mut b_side) = ((0, 0), (0, 0));
+            cross_share(ra, b.limit.unwrap_or(rb), &mut a_side);
+            cross_share(rb, a.limit.unwrap_or(ra), &mut b_side);
+            let ((a_high, a_low), (b_high, b_low)) = (a_side, b_side);
             // The smaller share governs, then the fewer remaining, then the
             // later reset: `b`'s reset goes on `a`'s side, so that a later
             // reset of `a` makes `a`'s side the smaller. One comparison of

@@ -1558,11 +1558,12 @@ impl<'a, const F: u32> Reader<'a, '_, F> {
             Key::Limit | Key::Remaining => {
                 if let Some(count) = self.count(header, value) {
                     let quota = self.next_quota();
-                    if which == Key::Limit {
-                        quota.limit = Some(count);
+                    let figure = if which == Key::Limit {
+                        &mut quota.limit
                     } else {
-                        quota.remaining = Some(count);
-                    }
+                        &mut quota.remaining
+                    };
+                    *figure = Some(count);
                 }
             }
             Key::Reset => {

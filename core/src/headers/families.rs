@@ -748,18 +748,6 @@ const fn full(families: u32) -> bool {
     families & Families::ALL == Families::ALL
 }
 
-/// What a List member states (see [`Reader::read_member`]).
-#[derive(Clone, Copy, Debug)]
-struct Member<'a> {
-    name: Option<&'a [u8]>,
-    /// `q` of a policy (or its bare Integer), `r` of an item.
-    count: u64,
-    /// `w` (or `window`) of a policy, `t` of an item.
-    span: Option<Nanos>,
-    /// `qu` of a policy.
-    unit: QuotaUnit,
-}
-
 /// A key the `RateLimit` and `RateLimit-Policy` readers know, in any case.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Key {
@@ -1286,17 +1274,28 @@ impl<'a, const F: u32> Reader<'a, '_, F> {
     }
 
     fn add_policy(&mut self, policy: Policy<'a>) {
-        // The policy is put in its slot (the spare when none is left), then
-        // compared there with those kept: nothing of it is held aside
-        // across the comparisons.
-        let count = self.policy_count.min(POLICY_CAPACITY);
-        let (kept, rest) = self.policies.split_at_mut(count);
-        let Some(slot) = rest.first_mut() else {
-            return;
-        };
-        *slot = Policy {
+        *self.policy_slot() = Policy {
             ambiguous: false,
             ..policy
+        };
+        self.keep_policy();
+    }
+
+    /// Where the next policy is built: the next free slot, or the spare
+    /// past them when none is left. [`Reader::keep_policy`] keeps it.
+    fn policy_slot(&mut self) -> &mut Policy<'a> {
+        let [slots @ .., spare] = &mut *self.policies;
+        slots.get_mut(self.policy_count).unwrap_or(spare)
+    }
+
+    /// Keeps the policy built in [`Reader::policy_slot`] (not yet
+    /// ambiguous), comparing it there with those kept: nothing of it is
+    /// held aside across the comparisons. It is warned about when there
+    /// is no slot left for it.
+    fn keep_policy(&mut self) {
+        let count = self.policy_count.min(POLICY_CAPACITY);
+        let Some((kept, [slot, ..])) = self.policies.split_at_mut_checked(count) else {
+            return;
         };
         // A second policy with the same join key and a different window
         // makes both ambiguous (draft-06: `10;w=1, 10;w=60` is invalid),
@@ -1308,6 +1307,7 @@ impl<'a, const F: u32> Reader<'a, '_, F> {
             }
         }
         let named = same_owner::<F>(slot.owner, Owner::Ietf) && slot.name.is_some();
+        let header = slot.header;
         if count < POLICY_CAPACITY {
             if named {
                 // At most the capacity: never wraps.
@@ -1317,38 +1317,32 @@ impl<'a, const F: u32> Reader<'a, '_, F> {
             // Below the capacity: never wraps.
             self.policy_count = count.wrapping_add(1);
         } else {
-            self.warn(policy.header, WarningKind::TooManyQuotas);
+            self.warn(header, WarningKind::TooManyQuotas);
         }
     }
 
     /// Reads one List member: a policy (`policy`), `100;w=10` (drafts ≤ 07,
     /// `window=` in polli-00 and WHOOP) or `"burst";q=100;w=60` (drafts
     /// ≥ 08), or a draft-08 item, `"name";r=..;t=..` (also `pk=:..:`,
-    /// ignored). `first` is the member's first part; its parameters are
-    /// read from `parts` (on an error, the caller's next member skips what
-    /// is left). One reader for both, as the two differ only in their keys.
-    /// A member not read is warned about here, where its error is found,
-    /// so that the caller has no error to pass on.
-    fn read_member(
-        &mut self,
-        policy: bool,
-        first: Part<'a>,
-        parts: &mut Parts<'a>,
-        header: u16,
-    ) -> Option<Member<'a>> {
-        let mut member = Member {
-            name: None,
-            count: 0,
-            span: None,
-            unit: QuotaUnit::Requests,
-        };
+    /// ignored), into [`Reader::policy_slot`] as a policy of its header
+    /// (an item's `r` as the quota, its `t` as the window), whether it is
+    /// read. `first` is the member's first part; its parameters are read
+    /// from `parts` (on an error, the caller's next member skips what is
+    /// left). One reader for both, as the two differ only in their keys. A
+    /// member not read is warned about here, where its error is found, so
+    /// that the caller has no error to pass on.
+    fn read_member(&mut self, policy: bool, first: Part<'a>, parts: &mut Parts<'a>, header: u16) -> bool {
+        let (mut name, mut span, mut unit) = (None, None, QuotaUnit::Requests);
         let mut count = None;
         match bare_item(first.text()) {
-            BareItem::Number(n) if policy => count = Some(self.count(header, n)?),
-            BareItem::Name(name) => member.name = Some(name),
+            BareItem::Number(n) if policy => match self.count(header, n) {
+                Some(n) => count = Some(n),
+                None => return false,
+            },
+            BareItem::Name(text) => name = Some(text),
             _ => {
                 self.warn(header, WarningKind::Malformed);
-                return None;
+                return false;
             }
         }
         while let Some(param) = parts.next_param() {
@@ -1356,12 +1350,18 @@ impl<'a, const F: u32> Reader<'a, '_, F> {
                 continue;
             };
             match (key, policy) {
-                (Key::Q, true) | (Key::R, false) => count = Some(self.count(header, value)?),
+                (Key::Q, true) | (Key::R, false) => match self.count(header, value) {
+                    Some(n) => count = Some(n),
+                    None => return false,
+                },
                 (Key::W, true) | (Key::T, false) => {
-                    member.span = Some(self.span(header, Self::delta(value, NANOS_PER_SEC))?);
+                    match self.span(header, Self::delta(value, NANOS_PER_SEC)) {
+                        Some(read) => span = Some(read),
+                        None => return false,
+                    }
                 }
                 (Key::Qu, true) => {
-                    member.unit = if same::<F>(unquoted(trim(value)), b"requests") {
+                    unit = if same::<F>(unquoted(trim(value)), b"requests") {
                         QuotaUnit::Requests
                     } else {
                         QuotaUnit::Other
@@ -1373,10 +1373,19 @@ impl<'a, const F: u32> Reader<'a, '_, F> {
         // `q` and `r` are REQUIRED (draft-08); the bare Integer is `q`.
         let Some(count) = count else {
             self.warn(header, WarningKind::Malformed);
-            return None;
+            return false;
         };
-        member.count = count;
-        Some(member)
+        *self.policy_slot() = Policy {
+            owner: Owner::Ietf,
+            name,
+            quota: count,
+            window: span,
+            unit,
+            header,
+            joined: false,
+            ambiguous: false,
+        };
+        true
     }
 
     /// Reads one policy member: `100;w=10` (drafts ≤ 07, `window=` in
@@ -1516,31 +1525,28 @@ impl<'a, const F: u32> Reader<'a, '_, F> {
                         semicolons |= parts.member_has_semicolon();
                         continue;
                     }
-                    match self.read_member(policy, first, &mut parts, entry.header) {
-                        Some(member) if policy => self.add_policy(Policy {
-                            owner: Owner::Ietf,
-                            name: member.name,
-                            quota: member.count,
-                            window: member.span,
-                            unit: member.unit,
-                            header: entry.header,
-                            joined: false,
-                            ambiguous: false,
-                        }),
-                        Some(member) => match self.items.get_mut(item_count) {
-                            Some(slot) => {
-                                *slot = Some(Item {
-                                    name: member.name,
-                                    remaining: member.count,
-                                    reset_after: member.span,
-                                    header: entry.header,
-                                });
-                                // Below the capacity, as a slot was found.
-                                item_count = item_count.wrapping_add(1);
-                            }
-                            None => self.warn(entry.header, WarningKind::TooManyQuotas),
-                        },
-                        None => {}
+                    if !self.read_member(policy, first, &mut parts, entry.header) {
+                        continue;
+                    }
+                    if policy {
+                        self.keep_policy();
+                        continue;
+                    }
+                    // An item, read where the next policy would be built.
+                    let slot = self.policy_slot();
+                    let item = Item {
+                        name: slot.name,
+                        remaining: slot.quota,
+                        reset_after: slot.window,
+                        header: entry.header,
+                    };
+                    match self.items.get_mut(item_count) {
+                        Some(kept) => {
+                            *kept = Some(item);
+                            // Below the capacity, as a slot was found.
+                            item_count = item_count.wrapping_add(1);
+                        }
+                        None => self.warn(entry.header, WarningKind::TooManyQuotas),
                     }
                 }
             }

@@ -1145,10 +1145,10 @@ impl<'a, const F: u32> Reader<'a, '_, F> {
     /// clamped to `limit`), or warns that there is no slot left for it.
     fn commit_quota(&mut self, header: u16) {
         let quota = self.next_quota();
-        if let (Some(limit), Some(remaining)) = (quota.limit, quota.remaining)
-            && remaining > limit
+        if let (Some(limit), Some(remaining)) = (quota.limit, &mut quota.remaining)
+            && *remaining > limit
         {
-            quota.remaining = Some(limit);
+            *remaining = limit;
             self.warn(header, WarningKind::RemainingAboveLimit);
         }
         let count = self.info.quota_count;

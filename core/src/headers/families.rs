@@ -723,6 +723,16 @@ struct Item<'a> {
     header: u16,
 }
 
+impl Item<'_> {
+    /// No item: all zero bytes, cleared at once.
+    const NONE: Item<'static> = Item {
+        name: None,
+        remaining: 0,
+        reset_after: None,
+        header: 0,
+    };
+}
+
 /// Whether `a` and `b` are the same bytes: the standard comparison in the
 /// full parser, which a host runs fastest, and one small loop in a
 /// selection, which a small target links instead of a block compare.
@@ -810,7 +820,11 @@ struct Reader<'a, 'r, const F: u32> {
     /// no name matches.
     named_policies: usize,
     last_named: usize,
-    items: &'r mut [Option<Item<'a>>; ITEM_CAPACITY],
+    /// A selection's draft-08 items. `None` in the full parser, whose
+    /// reader of `RateLimit` keeps its own, cleared only when the field is
+    /// read: a host then clears none for most responses, and a small
+    /// target reads them through the reader in fewer bytes.
+    items: Option<&'r mut [Item<'a>; ITEM_CAPACITY]>,
     /// Bit `1 << group` for every group with a field present.
     groups_seen: u32,
     /// Bit [`Field::bit`] for every other field present.
@@ -838,7 +852,7 @@ where
     // the reader, they were built elsewhere and moved in.
     let mut entries = [None; ENTRY_CAPACITY];
     let mut policies = POLICY_SLOTS;
-    let mut items = [None; ITEM_CAPACITY];
+    let mut items = [Item::NONE; ITEM_CAPACITY];
     let mut reader = Reader::<F> {
         entries: &mut entries,
         entry_count: 0,
@@ -846,7 +860,7 @@ where
         policy_count: 0,
         named_policies: 0,
         last_named: 0,
-        items: &mut items,
+        items: if full(F) { None } else { Some(&mut items) },
         groups_seen: 0,
         fields_seen: 0,
         reference: None,
@@ -1540,9 +1554,9 @@ impl<'a, const F: u32> Reader<'a, '_, F> {
                         reset_after: slot.window,
                         header: entry.header,
                     };
-                    match self.items.get_mut(item_count) {
+                    match self.items.as_mut().and_then(|items| items.get_mut(item_count)) {
                         Some(kept) => {
-                            *kept = Some(item);
+                            *kept = item;
                             // Below the capacity, as a slot was found.
                             item_count = item_count.wrapping_add(1);
                         }
@@ -1585,6 +1599,7 @@ impl<'a, const F: u32> Reader<'a, '_, F> {
 
     /// `RateLimit`: the Close / draft-07 dictionary keys, or draft-08 items.
     fn resolve_rate_limit_field(&mut self) {
+        let mut items = [Item::NONE; ITEM_CAPACITY];
         let mut dictionary = Quota::new(Format::IetfDictionary, QuotaUnit::Requests);
         let mut dictionary_header = None;
         let mut semicolons = false;
@@ -1614,9 +1629,9 @@ impl<'a, const F: u32> Reader<'a, '_, F> {
                     continue;
                 }
                 match self.read_item(first, &mut parts, entry.header) {
-                    Ok(item) => match self.items.get_mut(item_count) {
+                    Ok(item) => match items.get_mut(item_count) {
                         Some(slot) => {
-                            *slot = Some(item);
+                            *slot = item;
                             item_count = item_count.saturating_add(1);
                         }
                         None => self.warn(entry.header, WarningKind::TooManyQuotas),
@@ -1634,7 +1649,7 @@ impl<'a, const F: u32> Reader<'a, '_, F> {
             dictionary.window = self.join_by_quota(Owner::Ietf, dictionary.limit, header);
             self.push_quota(dictionary, header);
         }
-        self.resolve_items(item_count);
+        self.resolve_items(Some(&items), item_count);
     }
 
     /// The end of the selections' reader of `RateLimit`: the Dictionary
@@ -1662,7 +1677,9 @@ impl<'a, const F: u32> Reader<'a, '_, F> {
                 *dictionary = EMPTY_QUOTA;
             }
         }
-        self.resolve_items(item_count);
+        // Taken from the reader, so that they are read while it changes.
+        let items = self.items.take();
+        self.resolve_items(items.as_deref(), item_count);
     }
 
     fn read_dictionary_key(&mut self, quota: &mut Quota, part: Part<'_>, header: u16) {
@@ -1708,13 +1725,13 @@ impl<'a, const F: u32> Reader<'a, '_, F> {
         Ok(item)
     }
 
-    fn resolve_items(&mut self, item_count: usize) {
+    fn resolve_items(&mut self, items: Option<&[Item<'a>; ITEM_CAPACITY]>, item_count: usize) {
         // How many named policies there are, and the last of them (the
         // only one when there is one).
         let (named_policies, only_named) = (self.named_policies, Some(self.last_named));
         for index in 0..item_count {
             // Read in place: a copy of the whole item costs more.
-            let Some(Some(item)) = self.items.get(index) else {
+            let Some(item) = items.and_then(|items| items.get(index)) else {
                 continue;
             };
             let (name, header, remaining, reset_after) =

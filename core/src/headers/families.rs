@@ -796,14 +796,17 @@ impl Key {
             .unwrap_or(Key::Other)
     }
 
-    /// A `key=value` part's key and value; `None` for a bare key. One
-    /// step for every reader of a selection's keys. The value keeps its
-    /// blanks: the number readers trim as they read, and only `qu` needs
-    /// trimming first.
+    /// A `key=value` part's key and value; [`Key::Other`] for a bare key,
+    /// which every reader skips as it skips an unknown one. One step for
+    /// every reader of a selection's keys. The value keeps its blanks: the
+    /// number readers trim as they read, and only `qu` needs trimming
+    /// first.
     #[inline(never)]
-    fn of_part<'a>(part: &Part<'a>) -> Option<(Key, &'a [u8])> {
-        let (key, value) = part.key_and_raw_value()?;
-        Some((Key::of(key), value))
+    fn of_part<'a>(part: &Part<'a>) -> (Key, &'a [u8]) {
+        match part.key_and_raw_value() {
+            Some((key, value)) => (Key::of(key), value),
+            None => (Key::Other, &[]),
+        }
     }
 }
 
@@ -1360,9 +1363,7 @@ impl<'a, const F: u32> Reader<'a, '_, F> {
             }
         }
         while let Some(param) = parts.next_param() {
-            let Some((key, value)) = Key::of_part(&param) else {
-                continue;
-            };
+            let (key, value) = Key::of_part(&param);
             match (key, policy) {
                 (Key::Q, true) | (Key::R, false) => match self.count(header, value) {
                     Some(n) => count = Some(n),
@@ -1526,9 +1527,7 @@ impl<'a, const F: u32> Reader<'a, '_, F> {
                     if first.is_empty_member() {
                         continue;
                     }
-                    if !policy
-                        && let Some((Key::Limit | Key::Remaining | Key::Reset, _)) = Key::of_part(&first)
-                    {
+                    if !policy && let (Key::Limit | Key::Remaining | Key::Reset, _) = Key::of_part(&first) {
                         dictionary_header.get_or_insert(entry.header);
                         let mut part = Some(first);
                         while let Some(current) = part {
@@ -1570,9 +1569,7 @@ impl<'a, const F: u32> Reader<'a, '_, F> {
 
     /// [`Reader::read_dictionary_key`] with the key read by [`Key::of_part`].
     fn read_key(&mut self, part: Part<'_>, header: u16) {
-        let Some((which, value)) = Key::of_part(&part) else {
-            return;
-        };
+        let (which, value) = Key::of_part(&part);
         // A value not read leaves the one read before.
         match which {
             Key::Limit | Key::Remaining => {

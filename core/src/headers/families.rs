@@ -866,7 +866,8 @@ where
         items: if full(F) { None } else { Some(&mut items) },
         groups_seen: 0,
         fields_seen: 0,
-        reference: None,
+        // Until a `Date` is read, if one is: see [`Reader::resolve`].
+        reference: options.now,
         reset_unit: options.profile.reset_unit(),
         close_profile: same::<F>(options.profile.name().as_bytes(), b"close"),
         info,
@@ -1211,12 +1212,11 @@ impl<'a, const F: u32> Reader<'a, '_, F> {
             let date = http_date::<F>(raw).ok_or(WarningKind::Malformed);
             self.info.date = self.keep(header, date);
         }
-        // With no `Date` read, the reference is the given now.
-        self.reference = if F & Families::DATE == 0 || options.now_overrides_date {
-            options.now
-        } else {
-            self.info.date.or(options.now)
-        };
+        // The reference is the given now (as the reader starts) unless a
+        // `Date` is read and the given now does not override it.
+        if F & Families::DATE != 0 && !options.now_overrides_date {
+            self.reference = self.info.date.or(options.now);
+        }
         if retry {
             self.resolve_retry_after();
         }

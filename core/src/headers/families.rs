@@ -2050,8 +2050,8 @@ fn is_dictionary_key(key: &[u8]) -> bool {
 
 fn number_warning(error: NumberError) -> WarningKind {
     match error {
-        NumberError::Negative => WarningKind::Negative,
         NumberError::Invalid => WarningKind::Malformed,
+        NumberError::Negative => WarningKind::Negative,
     }
 }
 

@@ -28,14 +28,16 @@ pub(crate) struct Decimal {
     pub(crate) whole: u64,
 }
 
-/// Why a field is not a number.
+/// Why a field is not a number. In the order of the warnings they become
+/// (`Malformed`, then `Negative`), so that a small target turns one into
+/// the other with no code.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum NumberError {
+    /// Not a decimal number at all.
+    Invalid,
     /// A well-formed number with a minus sign: rate-limit values are never
     /// negative, and `-1` usually means "unknown" (Azure OpenAI, rack).
     Negative,
-    /// Not a decimal number at all.
-    Invalid,
 }
 
 impl Decimal {

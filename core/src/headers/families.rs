@@ -496,66 +496,66 @@ fn classify_any(name: &[u8]) -> Option<Field> {
     None
 }
 
-/// How many names have families exactly `mask`, and their total length.
+/// How many names have families exactly `mask`, and the length of their
+/// [`find`] table (each name and a byte for its length).
 // Evaluated at compile time, where a bad index or overflow fails the build.
 #[allow(clippy::arithmetic_side_effects)]
 const fn names_of(mask: u32) -> (usize, usize) {
-    let (mut count, mut text) = (0, 0);
+    let (mut count, mut table) = (0, 0);
     let mut rest: &[(&str, Field)] = &NAMES;
     while let [(name, field), tail @ ..] = rest {
         if field.families() == mask {
             count += 1;
-            text += name.len();
+            table += 1 + name.len();
         }
         rest = tail;
     }
-    (count, text)
+    (count, table)
 }
 
-/// The names whose families are exactly `mask`, back to back, each one's
-/// length, and each one's field: what [`find`] reads.
+/// The names whose families are exactly `mask`, each after its length
+/// (what [`find`] reads), and each one's field.
 // Evaluated at compile time, where a bad index or overflow fails the build.
 #[allow(clippy::indexing_slicing, clippy::arithmetic_side_effects)]
-const fn names_table<const COUNT: usize, const TEXT: usize>(
-    mask: u32,
-) -> ([u8; TEXT], [u8; COUNT], [Field; COUNT]) {
-    let mut text = [0u8; TEXT];
-    let mut lens = [0u8; COUNT];
+const fn names_table<const COUNT: usize, const TABLE: usize>(mask: u32) -> ([u8; TABLE], [Field; COUNT]) {
+    let mut table = [0u8; TABLE];
     let mut fields = [Field::Date; COUNT];
     let (mut at, mut index) = (0, 0);
     let mut rest: &[(&str, Field)] = &NAMES;
     while let [(name, field), tail @ ..] = rest {
         if field.families() == mask {
             let name = name.as_bytes();
+            table[at] = name.len() as u8;
             let mut byte = 0;
             while byte < name.len() {
-                text[at + byte] = name[byte];
+                table[at + 1 + byte] = name[byte];
                 byte += 1;
             }
-            lens[index] = name.len() as u8;
             fields[index] = *field;
-            at += name.len();
+            at += 1 + name.len();
             index += 1;
         }
         rest = tail;
     }
-    (text, lens, fields)
+    (table, fields)
 }
 
-/// Which of the words `lens` long, back to back in `text` (lowercase), is
-/// `word` in any case: a family has a few names, and the readers a few
-/// keys, compared in turn by this one loop.
+/// Which of the words in `table` (lowercase, each after a byte of its
+/// length) is `word` in any case: a family has a few names, and the
+/// readers a few keys, compared in turn by this one loop. One slice for
+/// the words and their lengths takes fewer arguments at every call.
 #[inline(never)]
-fn find(text: &[u8], lens: &[u8], word: &[u8]) -> Option<usize> {
-    let mut start = 0usize;
-    for (index, &len) in lens.iter().enumerate() {
-        // `start` is within `text` (the word before it was found there),
-        // so adding a byte's worth never wraps.
-        let end = start.wrapping_add(usize::from(len));
-        if eq_lowercase(text.get(start..end)?, word) {
+fn find(table: &[u8], word: &[u8]) -> Option<usize> {
+    let mut rest = table;
+    let mut index = 0usize;
+    while let [len, tail @ ..] = rest {
+        let (known, after) = tail.split_at_checked(usize::from(*len))?;
+        if eq_lowercase(known, word) {
             return Some(index);
         }
-        start = end;
+        rest = after;
+        // At most a word per byte of the table: never wraps.
+        index = index.wrapping_add(1);
     }
     None
 }
@@ -572,9 +572,9 @@ fn classify<const F: u32>(name: &[u8]) -> Option<Field> {
         ($($mask:expr),* $(,)?) => {$(
             if F & ($mask) != 0 {
                 const SIZES: (usize, usize) = names_of($mask);
-                static TABLE: ([u8; SIZES.1], [u8; SIZES.0], [Field; SIZES.0]) = names_table($mask);
-                if let Some(at) = find(&TABLE.0, &TABLE.1, name) {
-                    return TABLE.2.get(at).copied();
+                static TABLE: ([u8; SIZES.1], [Field; SIZES.0]) = names_table($mask);
+                if let Some(at) = find(&TABLE.0, name) {
+                    return TABLE.1.get(at).copied();
                 }
             }
         )*};
@@ -774,10 +774,9 @@ enum Key {
 }
 
 impl Key {
-    /// The keys, back to back, each one's length and each one's meaning:
-    /// read by [`find`], as names are.
-    const TEXT: &'static [u8] = b"limitremainingresetrtqwquwindow";
-    const LENS: [u8; 9] = [5, 9, 5, 1, 1, 1, 1, 2, 6];
+    /// The keys, each after a byte of its length (read by [`find`], as
+    /// names are), and each one's meaning.
+    const TABLE: &'static [u8] = b"\x05limit\x09remaining\x05reset\x01r\x01t\x01q\x01w\x02qu\x06window";
     const MEANINGS: [Key; 9] = [
         Key::Limit,
         Key::Remaining,
@@ -791,7 +790,7 @@ impl Key {
     ];
 
     fn of(key: &[u8]) -> Key {
-        find(Key::TEXT, &Key::LENS, key)
+        find(Key::TABLE, key)
             .and_then(|at| Key::MEANINGS.get(at).copied())
             .unwrap_or(Key::Other)
     }
@@ -2156,6 +2155,30 @@ mod tests {
             assert_eq!(ascii_lowercase(word), lower, "{byte}");
         }
         assert_eq!(classify_any(&[b'x'; 100]), None);
+    }
+
+    /// Every key a selection's readers know is found in its table, in any
+    /// case, and nothing else is.
+    #[test]
+    fn keys_are_found_in_their_table() {
+        for (text, key) in [
+            ("limit", Key::Limit),
+            ("Remaining", Key::Remaining),
+            ("RESET", Key::Reset),
+            ("r", Key::R),
+            ("T", Key::T),
+            ("q", Key::Q),
+            ("w", Key::W),
+            ("qu", Key::Qu),
+            ("Window", Key::W),
+            ("", Key::Other),
+            ("x", Key::Other),
+            ("limits", Key::Other),
+            ("windo", Key::Other),
+            ("pk", Key::Other),
+        ] {
+            assert_eq!(Key::of(text.as_bytes()), key, "{text}");
+        }
     }
 
     /// Each selection finds exactly the names of its families, in any case.

@@ -1227,7 +1227,7 @@ impl<'a, const F: u32> Reader<'a, '_, F> {
                 self.resolve_rate_limit_field();
             }
         } else if policy || rate_limit {
-            self.resolve_ietf(policy, rate_limit);
+            self.resolve_ietf(options, policy, rate_limit);
         }
         if F & GROUPED_FAMILIES != 0 {
             let mut groups = self.groups_seen;
@@ -1494,8 +1494,11 @@ impl<'a, const F: u32> Reader<'a, '_, F> {
 
     /// `RateLimit-Policy` (`policies`: its policies, every one first) and
     /// `RateLimit` (`rate_limit`: the Close / draft-07 dictionary keys, or
-    /// draft-08 items), in one loop over the fields for both.
-    fn resolve_ietf(&mut self, policies: bool, rate_limit: bool) {
+    /// draft-08 items), in one loop over the fields for both. The profile's
+    /// rules are read from `options` where they apply, rather than from
+    /// the reader: options a build fixes (a firmware's constant) then fold
+    /// into the code.
+    fn resolve_ietf(&mut self, options: &ParseOptions, policies: bool, rate_limit: bool) {
         // The Dictionary quota is read where it is kept: the first slot,
         // free and empty, as no quota is kept before these fields are read
         // ([`Reader::resolve`] reads them first of all quotas).
@@ -1530,7 +1533,7 @@ impl<'a, const F: u32> Reader<'a, '_, F> {
                         dictionary_header.get_or_insert(entry.header);
                         let mut part = Some(first);
                         while let Some(current) = part {
-                            self.read_key(current, entry.header);
+                            self.read_key(options, current, entry.header);
                             part = parts.next_param();
                         }
                         // Close's `;` form puts every key in one member.
@@ -1563,11 +1566,11 @@ impl<'a, const F: u32> Reader<'a, '_, F> {
                 }
             }
         }
-        self.finish_rate_limit(dictionary_header, semicolons, item_count);
+        self.finish_rate_limit(options, dictionary_header, semicolons, item_count);
     }
 
     /// [`Reader::read_dictionary_key`] with the key read by [`Key::of_part`].
-    fn read_key(&mut self, part: Part<'_>, header: u16) {
+    fn read_key(&mut self, options: &ParseOptions, part: Part<'_>, header: u16) {
         let (which, value) = Key::of_part(&part);
         // A value not read leaves the one read before.
         match which {
@@ -1583,7 +1586,7 @@ impl<'a, const F: u32> Reader<'a, '_, F> {
                 }
             }
             Key::Reset => {
-                let unit = self.reset_unit;
+                let unit = options.profile.reset_unit();
                 let read = self.reset(value, unit);
                 if let Some(span) = self.span(header, read) {
                     self.next_quota().reset_after = Some(span);
@@ -1654,9 +1657,15 @@ impl<'a, const F: u32> Reader<'a, '_, F> {
     /// Close's), joined with its policy and kept when it states a limit or
     /// what remains; then the first `item_count` List items, resolved.
     #[inline(always)]
-    fn finish_rate_limit(&mut self, dictionary_header: Option<u16>, semicolons: bool, item_count: usize) {
+    fn finish_rate_limit(
+        &mut self,
+        options: &ParseOptions,
+        dictionary_header: Option<u16>,
+        semicolons: bool,
+        item_count: usize,
+    ) {
         if let Some(header) = dictionary_header {
-            let close = semicolons || self.close_profile;
+            let close = semicolons || same::<F>(options.profile.name().as_bytes(), b"close");
             let dictionary = self.next_quota();
             if dictionary.limit.is_some() || dictionary.remaining.is_some() {
                 dictionary.format = if close {

@@ -1034,10 +1034,10 @@ impl<'a, const F: u32> Reader<'a, '_, F> {
         span
     }
 
-    /// The span from the reference time until `at`.
+    /// The span from the `reference` time until `at`.
     #[inline(never)]
-    fn until(&self, at: UnixTime) -> Read<Nanos> {
-        let reference = self.reference.ok_or(WarningKind::NoReferenceTime)?;
+    fn until(reference: Option<UnixTime>, at: UnixTime) -> Read<Nanos> {
+        let reference = reference.ok_or(WarningKind::NoReferenceTime)?;
         match at.as_nanos().checked_sub(reference.as_nanos()) {
             Some(ahead) if Nanos::from_nanos(ahead) <= MAX_WAIT => Ok(Nanos::from_nanos(ahead)),
             Some(_) => Err(WarningKind::ImplausibleTime),
@@ -1047,8 +1047,8 @@ impl<'a, const F: u32> Reader<'a, '_, F> {
     }
 
     /// A reset value in any form; `unit` for a bare number, `None` for the
-    /// magnitude rule.
-    fn reset(&self, raw: &[u8], unit: Option<ResetUnit>) -> Read<Nanos> {
+    /// magnitude rule; an absolute time is read against `reference`.
+    fn reset(reference: Option<UnixTime>, raw: &[u8], unit: Option<ResetUnit>) -> Read<Nanos> {
         // A number is trimmed as it is read: only the other forms' tests
         // need the text trimmed first.
         let text = if F & Families::ALL_FORMS != 0 {
@@ -1061,10 +1061,10 @@ impl<'a, const F: u32> Reader<'a, '_, F> {
         if F & (Families::HTTP_DATE | Families::JS_DATE) != 0
             && text.first().is_some_and(u8::is_ascii_alphabetic)
         {
-            return self.until(http_date::<F>(text).ok_or(WarningKind::Malformed)?);
+            return Self::until(reference, http_date::<F>(text).ok_or(WarningKind::Malformed)?);
         }
         if F & Families::ISO_8601 != 0 && text.get(4) == Some(&b'-') {
-            return self.until(iso_8601::<F>(text).ok_or(WarningKind::Malformed)?);
+            return Self::until(reference, iso_8601::<F>(text).ok_or(WarningKind::Malformed)?);
         }
         if F & Families::GO_DURATION != 0 && looks_like_go_duration(text) {
             return go_duration::<F>(text).ok_or(WarningKind::Malformed);
@@ -1090,7 +1090,7 @@ impl<'a, const F: u32> Reader<'a, '_, F> {
         };
         let scaled = number.scaled_short(per_unit);
         if epoch {
-            return self.until(UnixTime::from_nanos(scaled.as_nanos()));
+            return Self::until(reference, UnixTime::from_nanos(scaled.as_nanos()));
         }
         Ok(scaled)
     }
@@ -1278,7 +1278,7 @@ impl<'a, const F: u32> Reader<'a, '_, F> {
             {
                 http_date::<F>(text)
                     .ok_or(WarningKind::Malformed)
-                    .and_then(|at| self.until(at))
+                    .and_then(|at| Self::until(self.reference, at))
             } else {
                 Self::delta(text, unit)
             };
@@ -1587,7 +1587,14 @@ impl<'a, const F: u32> Reader<'a, '_, F> {
             }
             Key::Reset => {
                 let unit = options.profile.reset_unit();
-                let read = self.reset(value, unit);
+                // Without `Date` the reference is the given now: read from the
+                // options, which a build may fix.
+                let reference = if F & Families::DATE == 0 {
+                    options.now
+                } else {
+                    self.reference
+                };
+                let read = Self::reset(reference, value, unit);
                 if let Some(span) = self.span(header, read) {
                     self.next_quota().reset_after = Some(span);
                 }
@@ -1698,7 +1705,7 @@ impl<'a, const F: u32> Reader<'a, '_, F> {
             quota.remaining = self.count(header, value).or(quota.remaining);
         } else if key.eq_ignore_ascii_case(b"reset") {
             let unit = self.reset_unit;
-            let read = self.reset(value, unit);
+            let read = Self::reset(self.reference, value, unit);
             quota.reset_after = self.span(header, read).or(quota.reset_after);
         }
     }
@@ -1852,11 +1859,11 @@ impl<'a, const F: u32> Reader<'a, '_, F> {
                 Role::ResetAfter => Self::delta(raw, NANOS_PER_SEC),
                 _ if absolute_only && trim(raw).first().is_some_and(u8::is_ascii_digit) => {
                     match iso_8601::<F>(raw) {
-                        Some(at) => self.until(at),
+                        Some(at) => Self::until(self.reference, at),
                         None => Err(WarningKind::Malformed),
                     }
                 }
-                _ => self.reset(raw, unit),
+                _ => Self::reset(self.reference, raw, unit),
             };
             quota.reset_after = self.span(at, read);
         }

@@ -939,7 +939,8 @@ impl<'a, const F: u32> Reader<'a, '_, F> {
     }
 
     fn entries(&self) -> impl Iterator<Item = Entry<'a>> + '_ {
-        self.entries.iter().take(self.entry_count).flatten().copied()
+        let filled = self.entries.get(..self.entry_count).unwrap_or_default();
+        filled.iter().flatten().copied()
     }
 
     /// The one value of a singleton field, or `None` (with a warning) when
@@ -1472,7 +1473,8 @@ impl<'a, const F: u32> Reader<'a, '_, F> {
     #[inline]
     fn join(&mut self, owner: Owner, name: Option<&[u8]>, quota: u64) -> Option<usize> {
         let mut joined = None;
-        for (at, policy) in self.policies.iter_mut().take(self.policy_count).enumerate() {
+        let kept = self.policies.get_mut(..self.policy_count).unwrap_or_default();
+        for (at, policy) in kept.iter_mut().enumerate() {
             if policy.keyed::<F>(owner, name, quota) {
                 policy.joined = true;
                 joined = Some(at);

@@ -724,7 +724,6 @@ struct Item<'a> {
 }
 
 impl Item<'_> {
-    /// No item: all zero bytes, cleared at once.
     const NONE: Item<'static> = Item {
         name: None,
         remaining: 0,
@@ -732,6 +731,10 @@ impl Item<'_> {
         header: 0,
     };
 }
+
+/// No items: all zero bytes, so a build clears them at once rather than
+/// item by item, as it does for an array built from one.
+const NO_ITEMS: [Item<'static>; ITEM_CAPACITY] = [Item::NONE; ITEM_CAPACITY];
 
 /// Whether `a` and `b` are the same bytes: the standard comparison in the
 /// full parser, which a host runs fastest, and one small loop in a
@@ -854,7 +857,7 @@ where
     // the reader, they were built elsewhere and moved in.
     let mut entries = [None; ENTRY_CAPACITY];
     let mut policies = POLICY_SLOTS;
-    let mut items = [Item::NONE; ITEM_CAPACITY];
+    let mut items = NO_ITEMS;
     let mut reader = Reader::<F> {
         entries: &mut entries,
         entry_count: 0,
@@ -1607,7 +1610,7 @@ impl<'a, const F: u32> Reader<'a, '_, F> {
 
     /// `RateLimit`: the Close / draft-07 dictionary keys, or draft-08 items.
     fn resolve_rate_limit_field(&mut self) {
-        let mut items = [Item::NONE; ITEM_CAPACITY];
+        let mut items = NO_ITEMS;
         let mut dictionary = Quota::new(Format::IetfDictionary, QuotaUnit::Requests);
         let mut dictionary_header = None;
         let mut semicolons = false;

@@ -1355,15 +1355,22 @@ impl<'a, const F: u32> Reader<'a, '_, F> {
 
     /// Reads one List member: a policy (`policy`), `100;w=10` (drafts ≤ 07,
     /// `window=` in polli-00 and WHOOP) or `"burst";q=100;w=60` (drafts
-    /// ≥ 08), or a draft-08 item, `"name";r=..;t=..` (also `pk=:..:`,
-    /// ignored), into [`Reader::policy_slot`] as a policy of its header
-    /// (an item's `r` as the quota, its `t` as the window), whether it is
-    /// read. `first` is the member's first part; its parameters are read
-    /// from `parts` (on an error, the caller's next member skips what is
-    /// left). One reader for both, as the two differ only in their keys. A
-    /// member not read is warned about here, where its error is found, so
-    /// that the caller has no error to pass on.
-    fn read_member(&mut self, policy: bool, first: Part<'a>, parts: &mut Parts<'a>, header: u16) -> bool {
+    /// ≥ 08), into [`Reader::policy_slot`]; or a draft-08 item,
+    /// `"name";r=..;t=..` (also `pk=:..:`, ignored), into the items after
+    /// the first `item_count` (warning when there is no room). Whether it
+    /// was put there. `first` is the member's first part; its parameters
+    /// are read from `parts` (on an error, the caller's next member skips
+    /// what is left). One reader for both, as the two differ only in their
+    /// keys. A member not read is warned about here, where its error is
+    /// found, so that the caller has no error to pass on.
+    fn read_member(
+        &mut self,
+        policy: bool,
+        first: Part<'a>,
+        parts: &mut Parts<'a>,
+        header: u16,
+        item_count: usize,
+    ) -> bool {
         let (mut name, mut span, mut unit) = (None, None, QuotaUnit::Requests);
         let mut count = None;
         match bare_item(first.text()) {
@@ -1405,17 +1412,34 @@ impl<'a, const F: u32> Reader<'a, '_, F> {
             self.warn(header, WarningKind::Malformed);
             return false;
         };
-        *self.policy_slot() = Policy {
-            owner: Owner::Ietf,
-            name,
-            quota: count,
-            window: span,
-            unit,
-            header,
-            joined: false,
-            ambiguous: false,
-        };
-        true
+        if policy {
+            *self.policy_slot() = Policy {
+                owner: Owner::Ietf,
+                name,
+                quota: count,
+                window: span,
+                unit,
+                header,
+                joined: false,
+                ambiguous: false,
+            };
+            return true;
+        }
+        match self.items.as_mut().and_then(|items| items.get_mut(item_count)) {
+            Some(item) => {
+                *item = Item {
+                    name,
+                    remaining: count,
+                    reset_after: span,
+                    header,
+                };
+                true
+            }
+            None => {
+                self.warn(header, WarningKind::TooManyQuotas);
+                false
+            }
+        }
     }
 
     /// Reads one policy member: `100;w=10` (drafts ≤ 07, `window=` in
@@ -1557,28 +1581,15 @@ impl<'a, const F: u32> Reader<'a, '_, F> {
                         semicolons |= parts.member_has_semicolon();
                         continue;
                     }
-                    if !self.read_member(policy, first, &mut parts, entry.header) {
-                        continue;
-                    }
-                    if policy {
-                        self.keep_policy();
-                        continue;
-                    }
-                    // An item, read where the next policy would be built.
-                    let slot = self.policy_slot();
-                    let item = Item {
-                        name: slot.name,
-                        remaining: slot.quota,
-                        reset_after: slot.window,
-                        header: entry.header,
-                    };
-                    match self.items.as_mut().and_then(|items| items.get_mut(item_count)) {
-                        Some(kept) => {
-                            *kept = item;
+                    // A policy is kept from its slot; an item is read into
+                    // the next of the items, the count of which says so.
+                    if self.read_member(policy, first, &mut parts, entry.header, item_count) {
+                        if policy {
+                            self.keep_policy();
+                        } else {
                             // Below the capacity, as a slot was found.
                             item_count = item_count.wrapping_add(1);
                         }
-                        None => self.warn(entry.header, WarningKind::TooManyQuotas),
                     }
                 }
             }

@@ -767,35 +767,35 @@ enum Key {
     Limit,
     Remaining,
     Reset,
-    Q,
-    /// `w`, or `window` (polli-00, WHOOP).
-    W,
-    Qu,
     R,
     T,
+    Q,
+    W,
+    Qu,
+    /// `window` (polli-00, WHOOP): read as `w`.
+    Window,
     Other,
 }
 
 impl Key {
     /// The keys, each after a byte of its length (read by [`find`], as
-    /// names are), and each one's meaning.
+    /// names are), in the order of the variants they are.
     const TABLE: &'static [u8] = b"\x05limit\x09remaining\x05reset\x01r\x01t\x01q\x01w\x02qu\x06window";
-    const MEANINGS: [Key; 9] = [
-        Key::Limit,
-        Key::Remaining,
-        Key::Reset,
-        Key::R,
-        Key::T,
-        Key::Q,
-        Key::W,
-        Key::Qu,
-        Key::W,
-    ];
 
     fn of(key: &[u8]) -> Key {
-        find(Key::TABLE, key)
-            .and_then(|at| Key::MEANINGS.get(at).copied())
-            .unwrap_or(Key::Other)
+        // The position is the variant: no table of meanings.
+        match find(Key::TABLE, key) {
+            Some(0) => Key::Limit,
+            Some(1) => Key::Remaining,
+            Some(2) => Key::Reset,
+            Some(3) => Key::R,
+            Some(4) => Key::T,
+            Some(5) => Key::Q,
+            Some(6) => Key::W,
+            Some(7) => Key::Qu,
+            Some(8) => Key::Window,
+            _ => Key::Other,
+        }
     }
 
     /// A `key=value` part's key and value; [`Key::Other`] for a bare key,
@@ -1391,7 +1391,7 @@ impl<'a, const F: u32> Reader<'a, '_, F> {
                     Some(n) => count = Some(n),
                     None => return false,
                 },
-                (Key::W, true) | (Key::T, false) => {
+                (Key::W | Key::Window, true) | (Key::T, false) => {
                     match self.span(header, Self::delta(value, NANOS_PER_SEC)) {
                         Some(read) => span = Some(read),
                         None => return false,
@@ -2216,7 +2216,7 @@ mod tests {
             ("q", Key::Q),
             ("w", Key::W),
             ("qu", Key::Qu),
-            ("Window", Key::W),
+            ("Window", Key::Window),
             ("", Key::Other),
             ("x", Key::Other),
             ("limits", Key::Other),

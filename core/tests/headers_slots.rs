@@ -42,3 +42,32 @@ fn quotas_past_the_last_slot_are_warned_about_in_order() {
     assert!(kinds.contains(&WarningKind::TooManyQuotas), "{kinds:?}");
     assert!(kinds.contains(&WarningKind::RemainingAboveLimit), "{kinds:?}");
 }
+
+#[test]
+fn a_policy_past_the_last_slot_still_makes_a_kept_one_ambiguous() {
+    let policies: &[u8] = b"100;w=10, 200;w=20, 300;w=30, 400;w=40, 500;w=50, 600;w=60, 700;w=70, 800;w=80";
+    for alone in both(&[(b"ratelimit-policy", policies)]) {
+        assert_eq!(alone.quotas().first().and_then(|quota| quota.limit), Some(100));
+        assert!(
+            alone
+                .warnings()
+                .iter()
+                .all(|w| w.kind != WarningKind::AmbiguousPolicy)
+        );
+    }
+    // A ninth policy, dropped, with the first one's quota and no window:
+    // the first is ambiguous all the same, and is not read as a quota.
+    let [full, selection] = both(&[(b"ratelimit-policy", policies), (b"ratelimit-policy", b"100")]);
+    assert_eq!(full, selection);
+    let limits: Vec<Option<u64>> = full.quotas().iter().map(|quota| quota.limit).collect();
+    assert_eq!(limits, [200, 300, 400, 500, 600, 700].map(Some));
+    let kinds: Vec<WarningKind> = full.warnings().iter().map(|warning| warning.kind).collect();
+    assert_eq!(
+        kinds,
+        [
+            WarningKind::TooManyQuotas,
+            WarningKind::AmbiguousPolicy,
+            WarningKind::TooManyQuotas,
+        ],
+    );
+}

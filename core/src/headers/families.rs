@@ -15,8 +15,9 @@ use super::{
 };
 use crate::time::Nanos;
 
-const NANOS_PER_SEC: u64 = 1_000_000_000;
-const NANOS_PER_MILLI: u64 = 1_000_000;
+// Units a value is scaled by: 32 bits wide, as every unit read here is.
+const NANOS_PER_SEC: u32 = 1_000_000_000;
+const NANOS_PER_MILLI: u32 = 1_000_000;
 const DAY: Nanos = Nanos::from_secs(86_400);
 
 /// A family of fields that together state one quota.
@@ -241,7 +242,7 @@ impl Field {
     /// Nanoseconds per unit of a retry-after field: Oracle's
     /// `RequestLimit-Default-RetryAfter` (precedence 3) is in milliseconds,
     /// the others in seconds.
-    const fn retry_unit(precedence: u8) -> u64 {
+    const fn retry_unit(precedence: u8) -> u32 {
         if precedence == 3 {
             NANOS_PER_MILLI
         } else {
@@ -495,64 +496,66 @@ fn classify_any(name: &[u8]) -> Option<Field> {
     None
 }
 
-/// How many names have families exactly `mask`, and their total length.
+/// How many names have families exactly `mask`, and the length of their
+/// [`find`] table (each name and a byte for its length).
 // Evaluated at compile time, where a bad index or overflow fails the build.
 #[allow(clippy::arithmetic_side_effects)]
 const fn names_of(mask: u32) -> (usize, usize) {
-    let (mut count, mut text) = (0, 0);
+    let (mut count, mut table) = (0, 0);
     let mut rest: &[(&str, Field)] = &NAMES;
     while let [(name, field), tail @ ..] = rest {
         if field.families() == mask {
             count += 1;
-            text += name.len();
+            table += 1 + name.len();
         }
         rest = tail;
     }
-    (count, text)
+    (count, table)
 }
 
-/// The names whose families are exactly `mask`, back to back, each one's
-/// length, and each one's field: what [`find`] reads.
+/// The names whose families are exactly `mask`, each after its length
+/// (what [`find`] reads), and each one's field.
 // Evaluated at compile time, where a bad index or overflow fails the build.
 #[allow(clippy::indexing_slicing, clippy::arithmetic_side_effects)]
-const fn names_table<const COUNT: usize, const TEXT: usize>(
-    mask: u32,
-) -> ([u8; TEXT], [u8; COUNT], [Field; COUNT]) {
-    let mut text = [0u8; TEXT];
-    let mut lens = [0u8; COUNT];
+const fn names_table<const COUNT: usize, const TABLE: usize>(mask: u32) -> ([u8; TABLE], [Field; COUNT]) {
+    let mut table = [0u8; TABLE];
     let mut fields = [Field::Date; COUNT];
     let (mut at, mut index) = (0, 0);
     let mut rest: &[(&str, Field)] = &NAMES;
     while let [(name, field), tail @ ..] = rest {
         if field.families() == mask {
             let name = name.as_bytes();
+            table[at] = name.len() as u8;
             let mut byte = 0;
             while byte < name.len() {
-                text[at + byte] = name[byte];
+                table[at + 1 + byte] = name[byte];
                 byte += 1;
             }
-            lens[index] = name.len() as u8;
             fields[index] = *field;
-            at += name.len();
+            at += 1 + name.len();
             index += 1;
         }
         rest = tail;
     }
-    (text, lens, fields)
+    (table, fields)
 }
 
-/// Which of the words `lens` long, back to back in `text` (lowercase), is
-/// `word` in any case: a family has a few names, and the readers a few
-/// keys, compared in turn by this one loop.
+/// Which of the words in `table` (lowercase, each after a byte of its
+/// length) is `word` in any case: a family has a few names, and the
+/// readers a few keys, compared in turn by this one loop. One slice for
+/// the words and their lengths takes fewer arguments at every call.
 #[inline(never)]
-fn find(text: &[u8], lens: &[u8], word: &[u8]) -> Option<usize> {
-    let mut start = 0usize;
-    for (index, &len) in lens.iter().enumerate() {
-        let end = start.saturating_add(usize::from(len));
-        if eq_lowercase(text.get(start..end)?, word) {
+fn find(table: &[u8], word: &[u8]) -> Option<usize> {
+    let mut rest = table;
+    let mut index = 0usize;
+    while let [len, tail @ ..] = rest {
+        let (known, after) = tail.split_at_checked(usize::from(*len))?;
+        if eq_lowercase(known, word) {
             return Some(index);
         }
-        start = end;
+        rest = after;
+        // At most a word per byte of the table: never wraps.
+        index = index.wrapping_add(1);
     }
     None
 }
@@ -569,9 +572,9 @@ fn classify<const F: u32>(name: &[u8]) -> Option<Field> {
         ($($mask:expr),* $(,)?) => {$(
             if F & ($mask) != 0 {
                 const SIZES: (usize, usize) = names_of($mask);
-                static TABLE: ([u8; SIZES.1], [u8; SIZES.0], [Field; SIZES.0]) = names_table($mask);
-                if let Some(at) = find(&TABLE.0, &TABLE.1, name) {
-                    return TABLE.2.get(at).copied();
+                static TABLE: ([u8; SIZES.1], [Field; SIZES.0]) = names_table($mask);
+                if let Some(at) = find(&TABLE.0, name) {
+                    return TABLE.1.get(at).copied();
                 }
             }
         )*};
@@ -706,6 +709,10 @@ impl Policy<'_> {
 /// than policy by policy, as it does for an array built from one.
 const NO_POLICIES: [Policy<'static>; POLICY_CAPACITY] = [Policy::NONE; POLICY_CAPACITY];
 
+/// The reader's policies, and a spare slot past them where a policy that
+/// does not fit is compared with those kept, as one that fits is.
+const POLICY_SLOTS: [Policy<'static>; POLICY_CAPACITY + 1] = [Policy::NONE; POLICY_CAPACITY + 1];
+
 #[derive(Clone, Copy, Debug)]
 struct Item<'a> {
     /// Always a name: an item's bare item is one.
@@ -715,6 +722,19 @@ struct Item<'a> {
     reset_after: Option<Nanos>,
     header: u16,
 }
+
+impl Item<'_> {
+    const NONE: Item<'static> = Item {
+        name: None,
+        remaining: 0,
+        reset_after: None,
+        header: 0,
+    };
+}
+
+/// No items: all zero bytes, so a build clears them at once rather than
+/// item by item, as it does for an array built from one.
+const NO_ITEMS: [Item<'static>; ITEM_CAPACITY] = [Item::NONE; ITEM_CAPACITY];
 
 /// Whether `a` and `b` are the same bytes: the standard comparison in the
 /// full parser, which a host runs fastest, and one small loop in a
@@ -741,64 +761,54 @@ const fn full(families: u32) -> bool {
     families & Families::ALL == Families::ALL
 }
 
-/// What a List member states (see [`Reader::read_member`]).
-#[derive(Clone, Copy, Debug)]
-struct Member<'a> {
-    name: Option<&'a [u8]>,
-    /// `q` of a policy (or its bare Integer), `r` of an item.
-    count: u64,
-    /// `w` (or `window`) of a policy, `t` of an item.
-    span: Option<Nanos>,
-    /// `qu` of a policy.
-    unit: QuotaUnit,
-}
-
 /// A key the `RateLimit` and `RateLimit-Policy` readers know, in any case.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Key {
     Limit,
     Remaining,
     Reset,
-    Q,
-    /// `w`, or `window` (polli-00, WHOOP).
-    W,
-    Qu,
     R,
     T,
+    Q,
+    W,
+    Qu,
+    /// `window` (polli-00, WHOOP): read as `w`.
+    Window,
     Other,
 }
 
 impl Key {
-    /// The keys, back to back, each one's length and each one's meaning:
-    /// read by [`find`], as names are.
-    const TEXT: &'static [u8] = b"limitremainingresetrtqwquwindow";
-    const LENS: [u8; 9] = [5, 9, 5, 1, 1, 1, 1, 2, 6];
-    const MEANINGS: [Key; 9] = [
-        Key::Limit,
-        Key::Remaining,
-        Key::Reset,
-        Key::R,
-        Key::T,
-        Key::Q,
-        Key::W,
-        Key::Qu,
-        Key::W,
-    ];
+    /// The keys, each after a byte of its length (read by [`find`], as
+    /// names are), in the order of the variants they are.
+    const TABLE: &'static [u8] = b"\x05limit\x09remaining\x05reset\x01r\x01t\x01q\x01w\x02qu\x06window";
 
     fn of(key: &[u8]) -> Key {
-        find(Key::TEXT, &Key::LENS, key)
-            .and_then(|at| Key::MEANINGS.get(at).copied())
-            .unwrap_or(Key::Other)
+        // The position is the variant: no table of meanings.
+        match find(Key::TABLE, key) {
+            Some(0) => Key::Limit,
+            Some(1) => Key::Remaining,
+            Some(2) => Key::Reset,
+            Some(3) => Key::R,
+            Some(4) => Key::T,
+            Some(5) => Key::Q,
+            Some(6) => Key::W,
+            Some(7) => Key::Qu,
+            Some(8) => Key::Window,
+            _ => Key::Other,
+        }
     }
 
-    /// A `key=value` part's key and value; `None` for a bare key. One
-    /// step for every reader of a selection's keys. The value keeps its
-    /// blanks: the number readers trim as they read, and only `qu` needs
-    /// trimming first.
+    /// A `key=value` part's key and value; [`Key::Other`] for a bare key,
+    /// which every reader skips as it skips an unknown one. One step for
+    /// every reader of a selection's keys. The value keeps its blanks: the
+    /// number readers trim as they read, and only `qu` needs trimming
+    /// first.
     #[inline(never)]
-    fn of_part<'a>(part: &Part<'a>) -> Option<(Key, &'a [u8])> {
-        let (key, value) = part.key_and_raw_value()?;
-        Some((Key::of(key), value))
+    fn of_part<'a>(part: &Part<'a>) -> (Key, &'a [u8]) {
+        match part.key_and_raw_value() {
+            Some((key, value)) => (Key::of(key), value),
+            None => (Key::Other, &[]),
+        }
     }
 }
 
@@ -807,9 +817,19 @@ struct Reader<'a, 'r, const F: u32> {
     /// The first `entry_count` are filled (and so for the other arrays).
     entries: &'r mut [Option<Entry<'a>>; ENTRY_CAPACITY],
     entry_count: usize,
-    policies: &'r mut [Policy<'a>; POLICY_CAPACITY],
+    /// The first `policy_count` are kept; the last is the spare slot.
+    policies: &'r mut [Policy<'a>; POLICY_CAPACITY + 1],
     policy_count: usize,
-    items: &'r mut [Option<Item<'a>>; ITEM_CAPACITY],
+    /// How many of the kept policies [`Owner::Ietf`] owns that are named,
+    /// and the last of them: what a lone draft-08 item is joined to when
+    /// no name matches.
+    named_policies: usize,
+    last_named: usize,
+    /// A selection's draft-08 items. `None` in the full parser, whose
+    /// reader of `RateLimit` keeps its own, cleared only when the field is
+    /// read: a host then clears none for most responses, and a small
+    /// target reads them through the reader in fewer bytes.
+    items: Option<&'r mut [Item<'a>; ITEM_CAPACITY]>,
     /// Bit `1 << group` for every group with a field present.
     groups_seen: u32,
     /// Bit [`Field::bit`] for every other field present.
@@ -836,17 +856,20 @@ where
     // The arrays live apart from the reader, which borrows them: built in
     // the reader, they were built elsewhere and moved in.
     let mut entries = [None; ENTRY_CAPACITY];
-    let mut policies = NO_POLICIES;
-    let mut items = [None; ITEM_CAPACITY];
+    let mut policies = POLICY_SLOTS;
+    let mut items = NO_ITEMS;
     let mut reader = Reader::<F> {
         entries: &mut entries,
         entry_count: 0,
         policies: &mut policies,
         policy_count: 0,
-        items: &mut items,
+        named_policies: 0,
+        last_named: 0,
+        items: if full(F) { None } else { Some(&mut items) },
         groups_seen: 0,
         fields_seen: 0,
-        reference: None,
+        // Until a `Date` is read, if one is: see [`Reader::resolve`].
+        reference: options.now,
         reset_unit: options.profile.reset_unit(),
         close_profile: same::<F>(options.profile.name().as_bytes(), b"close"),
         info,
@@ -869,7 +892,8 @@ where
                     Field::Grouped(..) => {}
                     other => reader.fields_seen |= other.bit(),
                 }
-                reader.entry_count = reader.entry_count.saturating_add(1);
+                // Below the capacity, as a slot was found: never wraps.
+                reader.entry_count = reader.entry_count.wrapping_add(1);
             }
             None if !too_many => {
                 too_many = true;
@@ -918,7 +942,18 @@ impl<'a, const F: u32> Reader<'a, '_, F> {
     }
 
     fn entries(&self) -> impl Iterator<Item = Entry<'a>> + '_ {
-        self.entries.iter().take(self.entry_count).flatten().copied()
+        // A host runs `take` fastest; a small target walks the filled
+        // entries as a slice in fewer bytes.
+        #[cfg(target_pointer_width = "64")]
+        let filled = self.entries.iter().take(self.entry_count);
+        #[cfg(not(target_pointer_width = "64"))]
+        let filled = self
+            .entries
+            .get(..self.entry_count)
+            .unwrap_or_default()
+            .iter()
+            .take(ENTRY_CAPACITY);
+        filled.flatten().copied()
     }
 
     /// The one value of a singleton field, or `None` (with a warning) when
@@ -1013,10 +1048,10 @@ impl<'a, const F: u32> Reader<'a, '_, F> {
         span
     }
 
-    /// The span from the reference time until `at`.
+    /// The span from the `reference` time until `at`.
     #[inline(never)]
-    fn until(&self, at: UnixTime) -> Read<Nanos> {
-        let reference = self.reference.ok_or(WarningKind::NoReferenceTime)?;
+    fn until(reference: Option<UnixTime>, at: UnixTime) -> Read<Nanos> {
+        let reference = reference.ok_or(WarningKind::NoReferenceTime)?;
         match at.as_nanos().checked_sub(reference.as_nanos()) {
             Some(ahead) if Nanos::from_nanos(ahead) <= MAX_WAIT => Ok(Nanos::from_nanos(ahead)),
             Some(_) => Err(WarningKind::ImplausibleTime),
@@ -1026,8 +1061,8 @@ impl<'a, const F: u32> Reader<'a, '_, F> {
     }
 
     /// A reset value in any form; `unit` for a bare number, `None` for the
-    /// magnitude rule.
-    fn reset(&self, raw: &[u8], unit: Option<ResetUnit>) -> Read<Nanos> {
+    /// magnitude rule; an absolute time is read against `reference`.
+    fn reset(reference: Option<UnixTime>, raw: &[u8], unit: Option<ResetUnit>) -> Read<Nanos> {
         // A number is trimmed as it is read: only the other forms' tests
         // need the text trimmed first.
         let text = if F & Families::ALL_FORMS != 0 {
@@ -1040,10 +1075,10 @@ impl<'a, const F: u32> Reader<'a, '_, F> {
         if F & (Families::HTTP_DATE | Families::JS_DATE) != 0
             && text.first().is_some_and(u8::is_ascii_alphabetic)
         {
-            return self.until(http_date::<F>(text).ok_or(WarningKind::Malformed)?);
+            return Self::until(reference, http_date::<F>(text).ok_or(WarningKind::Malformed)?);
         }
         if F & Families::ISO_8601 != 0 && text.get(4) == Some(&b'-') {
-            return self.until(iso_8601::<F>(text).ok_or(WarningKind::Malformed)?);
+            return Self::until(reference, iso_8601::<F>(text).ok_or(WarningKind::Malformed)?);
         }
         if F & Families::GO_DURATION != 0 && looks_like_go_duration(text) {
             return go_duration::<F>(text).ok_or(WarningKind::Malformed);
@@ -1067,17 +1102,17 @@ impl<'a, const F: u32> Reader<'a, '_, F> {
             ResetUnit::EpochSeconds => (NANOS_PER_SEC, true),
             ResetUnit::EpochMillis => (NANOS_PER_MILLI, true),
         };
-        let scaled = number.scaled(per_unit);
+        let scaled = number.scaled_short(per_unit);
         if epoch {
-            return self.until(UnixTime::from_nanos(scaled.as_nanos()));
+            return Self::until(reference, UnixTime::from_nanos(scaled.as_nanos()));
         }
         Ok(scaled)
     }
 
     /// Seconds from now, possibly fractional.
-    fn delta(raw: &[u8], unit: u64) -> Read<Nanos> {
+    fn delta(raw: &[u8], unit: u32) -> Read<Nanos> {
         let number = parse_decimal(raw).map_err(number_warning)?;
-        Ok(number.scaled(unit))
+        Ok(number.scaled_short(unit))
     }
 
     /// Appends a quota, clamping remaining to limit.
@@ -1141,10 +1176,10 @@ impl<'a, const F: u32> Reader<'a, '_, F> {
     /// clamped to `limit`), or warns that there is no slot left for it.
     fn commit_quota(&mut self, header: u16) {
         let quota = self.next_quota();
-        if let (Some(limit), Some(remaining)) = (quota.limit, quota.remaining)
-            && remaining > limit
+        if let (Some(limit), Some(remaining)) = (quota.limit, &mut quota.remaining)
+            && *remaining > limit
         {
-            quota.remaining = Some(limit);
+            *remaining = limit;
             self.warn(header, WarningKind::RemainingAboveLimit);
         }
         let count = self.info.quota_count;
@@ -1166,7 +1201,8 @@ impl<'a, const F: u32> Reader<'a, '_, F> {
                 self.info.governing = Some(count);
             }
         }
-        self.info.quota_count = count.saturating_add(1);
+        // Below the capacity: never wraps.
+        self.info.quota_count = count.wrapping_add(1);
     }
 
     #[inline(never)]
@@ -1189,12 +1225,11 @@ impl<'a, const F: u32> Reader<'a, '_, F> {
             let date = http_date::<F>(raw).ok_or(WarningKind::Malformed);
             self.info.date = self.keep(header, date);
         }
-        // With no `Date` read, the reference is the given now.
-        self.reference = if F & Families::DATE == 0 || options.now_overrides_date {
-            options.now
-        } else {
-            self.info.date.or(options.now)
-        };
+        // The reference is the given now (as the reader starts) unless a
+        // `Date` is read and the given now does not override it.
+        if F & Families::DATE != 0 && !options.now_overrides_date {
+            self.reference = self.info.date.or(options.now);
+        }
         if retry {
             self.resolve_retry_after();
         }
@@ -1206,7 +1241,7 @@ impl<'a, const F: u32> Reader<'a, '_, F> {
                 self.resolve_rate_limit_field();
             }
         } else if policy || rate_limit {
-            self.resolve_ietf(policy, rate_limit);
+            self.resolve_ietf(options, policy, rate_limit);
         }
         if F & GROUPED_FAMILIES != 0 {
             let mut groups = self.groups_seen;
@@ -1229,7 +1264,9 @@ impl<'a, const F: u32> Reader<'a, '_, F> {
         }
     }
 
-    #[inline(never)]
+    // Out of line on a host, where that runs fastest; inline in the one
+    // caller on a small target, where that is smaller.
+    #[cfg_attr(target_pointer_width = "64", inline(never))]
     fn resolve_retry_after(&mut self) {
         // Precedence 0 is `Retry-After`, 1 to 3 the vendors' fields.
         let first = if F & Families::RETRY_AFTER != 0 { 0 } else { 1 };
@@ -1257,7 +1294,7 @@ impl<'a, const F: u32> Reader<'a, '_, F> {
             {
                 http_date::<F>(text)
                     .ok_or(WarningKind::Malformed)
-                    .and_then(|at| self.until(at))
+                    .and_then(|at| Self::until(self.reference, at))
             } else {
                 Self::delta(text, unit)
             };
@@ -1269,64 +1306,99 @@ impl<'a, const F: u32> Reader<'a, '_, F> {
     }
 
     fn add_policy(&mut self, policy: Policy<'a>) {
+        *self.policy_slot() = Policy {
+            ambiguous: false,
+            ..policy
+        };
+        self.keep_policy();
+    }
+
+    /// Where the next policy is built: the next free slot, or the spare
+    /// past them when none is left. [`Reader::keep_policy`] keeps it.
+    fn policy_slot(&mut self) -> &mut Policy<'a> {
+        let [slots @ .., spare] = &mut *self.policies;
+        slots.get_mut(self.policy_count).unwrap_or(spare)
+    }
+
+    /// Keeps the policy built in [`Reader::policy_slot`] (not yet
+    /// ambiguous), comparing it there with those kept: nothing of it is
+    /// held aside across the comparisons. It is warned about when there
+    /// is no slot left for it.
+    fn keep_policy(&mut self) {
+        let count = self.policy_count.min(POLICY_CAPACITY);
+        let Some((kept, [slot, ..])) = self.policies.split_at_mut_checked(count) else {
+            return;
+        };
         // A second policy with the same join key and a different window
-        // makes both ambiguous (draft-06: `10;w=1, 10;w=60` is invalid).
-        let mut ambiguous = false;
-        for existing in self.policies.iter_mut().take(self.policy_count) {
-            if existing.keyed::<F>(policy.owner, policy.name, policy.quota)
-                && existing.window != policy.window
-            {
+        // makes both ambiguous (draft-06: `10;w=1, 10;w=60` is invalid),
+        // even when the second is not kept.
+        for existing in kept {
+            if existing.keyed::<F>(slot.owner, slot.name, slot.quota) && existing.window != slot.window {
                 existing.ambiguous = true;
-                ambiguous = true;
+                slot.ambiguous = true;
             }
         }
-        let header = policy.header;
-        match self.policies.get_mut(self.policy_count) {
-            Some(slot) => {
-                *slot = Policy { ambiguous, ..policy };
-                self.policy_count = self.policy_count.saturating_add(1);
+        let named = same_owner::<F>(slot.owner, Owner::Ietf) && slot.name.is_some();
+        let header = slot.header;
+        if count < POLICY_CAPACITY {
+            if named {
+                // At most the capacity: never wraps.
+                self.named_policies = self.named_policies.wrapping_add(1);
+                self.last_named = count;
             }
-            None => self.warn(header, WarningKind::TooManyQuotas),
+            // Below the capacity: never wraps.
+            self.policy_count = count.wrapping_add(1);
+        } else {
+            self.warn(header, WarningKind::TooManyQuotas);
         }
     }
 
     /// Reads one List member: a policy (`policy`), `100;w=10` (drafts ≤ 07,
     /// `window=` in polli-00 and WHOOP) or `"burst";q=100;w=60` (drafts
-    /// ≥ 08), or a draft-08 item, `"name";r=..;t=..` (also `pk=:..:`,
-    /// ignored). `first` is the member's first part; its parameters are
-    /// read from `parts` (on an error, the caller's next member skips what
-    /// is left). One reader for both, as the two differ only in their keys.
+    /// ≥ 08), into [`Reader::policy_slot`]; or a draft-08 item,
+    /// `"name";r=..;t=..` (also `pk=:..:`, ignored), into the items after
+    /// the first `item_count` (warning when there is no room). Whether it
+    /// was put there. `first` is the member's first part; its parameters
+    /// are read from `parts` (on an error, the caller's next member skips
+    /// what is left). One reader for both, as the two differ only in their
+    /// keys. A member not read is warned about here, where its error is
+    /// found, so that the caller has no error to pass on.
     fn read_member(
         &mut self,
         policy: bool,
         first: Part<'a>,
         parts: &mut Parts<'a>,
         header: u16,
-    ) -> Read<Member<'a>> {
-        let mut member = Member {
-            name: None,
-            count: 0,
-            span: None,
-            unit: QuotaUnit::Requests,
-        };
+        item_count: usize,
+    ) -> bool {
+        let (mut name, mut span, mut unit) = (None, None, QuotaUnit::Requests);
         let mut count = None;
         match bare_item(first.text()) {
-            BareItem::Number(n) if policy => count = Some(self.strict_count(header, n)?),
-            BareItem::Name(name) => member.name = Some(name),
-            _ => return Err(WarningKind::Malformed),
+            BareItem::Number(n) if policy => match self.count(header, n) {
+                Some(n) => count = Some(n),
+                None => return false,
+            },
+            BareItem::Name(text) => name = Some(text),
+            _ => {
+                self.warn(header, WarningKind::Malformed);
+                return false;
+            }
         }
         while let Some(param) = parts.next_param() {
-            let Some((key, value)) = Key::of_part(&param) else {
-                continue;
-            };
+            let (key, value) = Key::of_part(&param);
             match (key, policy) {
-                (Key::Q, true) | (Key::R, false) => count = Some(self.strict_count(header, value)?),
-                (Key::W, true) | (Key::T, false) => {
-                    let span = Self::delta(value, NANOS_PER_SEC)?;
-                    member.span = Some(self.clamped(header, span));
+                (Key::Q, true) | (Key::R, false) => match self.count(header, value) {
+                    Some(n) => count = Some(n),
+                    None => return false,
+                },
+                (Key::W | Key::Window, true) | (Key::T, false) => {
+                    match self.span(header, Self::delta(value, NANOS_PER_SEC)) {
+                        Some(read) => span = Some(read),
+                        None => return false,
+                    }
                 }
                 (Key::Qu, true) => {
-                    member.unit = if same::<F>(unquoted(trim(value)), b"requests") {
+                    unit = if same::<F>(unquoted(trim(value)), b"requests") {
                         QuotaUnit::Requests
                     } else {
                         QuotaUnit::Other
@@ -1336,8 +1408,38 @@ impl<'a, const F: u32> Reader<'a, '_, F> {
             }
         }
         // `q` and `r` are REQUIRED (draft-08); the bare Integer is `q`.
-        member.count = count.ok_or(WarningKind::Malformed)?;
-        Ok(member)
+        let Some(count) = count else {
+            self.warn(header, WarningKind::Malformed);
+            return false;
+        };
+        if policy {
+            *self.policy_slot() = Policy {
+                owner: Owner::Ietf,
+                name,
+                quota: count,
+                window: span,
+                unit,
+                header,
+                joined: false,
+                ambiguous: false,
+            };
+            return true;
+        }
+        match self.items.as_mut().and_then(|items| items.get_mut(item_count)) {
+            Some(item) => {
+                *item = Item {
+                    name,
+                    remaining: count,
+                    reset_after: span,
+                    header,
+                };
+                true
+            }
+            None => {
+                self.warn(header, WarningKind::TooManyQuotas);
+                false
+            }
+        }
     }
 
     /// Reads one policy member: `100;w=10` (drafts ≤ 07, `window=` in
@@ -1410,7 +1512,8 @@ impl<'a, const F: u32> Reader<'a, '_, F> {
     #[inline]
     fn join(&mut self, owner: Owner, name: Option<&[u8]>, quota: u64) -> Option<usize> {
         let mut joined = None;
-        for (at, policy) in self.policies.iter_mut().take(self.policy_count).enumerate() {
+        let kept = self.policies.get_mut(..self.policy_count).unwrap_or_default();
+        for (at, policy) in kept.iter_mut().enumerate() {
             if policy.keyed::<F>(owner, name, quota) {
                 policy.joined = true;
                 joined = Some(at);
@@ -1432,8 +1535,11 @@ impl<'a, const F: u32> Reader<'a, '_, F> {
 
     /// `RateLimit-Policy` (`policies`: its policies, every one first) and
     /// `RateLimit` (`rate_limit`: the Close / draft-07 dictionary keys, or
-    /// draft-08 items), in one loop over the fields for both.
-    fn resolve_ietf(&mut self, policies: bool, rate_limit: bool) {
+    /// draft-08 items), in one loop over the fields for both. The profile's
+    /// rules are read from `options` where they apply, rather than from
+    /// the reader: options a build fixes (a firmware's constant) then fold
+    /// into the code.
+    fn resolve_ietf(&mut self, options: &ParseOptions, policies: bool, rate_limit: bool) {
         // The Dictionary quota is read where it is kept: the first slot,
         // free and empty, as no quota is kept before these fields are read
         // ([`Reader::resolve`] reads them first of all quotas).
@@ -1464,70 +1570,59 @@ impl<'a, const F: u32> Reader<'a, '_, F> {
                     if first.is_empty_member() {
                         continue;
                     }
-                    if !policy
-                        && let Some((Key::Limit | Key::Remaining | Key::Reset, _)) = Key::of_part(&first)
-                    {
+                    if !policy && let (Key::Limit | Key::Remaining | Key::Reset, _) = Key::of_part(&first) {
                         dictionary_header.get_or_insert(entry.header);
                         let mut part = Some(first);
                         while let Some(current) = part {
-                            self.read_key(current, entry.header);
+                            self.read_key(options, current, entry.header);
                             part = parts.next_param();
                         }
                         // Close's `;` form puts every key in one member.
                         semicolons |= parts.member_has_semicolon();
                         continue;
                     }
-                    match self.read_member(policy, first, &mut parts, entry.header) {
-                        Ok(member) if policy => self.add_policy(Policy {
-                            owner: Owner::Ietf,
-                            name: member.name,
-                            quota: member.count,
-                            window: member.span,
-                            unit: member.unit,
-                            header: entry.header,
-                            joined: false,
-                            ambiguous: false,
-                        }),
-                        Ok(member) => match self.items.get_mut(item_count) {
-                            Some(slot) => {
-                                *slot = Some(Item {
-                                    name: member.name,
-                                    remaining: member.count,
-                                    reset_after: member.span,
-                                    header: entry.header,
-                                });
-                                item_count = item_count.saturating_add(1);
-                            }
-                            None => self.warn(entry.header, WarningKind::TooManyQuotas),
-                        },
-                        Err(kind) => self.warn(entry.header, kind),
+                    // A policy is kept from its slot; an item is read into
+                    // the next of the items, the count of which says so.
+                    if self.read_member(policy, first, &mut parts, entry.header, item_count) {
+                        if policy {
+                            self.keep_policy();
+                        } else {
+                            // Below the capacity, as a slot was found.
+                            item_count = item_count.wrapping_add(1);
+                        }
                     }
                 }
             }
         }
-        self.finish_rate_limit(dictionary_header, semicolons, item_count);
+        self.finish_rate_limit(options, dictionary_header, semicolons, item_count);
     }
 
     /// [`Reader::read_dictionary_key`] with the key read by [`Key::of_part`].
-    fn read_key(&mut self, part: Part<'_>, header: u16) {
-        let Some((which, value)) = Key::of_part(&part) else {
-            return;
-        };
+    fn read_key(&mut self, options: &ParseOptions, part: Part<'_>, header: u16) {
+        let (which, value) = Key::of_part(&part);
         // A value not read leaves the one read before.
         match which {
             Key::Limit | Key::Remaining => {
                 if let Some(count) = self.count(header, value) {
                     let quota = self.next_quota();
-                    if which == Key::Limit {
-                        quota.limit = Some(count);
+                    let figure = if which == Key::Limit {
+                        &mut quota.limit
                     } else {
-                        quota.remaining = Some(count);
-                    }
+                        &mut quota.remaining
+                    };
+                    *figure = Some(count);
                 }
             }
             Key::Reset => {
-                let unit = self.reset_unit;
-                let read = self.reset(value, unit);
+                let unit = options.profile.reset_unit();
+                // Without `Date` the reference is the given now: read from the
+                // options, which a build may fix.
+                let reference = if F & Families::DATE == 0 {
+                    options.now
+                } else {
+                    self.reference
+                };
+                let read = Self::reset(reference, value, unit);
                 if let Some(span) = self.span(header, read) {
                     self.next_quota().reset_after = Some(span);
                 }
@@ -1538,6 +1633,7 @@ impl<'a, const F: u32> Reader<'a, '_, F> {
 
     /// `RateLimit`: the Close / draft-07 dictionary keys, or draft-08 items.
     fn resolve_rate_limit_field(&mut self) {
+        let mut items = NO_ITEMS;
         let mut dictionary = Quota::new(Format::IetfDictionary, QuotaUnit::Requests);
         let mut dictionary_header = None;
         let mut semicolons = false;
@@ -1567,9 +1663,9 @@ impl<'a, const F: u32> Reader<'a, '_, F> {
                     continue;
                 }
                 match self.read_item(first, &mut parts, entry.header) {
-                    Ok(item) => match self.items.get_mut(item_count) {
+                    Ok(item) => match items.get_mut(item_count) {
                         Some(slot) => {
-                            *slot = Some(item);
+                            *slot = item;
                             item_count = item_count.saturating_add(1);
                         }
                         None => self.warn(entry.header, WarningKind::TooManyQuotas),
@@ -1587,7 +1683,7 @@ impl<'a, const F: u32> Reader<'a, '_, F> {
             dictionary.window = self.join_by_quota(Owner::Ietf, dictionary.limit, header);
             self.push_quota(dictionary, header);
         }
-        self.resolve_items(item_count);
+        self.resolve_items(Some(&items), item_count);
     }
 
     /// The end of the selections' reader of `RateLimit`: the Dictionary
@@ -1596,9 +1692,15 @@ impl<'a, const F: u32> Reader<'a, '_, F> {
     /// Close's), joined with its policy and kept when it states a limit or
     /// what remains; then the first `item_count` List items, resolved.
     #[inline(always)]
-    fn finish_rate_limit(&mut self, dictionary_header: Option<u16>, semicolons: bool, item_count: usize) {
+    fn finish_rate_limit(
+        &mut self,
+        options: &ParseOptions,
+        dictionary_header: Option<u16>,
+        semicolons: bool,
+        item_count: usize,
+    ) {
         if let Some(header) = dictionary_header {
-            let close = semicolons || self.close_profile;
+            let close = semicolons || same::<F>(options.profile.name().as_bytes(), b"close");
             let dictionary = self.next_quota();
             if dictionary.limit.is_some() || dictionary.remaining.is_some() {
                 dictionary.format = if close {
@@ -1615,7 +1717,9 @@ impl<'a, const F: u32> Reader<'a, '_, F> {
                 *dictionary = EMPTY_QUOTA;
             }
         }
-        self.resolve_items(item_count);
+        // Taken from the reader, so that they are read while it changes.
+        let items = self.items.take();
+        self.resolve_items(items.as_deref(), item_count);
     }
 
     fn read_dictionary_key(&mut self, quota: &mut Quota, part: Part<'_>, header: u16) {
@@ -1629,7 +1733,7 @@ impl<'a, const F: u32> Reader<'a, '_, F> {
             quota.remaining = self.count(header, value).or(quota.remaining);
         } else if key.eq_ignore_ascii_case(b"reset") {
             let unit = self.reset_unit;
-            let read = self.reset(value, unit);
+            let read = Self::reset(self.reference, value, unit);
             quota.reset_after = self.span(header, read).or(quota.reset_after);
         }
     }
@@ -1661,24 +1765,26 @@ impl<'a, const F: u32> Reader<'a, '_, F> {
         Ok(item)
     }
 
-    fn resolve_items(&mut self, item_count: usize) {
+    fn resolve_items(&mut self, items: Option<&[Item<'a>; ITEM_CAPACITY]>, item_count: usize) {
         // How many named policies there are, and the last of them (the
         // only one when there is one).
-        let mut named_policies = 0usize;
-        let mut only_named = None;
-        for (at, policy) in self.policies.iter().take(self.policy_count).enumerate() {
-            if same_owner::<F>(policy.owner, Owner::Ietf) && policy.name.is_some() {
-                named_policies = named_policies.saturating_add(1);
-                only_named = Some(at);
-            }
-        }
+        let (named_policies, only_named) = (self.named_policies, Some(self.last_named));
         for index in 0..item_count {
             // Read in place: a copy of the whole item costs more.
-            let Some(Some(item)) = self.items.get(index) else {
+            let Some(item) = items.and_then(|items| items.get(index)) else {
                 continue;
             };
             let (name, header, remaining, reset_after) =
                 (item.name, item.header, item.remaining, item.reset_after);
+            if !full(F) {
+                // A selection builds the quota where it is kept, what the
+                // item states first: nothing of it is held across the join.
+                *self.next_quota() = Quota {
+                    remaining: Some(remaining),
+                    reset_after,
+                    ..Quota::new(Format::IetfList, QuotaUnit::Requests)
+                };
+            }
             let (mut limit, mut window, mut unit) = (None, None, QuotaUnit::Requests);
             // The last policy of the item's name (marking every one joined):
             // an item always has a name, so no unnamed policy is joined.
@@ -1710,7 +1816,17 @@ impl<'a, const F: u32> Reader<'a, '_, F> {
                     limit = Some(policy.quota);
                     window = policy.window;
                     unit = policy.unit;
+                    if !full(F) {
+                        let quota = self.next_quota();
+                        quota.limit = limit;
+                        quota.window = window;
+                        quota.unit = unit;
+                    }
                 }
+            }
+            if !full(F) {
+                self.commit_quota(header);
+                continue;
             }
             // Built after the warnings of its join.
             let quota = Quota {
@@ -1771,11 +1887,11 @@ impl<'a, const F: u32> Reader<'a, '_, F> {
                 Role::ResetAfter => Self::delta(raw, NANOS_PER_SEC),
                 _ if absolute_only && trim(raw).first().is_some_and(u8::is_ascii_digit) => {
                     match iso_8601::<F>(raw) {
-                        Some(at) => self.until(at),
+                        Some(at) => Self::until(self.reference, at),
                         None => Err(WarningKind::Malformed),
                     }
                 }
-                _ => self.reset(raw, unit),
+                _ => Self::reset(self.reference, raw, unit),
             };
             quota.reset_after = self.span(at, read);
         }
@@ -1930,7 +2046,9 @@ impl<'a, const F: u32> Reader<'a, '_, F> {
 
     /// Policies no limit was joined to are quotas of their own: a limit
     /// and a window, with nothing known of what remains.
-    #[inline(never)]
+    // Out of line on a host, where that runs fastest; inline in the one
+    // caller on a small target, where that is smaller.
+    #[cfg_attr(target_pointer_width = "64", inline(never))]
     fn resolve_unjoined_policies(&mut self) {
         // Policies fill their slots in order and are never removed.
         for index in 0..self.policy_count {
@@ -1977,8 +2095,8 @@ fn is_dictionary_key(key: &[u8]) -> bool {
 
 fn number_warning(error: NumberError) -> WarningKind {
     match error {
-        NumberError::Negative => WarningKind::Negative,
         NumberError::Invalid => WarningKind::Malformed,
+        NumberError::Negative => WarningKind::Negative,
     }
 }
 
@@ -2021,14 +2139,16 @@ pub(super) fn governing(quotas: &[Quota]) -> Option<u8> {
     best.and_then(|(index, _)| u8::try_from(index).ok())
 }
 
-/// `remaining` times the other quota's limit (the other's `remaining`
-/// when it states none, and at least 1), as 128 bits: one side of the
-/// cross-multiplied comparison of two shares. One step for both sides, so
-/// that a small target links the limit's defaults once.
+/// `remaining` times the other quota's limit (at least 1), as 128 bits,
+/// into `share`: one side of the cross-multiplied comparison of two
+/// shares. One step for both sides; each caller passes the limit alone,
+/// as a quota passed whole is taken apart on the stack of a small target,
+/// and has the product written where the comparison reads it, as one
+/// returned is copied out of the return slot that the second side reuses.
 #[cfg_attr(target_pointer_width = "64", inline)]
 #[cfg_attr(not(target_pointer_width = "64"), inline(never))]
-fn cross_share(remaining: u64, other: &Quota, other_remaining: u64) -> (u64, u64) {
-    widening_mul(remaining, other.limit.unwrap_or(other_remaining).max(1))
+fn cross_share(remaining: u64, other_limit: u64, share: &mut (u64, u64)) {
+    *share = widening_mul(remaining, other_limit.max(1));
 }
 
 /// Whether `a` should govern rather than `b`.
@@ -2043,8 +2163,10 @@ fn more_restrictive(a: &Quota, b: &Quota) -> bool {
         (Some(ra), Some(rb)) => {
             // Compare ra/la with rb/lb by cross-multiplying; an unknown
             // limit counts as "all that is left", share 1.
-            let (a_high, a_low) = cross_share(ra, b, rb);
-            let (b_high, b_low) = cross_share(rb, a, ra);
+            let (mut a_side, mut b_side) = ((0, 0), (0, 0));
+            cross_share(ra, b.limit.unwrap_or(rb), &mut a_side);
+            cross_share(rb, a.limit.unwrap_or(ra), &mut b_side);
+            let ((a_high, a_low), (b_high, b_low)) = (a_side, b_side);
             // The smaller share governs, then the fewer remaining, then the
             // later reset: `b`'s reset goes on `a`'s side, so that a later
             // reset of `a` makes `a`'s side the smaller. One comparison of
@@ -2079,6 +2201,30 @@ mod tests {
             assert_eq!(ascii_lowercase(word), lower, "{byte}");
         }
         assert_eq!(classify_any(&[b'x'; 100]), None);
+    }
+
+    /// Every key a selection's readers know is found in its table, in any
+    /// case, and nothing else is.
+    #[test]
+    fn keys_are_found_in_their_table() {
+        for (text, key) in [
+            ("limit", Key::Limit),
+            ("Remaining", Key::Remaining),
+            ("RESET", Key::Reset),
+            ("r", Key::R),
+            ("T", Key::T),
+            ("q", Key::Q),
+            ("w", Key::W),
+            ("qu", Key::Qu),
+            ("Window", Key::Window),
+            ("", Key::Other),
+            ("x", Key::Other),
+            ("limits", Key::Other),
+            ("windo", Key::Other),
+            ("pk", Key::Other),
+        ] {
+            assert_eq!(Key::of(text.as_bytes()), key, "{text}");
+        }
     }
 
     /// Each selection finds exactly the names of its families, in any case.

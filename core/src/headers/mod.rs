@@ -525,7 +525,8 @@ impl Warnings {
         match self.kept.get_mut(usize::from(self.len)) {
             Some(slot) => {
                 *slot = Warning { header, kind };
-                self.len = self.len.saturating_add(1);
+                // Below the capacity, as a slot was found: never wraps.
+                self.len = self.len.wrapping_add(1);
             }
             None => self.dropped = self.dropped.saturating_add(1),
         }

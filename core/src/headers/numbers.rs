@@ -28,14 +28,16 @@ pub(crate) struct Decimal {
     pub(crate) whole: u64,
 }
 
-/// Why a field is not a number.
+/// Why a field is not a number. In the order of the warnings they become
+/// (`Malformed`, then `Negative`), so that a small target turns one into
+/// the other with no code.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum NumberError {
+    /// Not a decimal number at all.
+    Invalid,
     /// A well-formed number with a minus sign: rate-limit values are never
     /// negative, and `-1` usually means "unknown" (Azure OpenAI, rack).
     Negative,
-    /// Not a decimal number at all.
-    Invalid,
 }
 
 impl Decimal {
@@ -48,6 +50,48 @@ impl Decimal {
     #[inline(never)]
     pub(crate) fn scaled(self, unit: u64) -> Nanos {
         let whole = self.whole.saturating_mul(unit);
+        let billionths = u64::from(self.billionths);
+        let fraction = if billionths == 0 {
+            0
+        } else if unit >= NANOS_PER_SEC {
+            billionths.saturating_mul(unit / NANOS_PER_SEC)
+        } else {
+            NANOS_PER_SEC
+                .checked_div(unit)
+                .and_then(|per_unit| billionths.checked_div(per_unit))
+                .unwrap_or(0)
+        };
+        Nanos::from_nanos(whole.saturating_add(fraction))
+    }
+
+    /// [`Decimal::scaled`] for a unit that fits 32 bits, as every unit
+    /// but a Go duration's minutes and hours does.
+    #[cfg_attr(target_pointer_width = "64", inline)]
+    #[cfg_attr(not(target_pointer_width = "64"), inline(never))]
+    pub(crate) fn scaled_short(self, unit: u32) -> Nanos {
+        #[cfg(target_pointer_width = "64")]
+        return self.scaled(u64::from(unit));
+        #[cfg(not(target_pointer_width = "64"))]
+        self.scaled_in_halves(unit)
+    }
+
+    /// [`Decimal::scaled`] with the whole part multiplied by its 32-bit
+    /// halves, each product exact in 64 bits: on a 32-bit target, two
+    /// multiplications and a carry rather than a full 64-bit product and
+    /// its overflow test.
+    #[cfg_attr(target_pointer_width = "64", allow(dead_code))]
+    #[inline(always)]
+    fn scaled_in_halves(self, unit: u32) -> Nanos {
+        const LOW: u64 = 0xFFFF_FFFF;
+        let unit = u64::from(unit);
+        // Each half times a 32-bit unit is below 2⁶⁴.
+        let low = (self.whole & LOW).wrapping_mul(unit);
+        let high = (self.whole >> 32).wrapping_mul(unit);
+        let whole = if high > LOW {
+            u64::MAX
+        } else {
+            (high << 32).saturating_add(low)
+        };
         let billionths = u64::from(self.billionths);
         let fraction = if billionths == 0 {
             0
@@ -407,6 +451,27 @@ mod tests {
         ) {
             let decimal = Decimal { whole, billionths, saturated };
             proptest::prop_assert_eq!(decimal.scaled(unit), scaled_by_mul_div(decimal, unit));
+        }
+
+        /// A unit of 32 bits scales, by halves, as the 64-bit form scales it.
+        #[test]
+        fn scaling_by_halves_matches_the_64_bit_form(
+            whole in proptest::prop_oneof![
+                0u64..=1_000_000,
+                (1u64 << 32) - 2..=(1u64 << 32) + 2,
+                proptest::prelude::any::<u64>(),
+            ],
+            billionths in proptest::prop_oneof![0u32..1_000_000_000, proptest::prelude::Just(999_999_999u32)],
+            saturated: bool,
+            unit in proptest::prop_oneof![
+                proptest::sample::select(&[1u32, 1_000, 1_000_000, 1_000_000_000, u32::MAX][..]),
+                1u32..,
+            ],
+        ) {
+            let decimal = Decimal { whole, billionths, saturated };
+            let expected = decimal.scaled(u64::from(unit));
+            proptest::prop_assert_eq!(decimal.scaled_in_halves(unit), expected);
+            proptest::prop_assert_eq!(decimal.scaled_short(unit), expected);
         }
     }
 

@@ -60,9 +60,10 @@ impl<'a> Part<'a> {
     /// kept, for a reader that trims as it reads); `None` for a bare key.
     pub(crate) fn key_and_raw_value(&self) -> Option<(&'a [u8], &'a [u8])> {
         let at = self.equals?;
+        // `at` is a byte of `raw`: the one past it never wraps.
         Some((
             trim(self.raw.get(..at).unwrap_or_default()),
-            self.raw.get(at.saturating_add(1)..)?,
+            self.raw.get(at.wrapping_add(1)..)?,
         ))
     }
 
@@ -152,7 +153,9 @@ impl<'a> Parts<'a> {
                 }
                 _ => {}
             }
-            at = at.saturating_add(1);
+            // At most `text.len()` here (a quoted string may end the text):
+            // one more never wraps.
+            at = at.wrapping_add(1);
         }
         self.done = true;
         self.in_member = false;

@@ -50,17 +50,7 @@ impl Decimal {
     #[inline(never)]
     pub(crate) fn scaled(self, unit: u64) -> Nanos {
         let whole = self.whole.saturating_mul(unit);
-        let billionths = u64::from(self.billionths);
-        let fraction = if billionths == 0 {
-            0
-        } else if unit >= NANOS_PER_SEC {
-            billionths.saturating_mul(unit / NANOS_PER_SEC)
-        } else {
-            NANOS_PER_SEC
-                .checked_div(unit)
-                .and_then(|per_unit| billionths.checked_div(per_unit))
-                .unwrap_or(0)
-        };
+        let fraction = self.fraction_scaled(unit);
         Nanos::from_nanos(whole.saturating_add(fraction))
     }
 
@@ -92,8 +82,17 @@ impl Decimal {
         } else {
             (high << 32).saturating_add(low)
         };
+        let fraction = self.fraction_scaled(unit);
+        Nanos::from_nanos(whole.saturating_add(fraction))
+    }
+
+    /// The fraction scaled by `unit` nanoseconds, rounded down: one small
+    /// multiplication for whole seconds, one division for a unit that
+    /// divides a second.
+    #[inline(always)]
+    fn fraction_scaled(self, unit: u64) -> u64 {
         let billionths = u64::from(self.billionths);
-        let fraction = if billionths == 0 {
+        if billionths == 0 {
             0
         } else if unit >= NANOS_PER_SEC {
             billionths.saturating_mul(unit / NANOS_PER_SEC)
@@ -102,8 +101,7 @@ impl Decimal {
                 .checked_div(unit)
                 .and_then(|per_unit| billionths.checked_div(per_unit))
                 .unwrap_or(0)
-        };
-        Nanos::from_nanos(whole.saturating_add(fraction))
+        }
     }
 
     /// Whether the number is at least `bound` (fraction included).

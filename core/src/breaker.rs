@@ -718,9 +718,10 @@ impl<const WORDS: usize> Breaker<WORDS> {
     }
 
     fn trip(&mut self, now: Instant) {
-        // One growth per earlier trip: `trips − 1` once counted, but for
-        // `u32::MAX` trips, where the open time reached the cap long before
-        // (each growth at least doubles it): the same open time.
+        // One growth per earlier trip, counted before this one is added
+        // (so no subtraction); the count saturates at `u32::MAX` trips,
+        // long after the open time reached its cap (each growth at least
+        // doubles it).
         let mut growths = self.trips;
         self.trips = growths.saturating_add(1);
         // `BreakerConfig::open_time` of a validated configuration (growth

@@ -1266,8 +1266,9 @@ impl<'a, const F: u32> Reader<'a, '_, F> {
         }
     }
 
-    // Out of line on a host, where that runs fastest; inline in the one
-    // caller on a small target, where that is smaller.
+    // Out of line on a host, where that runs fastest; left to the
+    // compiler on a small target, which inlines it in its one caller
+    // (smaller there).
     #[cfg_attr(target_pointer_width = "64", inline(never))]
     fn resolve_retry_after(&mut self) {
         // Precedence 0 is `Retry-After`, 1 to 3 the vendors' fields.
@@ -2048,8 +2049,9 @@ impl<'a, const F: u32> Reader<'a, '_, F> {
 
     /// Policies no limit was joined to are quotas of their own: a limit
     /// and a window, with nothing known of what remains.
-    // Out of line on a host, where that runs fastest; inline in the one
-    // caller on a small target, where that is smaller.
+    // Out of line on a host, where that runs fastest; left to the
+    // compiler on a small target, which inlines it in its one caller
+    // (smaller there).
     #[cfg_attr(target_pointer_width = "64", inline(never))]
     fn resolve_unjoined_policies(&mut self) {
         // Policies fill their slots in order and are never removed.

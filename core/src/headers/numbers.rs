@@ -45,8 +45,8 @@ impl Decimal {
     /// seconds), saturating at [`Nanos::MAX`], rounding the fraction down.
     ///
     /// `unit` divides a second or is whole seconds, as every unit read is
-    /// (ns, µs, ms, s, min, h): the fraction then scales exactly by one
-    /// small multiplication or division, with no wide product.
+    /// (ns, µs, ms, s, min, h): the fraction then scales exactly with
+    /// small numbers alone, with no wide product.
     #[inline(never)]
     pub(crate) fn scaled(self, unit: u64) -> Nanos {
         let whole = self.whole.saturating_mul(unit);
@@ -87,8 +87,8 @@ impl Decimal {
     }
 
     /// The fraction scaled by `unit` nanoseconds, rounded down: one small
-    /// multiplication for whole seconds, one division for a unit that
-    /// divides a second.
+    /// multiplication for whole seconds, two small divisions for a unit
+    /// that divides a second.
     #[inline(always)]
     fn fraction_scaled(self, unit: u64) -> u64 {
         let billionths = u64::from(self.billionths);

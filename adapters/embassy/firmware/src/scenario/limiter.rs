@@ -95,8 +95,9 @@ enum Op {
     Pause,
     /// A check on each of the eight fill keys: how many were admitted.
     Fill,
-    /// A reservation that sleeps on the `Timer`: its [`outcome_of`], and
-    /// whether it slept at least its wait.
+    /// A reservation that sleeps in [`acquire`], on embassy-time (its
+    /// `Delay`, a `Timer` underneath): its [`outcome_of`], and whether it
+    /// slept at least its wait.
     Timer,
     /// The same on an `embedded_hal_async` delay.
     Delay,

@@ -546,6 +546,16 @@ mod tests {
         );
     }
 
+    /// Nanoseconds: the ends, small spans and any.
+    fn span() -> impl proptest::strategy::Strategy<Value = u64> {
+        proptest::prop_oneof![
+            proptest::strategy::Just(0u64),
+            proptest::strategy::Just(u64::MAX),
+            0u64..1_000_000,
+            proptest::prelude::any::<u64>(),
+        ]
+    }
+
     proptest::proptest! {
         #![proptest_config(proptest::prelude::ProptestConfig::with_cases(10_000))]
 
@@ -573,18 +583,8 @@ mod tests {
         /// zero, as the earlier form's was).
         #[test]
         fn uniform_by_spread_is_the_draw_between_bounds(
-            low in proptest::prop_oneof![
-                proptest::strategy::Just(0u64),
-                proptest::strategy::Just(u64::MAX),
-                0u64..1_000_000,
-                proptest::prelude::any::<u64>(),
-            ],
-            high in proptest::prop_oneof![
-                proptest::strategy::Just(0u64),
-                proptest::strategy::Just(u64::MAX),
-                0u64..1_000_000,
-                proptest::prelude::any::<u64>(),
-            ],
+            low in span(),
+            high in span(),
             draw in proptest::prop_oneof![
                 proptest::strategy::Just(0u64),
                 proptest::strategy::Just(u64::MAX),
@@ -609,12 +609,7 @@ mod tests {
         /// The split form of a proportional spread is the 128-bit one.
         #[test]
         fn proportion_is_bit_identical_to_the_u128_form(
-            value in proptest::prop_oneof![
-                proptest::strategy::Just(0u64),
-                proptest::strategy::Just(u64::MAX),
-                0u64..100_000,
-                proptest::prelude::any::<u64>(),
-            ],
+            value in span(),
             bp in 0u16..=10_000,
         ) {
             let wide = u128::from(value) * u128::from(bp) / 10_000;
